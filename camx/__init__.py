@@ -1,0 +1,28 @@
+"""camx: class activation maps for CNN classifiers, and whether they survive real-world disturbance.
+
+Library entry points (no printing, no CLI):
+
+- :func:`camx.build_model` — ResNet50 / VGG16 / AlexNet with a plain, attention, Dropout or DropKey head;
+- :func:`camx.load_checkpoint` — a trained model and its metadata, loaded without executing code;
+- :func:`camx.explain` — class activation maps by any of camx's methods, for any CNN classifier.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from camx.models import build_model  # noqa: E402
+
+__all__ = ["__version__", "build_model", "explain", "load_checkpoint"]
+
+
+def __getattr__(name: str):  # lazy: keep `import camx` light
+    if name == "explain":
+        from camx.cam import explain
+
+        return explain
+    if name == "load_checkpoint":
+        from camx.checkpoint import load_checkpoint
+
+        return load_checkpoint
+    raise AttributeError(name)

@@ -1,0 +1,26 @@
+"""Class activation maps: one entry point, :func:`explain`, and one small class per method.
+
+    from camx.cam import explain, METHODS
+    result = explain(model, images, method="gradcampp")   # result.maps: (B, H, W) in [0, 1]
+
+Methods (ids in :data:`METHODS`): ``cam``, ``gradcam``, ``gradcampp``, ``smoothgradcampp``,
+``scorecam``, ``gradpp_scorecam``, ``xgradcam``, ``layercam``, ``eigencam``, ``hirescam`` and the
+baselines ``random`` and ``center``. Each class docstring gives the formula and the paper.
+"""
+
+from __future__ import annotations
+
+from camx.cam.base import CamMethod, CamRun, ChannelWeightMethod
+from camx.cam.explain import CamResult, explain
+from camx.cam.registry import METHODS, REGISTRY, get_method
+
+__all__ = [
+    "METHODS",
+    "REGISTRY",
+    "CamMethod",
+    "CamResult",
+    "CamRun",
+    "ChannelWeightMethod",
+    "explain",
+    "get_method",
+]

@@ -1,0 +1,208 @@
+"""``explain``: class activation maps for a batch, by any method, leaving the model as it was found."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from camx.cam.base import CamMethod, CamRun, make_method, minmax
+from camx.cam.hooks import Pass, Probe, frozen_model, module_name
+from camx.cam.registry import get_method
+from camx.errors import ConfigError, DataError
+from camx.models.build import resolve_layer
+
+Size = str | tuple[int, int] | None
+Targets = int | Sequence[int] | Tensor | None
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """Maps and the prediction they explain, for a batch of B images and K classes."""
+
+    maps: Tensor  #: (B, H, W) float32 in [0, 1]
+    logits: Tensor  #: (B, K) logits of the same forward pass (mean over MC samples)
+    probs: Tensor  #: (B, K) softmax probabilities (mean of per-sample softmax over MC samples)
+    targets: Tensor  #: (B,) long, the class each map explains
+    method: str = ""
+    target_layer: str = ""
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name}={value!r} must be a positive integer")
+    return value
+
+
+def _check_images(images: Any) -> Tensor:
+    if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point():
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise DataError(f"images must be a float tensor of shape (B, 3, H, W); got {shape}")
+    if images.shape[0] == 0:
+        raise DataError("images is an empty batch")
+    return images.detach()
+
+
+def _check_size(size: Size, images: Tensor) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if size == "input":
+        return (int(images.shape[-2]), int(images.shape[-1]))
+    if (
+        isinstance(size, (tuple, list))
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)
+    ):
+        return (int(size[0]), int(size[1]))
+    raise ConfigError(f"size={size!r} is not valid; use 'input', None (feature-map resolution) or (h, w)")
+
+
+def _target_module(model: nn.Module, target_layer: str | nn.Module | None) -> nn.Module | None:
+    if target_layer is None:
+        default = getattr(model, "cam_target_layer", None)
+        return None if default is None else resolve_layer(model, default)
+    return resolve_layer(model, target_layer)
+
+
+def _resolve_targets(targets: Targets, probs: Tensor) -> Tensor:
+    b, k = probs.shape
+    if targets is None:
+        return probs.argmax(dim=1)
+    if isinstance(targets, bool) or (isinstance(targets, Tensor) and targets.dtype == torch.bool):
+        raise ConfigError(f"targets={targets!r} must be class indices, not booleans")
+    try:
+        t = torch.as_tensor(targets)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(f"targets={targets!r} must be None, an int or a sequence of {b} ints") from None
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise ConfigError(f"targets={targets!r} must be integer class indices")
+    if t.ndim == 0:
+        t = t.expand(b)
+    if t.ndim != 1 or t.shape[0] != b:
+        raise ConfigError(
+            f"targets has {t.numel()} entries for a batch of {b} images; give one per image or a single int"
+        )
+    if bool(((t < 0) | (t >= k)).any()):
+        raise ConfigError(f"targets={t.tolist()} out of range; the model has {k} classes (0..{k - 1})")
+    return t.to(device=probs.device, dtype=torch.long)
+
+
+def _raw_map(impl: CamMethod, run: CamRun) -> Tensor:
+    with nullcontext() if impl.needs_gradients else torch.inference_mode():
+        raw = impl.compute(run)
+    raw = raw.detach().to(torch.float32)
+    if impl.relu:
+        raw = raw.clamp_min(0)
+    return raw
+
+
+def explain(
+    model: nn.Module,
+    images: Tensor,
+    method: str = "gradcam",
+    target_layer: str | nn.Module | None = None,
+    targets: Targets = None,
+    size: Size = "input",
+    mc_samples: int = 1,
+    chunk_size: int = 64,
+    **method_options: Any,
+) -> CamResult:
+    """Class activation maps of ``images`` (normalised, (B, 3, H, W)) for ``model`` (returns logits).
+
+    - ``method``: one of :data:`camx.cam.METHODS`; ``method_options`` go to its class (see its docstring).
+    - ``target_layer``: a module of ``model`` or its dotted path; None → ``model.cam_target_layer``
+      when the model has it, else the last module whose output is a 4-D map with more than one
+      spatial position (found by hooks during the forward pass).
+    - ``targets``: None (each image's predicted class), an int, or B ints.
+    - ``size``: ``"input"`` (bilinear, align_corners=False, to H×W), None (feature-map resolution)
+      or (h, w).
+    - ``mc_samples`` > 1: Monte-Carlo sampling with the model's Dropout and DropKey modules in
+      training mode (everything else, BatchNorm included, in eval mode): the raw maps (after the
+      method's ReLU, before resizing and min–max) and the softmax probabilities are averaged over
+      the samples. With ``targets=None`` the explained class is the argmax of the averaged
+      probabilities, so the samples' forward passes are kept until it is known.
+    - ``chunk_size``: at most this many masked images per forward pass (scorecam, gradpp_scorecam).
+
+    One forward pass of the B images (plus one backward pass, down to the target layer only, for
+    gradient methods) per sample. The model is left exactly as found: train/eval flags,
+    ``requires_grad`` flags, hooks and parameter ``.grad`` buffers.
+    """
+    impl = make_method(get_method(method), method_options)
+    images = _check_images(images)
+    mc = _positive_int("mc_samples", mc_samples)
+    chunk = _positive_int("chunk_size", chunk_size)
+    out_size = _check_size(size, images)
+    layer = _target_module(model, target_layer)
+
+    with (
+        frozen_model(model, stochastic=mc > 1),
+        Probe(model, layer, gradients=impl.needs_gradients, track=impl.tracks_head) as probe,
+    ):
+
+        def forward() -> Pass:
+            if impl.needs_gradients:  # also inside a caller's no_grad() or inference_mode()
+                with torch.inference_mode(False), torch.enable_grad():
+                    return probe.run(images)
+            with torch.inference_mode():
+                return probe.run(images)
+
+        def raw_map(p: Pass, tgt: Tensor) -> Tensor:
+            feat = (int(p.activation.shape[-2]), int(p.activation.shape[-1]))
+            run = CamRun(
+                model=model,
+                images=images,
+                activation=p.activation.detach(),
+                logits=p.logits.detach(),
+                targets=tgt,
+                out_size=out_size or feat,
+                chunk_size=chunk,
+                probe=probe,
+                forward_pass=p,
+            )
+            return _raw_map(impl, run)
+
+        fixed = targets is not None
+        total: Tensor | None = None
+        logits_sum: Tensor | None = None
+        probs_sum: Tensor | None = None
+        pending: list[Pass] = []
+        tgt: Tensor | None = None
+        for _ in range(mc):
+            p = forward()
+            logits = p.logits.detach().float()
+            probs = torch.softmax(logits, dim=1)
+            logits_sum = logits if logits_sum is None else logits_sum + logits
+            probs_sum = probs if probs_sum is None else probs_sum + probs
+            if fixed:
+                tgt = _resolve_targets(targets, probs) if tgt is None else tgt
+                raw = raw_map(p, tgt)
+                total = raw if total is None else total + raw
+            else:
+                pending.append(p)
+        assert logits_sum is not None and probs_sum is not None
+        mean_probs = probs_sum / mc
+        if tgt is None:
+            tgt = _resolve_targets(targets, mean_probs)
+        while pending:
+            raw = raw_map(pending.pop(0), tgt)
+            total = raw if total is None else total + raw
+        assert total is not None and probe.layer is not None
+        layer_name = module_name(model, probe.layer)
+
+    maps = total / mc
+    final = out_size or (int(maps.shape[-2]), int(maps.shape[-1]))
+    if tuple(maps.shape[-2:]) != final:
+        maps = F.interpolate(maps.unsqueeze(1), size=final, mode="bilinear", align_corners=False).squeeze(1)
+    return CamResult(
+        maps=minmax(maps).to(torch.float32),
+        logits=logits_sum / mc,
+        probs=mean_probs,
+        targets=tgt,
+        method=impl.name,
+        target_layer=layer_name,
+    )

@@ -1,0 +1,195 @@
+"""Model plumbing shared by every CAM method: a context manager that restores the model, and a probe.
+
+:func:`frozen_model` puts the model in evaluation mode (optionally with its Dropout and DropKey
+modules in training mode, for Monte-Carlo sampling) and turns off ``requires_grad`` on every
+parameter, so a forward pass builds no autograd graph through the backbone. On exit it restores
+the train/eval flag of every module and the ``requires_grad`` flag of every parameter; it never
+touches parameter ``.grad`` buffers.
+
+:class:`Probe` registers forward hooks (removed on exit) that capture the target layer's output
+``A`` and hand the rest of the network a copy of a *leaf* tensor: in gradient mode that leaf
+requires grad, so ``torch.autograd.grad(score, A)`` backpropagates through the head only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+from camx.errors import ConfigError
+from camx.models.attention import DropKey
+
+#: Modules that are stochastic in training mode and switched on for Monte-Carlo sampling.
+STOCHASTIC_MODULES: tuple[type[nn.Module], ...] = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+    DropKey,
+)
+
+
+@contextmanager
+def frozen_model(model: nn.Module, *, stochastic: bool = False) -> Iterator[nn.Module]:
+    """Evaluate ``model`` in eval mode with parameter gradients off; restore every flag on exit.
+
+    With ``stochastic=True`` the modules in :data:`STOCHASTIC_MODULES` run in training mode while
+    everything else (BatchNorm in particular) stays in eval mode.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    flags = [(param, param.requires_grad) for param in model.parameters()]
+    try:
+        model.eval()
+        if stochastic:
+            for module in model.modules():
+                if isinstance(module, STOCHASTIC_MODULES):
+                    module.train()
+        for param, _ in flags:
+            param.requires_grad_(False)
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+        for param, requires_grad in flags:
+            param.requires_grad_(requires_grad)
+
+
+def module_name(model: nn.Module, module: nn.Module) -> str:
+    """Dotted name of ``module`` inside ``model`` (``"<model>"`` for the model itself)."""
+    for name, candidate in model.named_modules():
+        if candidate is module:
+            return name or "<model>"
+    return type(module).__name__
+
+
+def _is_feature_map(output: Any) -> bool:
+    return isinstance(output, Tensor) and output.ndim == 4 and output.shape[2:].numel() > 1
+
+
+@dataclass
+class Pass:
+    """One forward pass: the target layer's activation (a leaf) and the model's logits."""
+
+    activation: Tensor
+    logits: Tensor
+    head: tuple[nn.Module, ...] = field(default_factory=tuple)
+
+    def gradients(self, targets: Tensor) -> Tensor:
+        """∂(Σ_b y_b^{c_b}) / ∂A: the raw target logits summed over the batch, differentiated w.r.t. A only."""
+        # works inside a caller's no_grad() or inference_mode() too
+        with torch.inference_mode(False), torch.enable_grad():
+            score = self.logits.gather(1, targets.clone().view(-1, 1)).sum()
+        if not score.requires_grad:
+            raise ConfigError(
+                "the model's logits do not depend differentiably on the target layer; pick another target_layer"
+            )
+        (grad,) = torch.autograd.grad(score, self.activation, allow_unused=True)
+        if grad is None:
+            raise ConfigError("the target layer does not influence the logits; pick another target_layer")
+        return grad
+
+
+class Probe:
+    """Forward hooks that capture the target layer's output during :meth:`run`.
+
+    ``layer=None`` picks the *last module, in order of completion, whose output is a 4-D tensor
+    with more than one spatial position* (the rule TorchCAM's ``locate_candidate_layer`` uses),
+    found by hooks on every module during the first pass; later passes reuse that module.
+    ``track=True`` also records the modules that run after the target layer (its ancestors
+    excluded); the ``cam`` method uses them to find the classifier's linear layer.
+    A module called several times in one forward pass is captured at its last call.
+    """
+
+    def __init__(
+        self, model: nn.Module, layer: nn.Module | None, *, gradients: bool, track: bool = False
+    ) -> None:
+        self.model = model
+        self.layer = layer
+        self.gradients = gradients
+        self.track = track
+        self._handles: list[RemovableHandle] = []
+        self._recording = False
+        self._order: list[nn.Module] = []
+        self._captured: tuple[nn.Module, Tensor, int] | None = None
+        self._bad_output: str | None = None
+
+    def __enter__(self) -> Probe:
+        hook_all = self.layer is None or self.track
+        modules = [m for m in self.model.modules() if m is not self.model] if hook_all else [self.layer]
+        for module in modules:
+            assert module is not None
+            self._handles.append(module.register_forward_hook(self._hook))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._captured = None
+        self._order = []
+
+    def _hook(self, module: nn.Module, _inputs: Any, output: Any) -> Tensor | None:
+        if not self._recording:
+            return None
+        if self.track:
+            self._order.append(module)
+        if self.layer is not None:
+            if module is not self.layer:
+                return None
+            if not (isinstance(output, Tensor) and output.ndim == 4):
+                shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+                self._bad_output = str(shape)
+                return None
+        elif not _is_feature_map(output):
+            return None
+        # A private copy: in-place operations downstream (ReLU(inplace=True), `out += identity`)
+        # must not change the captured activation.
+        activation = output.detach().clone()
+        self._captured = (module, activation, len(self._order))
+        if not self.gradients:
+            return None
+        activation.requires_grad_(True)
+        return activation.clone()  # a non-leaf, so in-place operations downstream stay legal
+
+    def run(self, images: Tensor) -> Pass:
+        """Forward ``images`` once; return the captured activation and the logits."""
+        self._captured, self._order, self._bad_output = None, [], None
+        self._recording = True
+        try:
+            logits = self.model(images)
+        finally:
+            self._recording = False
+        if self._bad_output is not None:
+            raise ConfigError(
+                f"target_layer={module_name(self.model, self.layer) if self.layer else '?'!r} outputs {self._bad_output}; "
+                "CAM methods need a layer whose output is a 4-D feature map (B, C, h, w)"
+            )
+        if self._captured is None:
+            if self.layer is None:
+                raise ConfigError(
+                    "no module of this model outputs a 4-D feature map (B, C, h, w); pass target_layer"
+                )
+            raise ConfigError(
+                f"target_layer={module_name(self.model, self.layer)!r} did not run during the forward pass; pick another layer"
+            )
+        if not (isinstance(logits, Tensor) and logits.ndim == 2):
+            shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+            raise ConfigError(f"the model must return logits of shape (B, K); it returned {shape}")
+        module, activation, index = self._captured
+        self.layer = module
+        head: tuple[nn.Module, ...] = ()
+        if self.track:
+            ancestors = {id(m) for m in self.model.modules() if any(sub is module for sub in m.modules())}
+            head = tuple(m for m in self._order[index:] if id(m) not in ancestors)
+        return Pass(activation=activation, logits=logits, head=head)

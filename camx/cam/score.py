@@ -1,0 +1,216 @@
+"""Score-weighted methods: Score-CAM and Grad++ScoreCAM.
+
+Both weigh each activation channel by the target-class probability of the input masked with
+that channel's normalised activation. :func:`masked_scores` does the masked forward passes for a
+whole batch at once: every selected (image, channel) pair becomes one masked image, and the
+masked images go through the model in chunks of ``chunk_size`` under ``torch.inference_mode()``,
+so memory is bounded by the chunk and there is no Python loop over channels. A channel whose
+activation is constant has an all-zero normalised mask, so its masked input is the zero tensor
+whatever the image: camx forwards one zero image and reuses its score for all such pairs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from camx.cam.base import CamRun, ChannelWeightMethod, is_constant, minmax
+from camx.cam.gradient import gradcampp_weights
+from camx.errors import ConfigError
+
+
+def _forward_probs(model: nn.Module, x: Tensor, what: str) -> Tensor:
+    try:
+        logits = model(x)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"{what}: the model cannot classify the {x.shape[-2]}×{x.shape[-1]} masked inputs ({first}); "
+            "use a larger input or score_size"
+        ) from None
+    return torch.softmax(logits.float(), dim=1)
+
+
+@torch.inference_mode()
+def masked_scores(
+    model: nn.Module,
+    images: Tensor,
+    activation: Tensor,
+    targets: Tensor,
+    *,
+    select: Tensor | None = None,
+    chunk_size: int = 64,
+    dedup: bool = True,
+    what: str = "scorecam",
+) -> Tensor:
+    """Score of every selected channel: ``softmax(f(X_b ⊙ s(Up(A_bk))))[c_b]``, shape (B, C).
+
+    ``images`` (B, 3, H, W) is the input the masks multiply (Score-CAM: the input; Grad++ScoreCAM:
+    the downsized input); ``Up`` resizes A_bk bilinearly (align_corners=False) to H×W and ``s`` is
+    min–max over the mask (constant up to rounding → 0, :func:`~camx.cam.base.is_constant`).
+    Unselected entries are 0. ``dedup=False`` forwards the
+    constant-channel masks too (same result, more work; for tests).
+    """
+    b, c, h, w = activation.shape
+    size = (int(images.shape[-2]), int(images.shape[-1]))
+    out = torch.zeros(b, c, dtype=torch.float32, device=activation.device)
+    if select is None:
+        select = torch.ones(b, c, dtype=torch.bool, device=activation.device)
+    b_idx, k_idx = select.nonzero(as_tuple=True)
+    if b_idx.numel() == 0:
+        return out
+    src = activation[b_idx, k_idx]  # (n, h, w): activation-sized, cheap
+    constant = is_constant(src)
+    scores = torch.empty(b_idx.numel(), dtype=torch.float32, device=activation.device)
+    if dedup and bool(constant.any()):
+        p0 = _forward_probs(model, images.new_zeros((1, *images.shape[1:])), what)[0]
+        scores[constant] = p0[targets[b_idx[constant]]]
+        live = (~constant).nonzero().squeeze(1)
+    else:
+        live = torch.arange(b_idx.numel(), device=activation.device)
+    for start in range(0, live.numel(), chunk_size):
+        sel = live[start : start + chunk_size]
+        masks = src[sel].unsqueeze(1)
+        if (h, w) != size:
+            masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+        masked = images[b_idx[sel]] * minmax(masks).to(images.dtype)
+        probs = _forward_probs(model, masked, what)
+        scores[sel] = probs.gather(1, targets[b_idx[sel]].view(-1, 1)).squeeze(1)
+    out[b_idx, k_idx] = scores
+    return out
+
+
+def _check_top_k(method: str, top_k: int | None) -> int | None:
+    if top_k is None:
+        return None
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ConfigError(f"{method}: top_k={top_k!r} must be a positive integer or None")
+    return top_k
+
+
+def _top_k_mask(values: Tensor, k: int) -> Tensor:
+    k = min(k, values.shape[1])
+    mask = torch.zeros_like(values, dtype=torch.bool)
+    return mask.scatter_(1, values.topk(k, dim=1).indices, True)
+
+
+class ScoreCAM(ChannelWeightMethod):
+    """Score-CAM (Wang et al., "Score-CAM: Score-Weighted Visual Explanations for Convolutional
+    Neural Networks", CVPR Workshops 2020, Sec. 3, and the authors' implementation).
+
+    α_k^c = softmax(f(X ⊙ s(Up(A_k))))_c,    L^c = ReLU(Σ_k α_k^c A_k),
+
+    with Up bilinear upsampling to the input size and s min–max normalisation. The softmax is over
+    the classes (the class probability of the masked input). pytorch-grad-cam and TorchCAM 0.5
+    instead take a softmax over the *channels* of the raw target logits (TorchCAM after
+    subtracting the baseline logit, a constant that cancels in that softmax).
+
+    Option ``top_k`` (default None = all channels, as in the paper): score only the k channels with
+    the largest spatial mean activation of each image — a speed knob that is not in the paper.
+    """
+
+    name = "scorecam"
+    paper = "Wang et al., CVPR Workshops 2020"
+
+    def __init__(self, *, top_k: int | None = None) -> None:
+        self.top_k = _check_top_k("scorecam", top_k)
+
+    def weights(self, run: CamRun) -> Tensor:
+        act = run.activation
+        select = None if self.top_k is None else _top_k_mask(act.mean(dim=(2, 3)), self.top_k)
+        return masked_scores(
+            run.model, run.images, act, run.targets, select=select, chunk_size=run.chunk_size
+        )
+
+
+class GradPlusPlusScoreCAM(ChannelWeightMethod):
+    """Grad++ScoreCAM (Soomro et al., "Grad++ScoreCAM: Enhancing Visual Explanations of Deep
+    Convolutional Networks Using Incremented Gradient and Score-Weighted Methods", IEEE Access
+    2024, Algorithm 1 and Eq. 12–16), as camx implements it:
+
+    1. Grad-CAM++ channel weights w_k (Algorithm 1 steps 1–2); keep the ``top_k`` channels with the
+       largest w_k per image (default 32; ``top_k=None`` keeps every channel with w_k > 0).
+    2. Masks H_k = s(A_k), min–max normalised activations (Eq. 13, 16).
+    3. The paper downsizes the input instead of upsampling the masks (Sec. III; Algorithm 1 step 8;
+       Sec. IV: "reduce the input image to the resolution of the activation maps"). Taken literally
+       (7×7 for ResNet50 at 224 px) the forward pass sees an image the network cannot read, so by
+       default camx forms the masked inputs at ``score_size="half"``: half the input side, the
+       input downsampled to it (bilinear, antialiased) and each mask upsampled to it (bilinear)
+       before s. ``score_size="activation"`` is the literal reading (masks at their own size),
+       ``"input"`` is Score-CAM's resolution, an int or (h, w) any size.
+    4. α_k = softmax(f(X_small ⊙ H_k))_c, the target-class probability (Eq. 12, 15, Algorithm 1
+       step 9); L = ReLU(Σ_{k kept} α_k A_k) (Eq. 14, with the target layer's own activations).
+
+    Eq. 12 subtracts a baseline score f(X_b). That subtraction is a per-image constant β, but it
+    does *not* cancel under min–max: Σ_k (α_k − β) A_k = Σ_k α_k A_k − β Σ_k A_k changes the map by
+    β times the channel-sum map. camx omits it by default, like Score-CAM's reference
+    implementation; ``baseline=True`` subtracts β = softmax(f(0))_c, the score of the all-zero
+    (mean-image) input at the same size.
+    """
+
+    name = "gradpp_scorecam"
+    paper = "Soomro et al., IEEE Access 2024"
+    needs_gradients = True
+
+    def __init__(
+        self,
+        *,
+        top_k: int | None = 32,
+        score_size: int | tuple[int, int] | str = "half",
+        baseline: bool = False,
+    ) -> None:
+        self.top_k = _check_top_k("gradpp_scorecam", top_k)
+        self.score_size = self._check_size(score_size)
+        self.baseline = bool(baseline)
+
+    @staticmethod
+    def _check_size(size: int | tuple[int, int] | str) -> int | tuple[int, int] | str:
+        if isinstance(size, str) and size in ("half", "activation", "input"):
+            return size
+        if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+            return size
+        if (
+            isinstance(size, (tuple, list))
+            and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)
+        ):
+            return (int(size[0]), int(size[1]))
+        raise ConfigError(
+            f"gradpp_scorecam: score_size={size!r} is not valid; use 'half', 'activation', 'input', an int or (h, w)"
+        )
+
+    def resolve_size(self, image_size: tuple[int, int], act_size: tuple[int, int]) -> tuple[int, int]:
+        """The (h, w) at which the masked inputs are formed."""
+        size = self.score_size
+        if size == "half":
+            return (max(1, image_size[0] // 2), max(1, image_size[1] // 2))
+        if size == "activation":
+            return act_size
+        if size == "input":
+            return image_size
+        if isinstance(size, int):
+            return (size, size)
+        assert isinstance(size, tuple)
+        return size
+
+    def weights(self, run: CamRun) -> Tensor:
+        act = run.activation
+        grads = run.gradients()
+        g2 = grads.pow(2)
+        w = gradcampp_weights(act, grads, g2, g2 * grads)
+        select = w > 0 if self.top_k is None else _top_k_mask(w, self.top_k)
+        image_size = (int(run.images.shape[-2]), int(run.images.shape[-1]))
+        size = self.resolve_size(image_size, (int(act.shape[-2]), int(act.shape[-1])))
+        small = run.images
+        if size != image_size:
+            small = F.interpolate(run.images, size=size, mode="bilinear", align_corners=False, antialias=True)
+        what = f"gradpp_scorecam (score_size={self.score_size!r})"
+        alpha = masked_scores(
+            run.model, small, act, run.targets, select=select, chunk_size=run.chunk_size, what=what
+        )
+        if self.baseline:
+            with torch.inference_mode():
+                p0 = _forward_probs(run.model, small.new_zeros((1, *small.shape[1:])), what)[0]
+            alpha = torch.where(select, alpha - p0[run.targets].view(-1, 1), torch.zeros_like(alpha))
+        return alpha

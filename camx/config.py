@@ -1,0 +1,103 @@
+"""Validation of a composed config before any work starts: every user mistake becomes one ConfigError."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from camx.errors import ConfigError, check_choice, check_range
+
+# smallest input side each architecture turns into at least a 1×1 final feature map
+_MIN_SIDE = {"alexnet": 63, "vgg16": 32}
+
+
+def perturbation_grid(perturb: Mapping[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    """``perturb`` config → [(kind, {param: [levels]...})] in config order (``none`` → [])."""
+    grid = []
+    for kind, params in (perturb or {}).items():
+        if params is None:
+            continue
+        grid.append((str(kind), dict(params)))
+    return grid
+
+
+def levels_of(kind: str, params: Mapping[str, Any]) -> list[float]:
+    """The levels of one perturbation (its main parameter as a list; a scalar is a one-level list)."""
+    from camx.perturb import LEVEL_NAMES
+
+    name = LEVEL_NAMES.get(kind)
+    if name is None or name not in params:
+        raise ConfigError(f"perturb.{kind} needs a '{name}' list (e.g. perturb.{kind}.{name}=[...])")
+    value = params[name]
+    values = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, str) else [value]
+    if not values:
+        raise ConfigError(f"perturb.{kind}.{name} is empty; give at least one level")
+    return [float(v) for v in values]
+
+
+def methods_of(cfg: Mapping[str, Any]) -> list[str]:
+    """The CAM methods a job uses: ``methods`` if set, else ``[cam.name]``."""
+    methods = cfg.get("methods")
+    if methods is None:
+        return [str(cfg["cam"]["name"])] if cfg.get("cam") else []
+    if isinstance(methods, str):
+        return [m for m in methods.split(",") if m]
+    return [str(m) for m in methods]
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Raise ConfigError for any unknown choice or out-of-range value of a composed train/explain/eval config."""
+    from camx.data.datasets import DATASETS
+    from camx.jobs.train import validate_trainer
+    from camx.models.build import validate_model_options
+
+    task = cfg.get("task")
+    m = cfg["model"]
+    validate_model_options(**{k: m[k] for k in m if k != "target_layer"})
+    d = cfg["dataset"]
+    check_choice("dataset", d.get("name"), DATASETS)
+    check_choice("dataset.split", d.get("split", "test"), ("train", "val", "test"))
+    size = int(check_range("dataset.image_size", d.get("image_size", 64), 8, 4096))
+    need = _MIN_SIDE.get(m["arch"], int(m.get("output_stride", 32)))
+    if size < need:
+        raise ConfigError(f"dataset.image_size={size} is too small for {m['arch']} (output stride "
+                          f"{m.get('output_stride', 32)}); use at least {need} px")
+    if d.get("name") == "shapes":
+        from camx.data.datasets import shapes_spec
+        from camx.data.shapes import CLASS_NAMES
+
+        shapes_spec(d)
+        n = int(d.get("num_classes", 8))
+        if not 2 <= n <= len(CLASS_NAMES):
+            raise ConfigError(f"dataset.num_classes={n} is out of range; shapes has 2 to {len(CLASS_NAMES)} classes")
+    validate_trainer(cfg["trainer"])
+    if task in ("explain", "eval"):
+        from camx.cam import METHODS
+
+        for method in methods_of(cfg) + list(cfg.get("baselines") or []):
+            check_choice("cam method", method, METHODS)
+        c = cfg.get("cam") or {}
+        if int(c.get("mc_samples", 1)) < 1:
+            raise ConfigError(f"cam.mc_samples={c.get('mc_samples')} is out of range; it must be 1 or more")
+        if int(c.get("chunk_size", 1)) < 1:
+            raise ConfigError(f"cam.chunk_size={c.get('chunk_size')} is out of range; it must be 1 or more")
+    if task == "eval":
+        from camx.metrics import METRICS
+        from camx.perturb import PERTURBATIONS
+        from camx.perturb import validate as validate_level
+
+        for kind, params in perturbation_grid(cfg.get("perturb")):
+            check_choice("perturb", kind, PERTURBATIONS)
+            for level in levels_of(kind, params):
+                validate_level(kind, level)
+        for key in ("max_images",):
+            if cfg.get(key) is not None and int(cfg[key]) < 1:
+                raise ConfigError(f"{key}={cfg[key]} is out of range; it must be a positive integer or null")
+        if int(cfg.get("batch_size", 1)) < 1:
+            raise ConfigError(f"batch_size={cfg.get('batch_size')} is out of range; it must be a positive integer")
+        check_range("iou_threshold", cfg.get("iou_threshold", 0.5), 0.0, 1.0)
+        from camx.results import flatten_gates
+
+        for key in flatten_gates(cfg.get("fail_under") or {}):
+            metric = key.rsplit(".", 1)[-1]
+            check_choice(f"--fail-under {key}: metric", metric, METRICS)

@@ -1,0 +1,147 @@
+"""Datasets by config: every dataset yields ``{"image": (3,H,W) in [0,1], "label": int, "mask": (1,H,W)}``.
+
+``shapes`` is embedded (see :mod:`camx.data.shapes`). ``imagefolder`` reads your images.
+``cifar10``, ``imagenette`` and ``oxford_pets`` are torchvision's datasets, downloaded on first use;
+offline, they fail with one line naming what is missing. Only ``shapes`` and ``oxford_pets``
+(segmentation trimaps) carry ground-truth masks; ``has_masks`` says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Subset
+
+from camx.data.shapes import ShapesDataset, ShapesSpec
+from camx.errors import ConfigError, DataError, check_range
+
+DATASETS: tuple[str, ...] = ("shapes", "imagefolder", "cifar10", "imagenette", "oxford_pets")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+def _resize(img: Image.Image, size: int) -> torch.Tensor:
+    img = img.convert("RGB").resize((size, size), Image.BILINEAR)
+    return torch.from_numpy(np.asarray(img, np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+class _Wrapped(Dataset):
+    """Adapts a dataset of (PIL image, target) pairs to camx's sample dicts at a fixed square size."""
+
+    def __init__(self, base: Any, size: int, classes: list[str], with_masks: bool = False) -> None:
+        self.base, self.size, self.classes, self.has_masks = base, size, classes, with_masks
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        img, target = self.base[index]
+        if self.has_masks:  # oxford_pets: (category, trimap) with trimap 1 = pet, 2 = background, 3 = border
+            label, trimap = target
+            tri = np.asarray(trimap.resize((self.size, self.size), Image.NEAREST))
+            mask = torch.from_numpy(((tri == 1) | (tri == 3)).astype(np.float32))[None]
+        else:
+            label = target
+            mask = torch.zeros(1, self.size, self.size)
+        return {"image": _resize(img, self.size), "label": int(label), "mask": mask}
+
+
+class _Split(Dataset):
+    """A fixed-seed subset of a dataset, keeping ``classes`` and ``has_masks``."""
+
+    def __init__(self, base: Any, indices: list[int]) -> None:
+        self.subset = Subset(base, indices)
+        self.classes, self.has_masks = base.classes, base.has_masks
+
+    def __len__(self) -> int:
+        return len(self.subset)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.subset[index]
+
+
+def _holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    k = max(1, int(round(n * fraction)))
+    return sorted(order[k:]), sorted(order[:k])
+
+
+def _torchvision(name: str, cfg: Mapping[str, Any], split: str) -> Dataset:
+    from torchvision import datasets as tvd
+
+    root = Path(str(cfg.get("root", "~/.cache/camx/datasets"))).expanduser()
+    size = int(cfg["image_size"])
+    download = bool(cfg.get("download", True))
+    train_like = split in ("train", "val")
+    try:
+        if name == "cifar10":
+            base = tvd.CIFAR10(str(root), train=train_like, download=download)
+            classes, masks = list(base.classes), False
+        elif name == "imagenette":
+            variant = str(cfg.get("variant", "160px"))
+            path = root / "imagenette"
+            present = path.is_dir() and any(path.iterdir())
+            base = tvd.Imagenette(str(path), split="train" if train_like else "val", size=variant,
+                                  download=download and not present)
+            classes, masks = [c[0] for c in base.classes], False
+        else:
+            base = tvd.OxfordIIITPet(str(root), split="trainval" if train_like else "test",
+                                     target_types=["category", "segmentation"], download=download)
+            classes, masks = list(base.classes), True
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a missing folder without download a RuntimeError
+        raise DataError(
+            f"dataset {name} is not available under {root} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+            f"it downloads on first use, which needs the network — or copy it there and set dataset.root"
+        ) from None
+    wrapped = _Wrapped(base, size, classes, masks)
+    if not train_like:
+        return wrapped
+    train_idx, val_idx = _holdout(len(wrapped), float(cfg.get("val_fraction", 0.1)), int(cfg.get("seed", 0)))
+    return _Split(wrapped, train_idx if split == "train" else val_idx)
+
+
+def build_dataset(cfg: Mapping[str, Any], split: str | None = None) -> Dataset:
+    """The dataset ``cfg.name`` restricted to ``split`` (default ``cfg.split``). Raises ConfigError/DataError."""
+    name = str(cfg.get("name"))
+    if name not in DATASETS:
+        raise ConfigError(f"dataset={name!r} is not a valid choice; choose one of: {', '.join(DATASETS)}")
+    split = str(split or cfg.get("split", "test"))
+    if split not in SPLITS:
+        raise ConfigError(f"dataset.split={split!r} is not a valid split; choose one of: {', '.join(SPLITS)}")
+    size = int(check_range("dataset.image_size", cfg.get("image_size", 64), 8, 4096))
+    if name == "shapes":
+        spec = shapes_spec(cfg)
+        length = int(cfg.get(f"{split}_size", 400))
+        if length < 1:
+            raise ConfigError(f"dataset.{split}_size={length} is out of range; it must be a positive integer")
+        return ShapesDataset(split, length, spec, seed=int(cfg.get("seed", 0)),
+                             fresh_every_epoch=bool(cfg.get("fresh_every_epoch", True)))
+    if name == "imagefolder":
+        from camx.data.folder import ImageFolderDataset
+
+        return ImageFolderDataset(cfg.get("root"), split, size, ratios=list(cfg.get("ratios", [0.8, 0.1, 0.1])),
+                                  seed=int(cfg.get("seed", 0)), max_pixels=int(cfg.get("max_pixels", 64_000_000)))
+    return _torchvision(name, cfg, split)
+
+
+def shapes_spec(cfg: Mapping[str, Any]) -> ShapesSpec:
+    """The :class:`ShapesSpec` of a ``dataset=shapes`` config, range-checked."""
+    lo = check_range("dataset.min_scale", cfg.get("min_scale", 0.18), 0.02, 1.0, low_inclusive=True)
+    hi = check_range("dataset.max_scale", cfg.get("max_scale", 0.5), lo, 1.0)
+    return ShapesSpec(
+        image_size=int(check_range("dataset.image_size", cfg.get("image_size", 64), 16, 1024)),
+        num_classes=int(cfg.get("num_classes", 8)),
+        min_scale=lo,
+        max_scale=hi,
+        distractors=int(check_range("dataset.distractors", cfg.get("distractors", 6), 0, 100)),
+        texture=check_range("dataset.texture", cfg.get("texture", 0.25), 0.0, 1.0),
+        min_contrast=check_range("dataset.min_contrast", cfg.get("min_contrast", 0.25), 0.0, 1.0),
+    )
+
+
+def class_names(dataset: Dataset) -> list[str]:
+    return list(getattr(dataset, "classes", []))

@@ -1,0 +1,461 @@
+"""Reading real-world image files robustly.
+
+Users point camx at folders of photos, scans and screenshots. This module turns
+those inputs into RGB images (or float tensors) and never lets one bad file stop
+a run: :func:`collect_images` and :func:`load_images` return the usable files
+together with an :class:`ImageFailure` per unusable one, so the caller can
+report every problem once at the end. :func:`load_image` handles one file and
+raises :class:`~camx.errors.DataError` with a one-line message.
+
+Decisions:
+
+* Files are opened by content, not by extension (a PNG named ``.jpg`` loads).
+* Transparency (RGBA, LA, PA, palette or colour-key transparency) is
+  composited onto a **white** background, the way viewers show such images.
+  Dropping the alpha channel instead would expose whatever colour the encoder
+  left in fully transparent pixels (often black), which changes the prediction.
+* 16-bit greyscale is scaled with ``v / 257`` (65535 → 255). 32-bit integer
+  (``I``) and float (``F``) images are scaled by their value range: ``I`` values
+  within [0, 255] are kept, within [0, 65535] are treated as 16-bit, anything
+  else is stretched min–max; ``F`` values within [0, 1] are multiplied by 255,
+  within [0, 255] are kept, anything else is stretched min–max (NaN/inf → 0).
+* Multi-frame files (GIF, TIFF, WebP) give their first frame.
+* The EXIF Orientation tag is honoured.
+* The pixel count is checked from the header before any decoding
+  (decompression-bomb guard); images smaller than :data:`MIN_SIDE` on a side
+  are refused.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from camx.errors import ConfigError, DataError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_PIXELS",
+    "MIN_SIDE",
+    "ImageFailure",
+    "ImageReadError",
+    "collect_images",
+    "load_image",
+    "load_image_tensor",
+    "load_images",
+]
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+"""File extensions (compared case-insensitively) picked up when scanning folders and globs."""
+
+MAX_PIXELS: int = 64_000_000
+"""Default decompression-bomb guard: images with more pixels than this are refused."""
+
+MIN_SIDE: int = 8
+"""Smallest accepted width and height in pixels."""
+
+_GLOB_CHARS = ("*", "?", "[")
+_LOOKED_FOR = ", ".join(IMAGE_EXTENSIONS)
+_ORIENTATION_TAG = 0x0112
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+_KEYED_TRANSPARENCY_MODES = ("1", "L", "P", "RGB")
+# Everything that can go wrong while Pillow parses or decodes a broken file.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, MemoryError)
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    """An input that could not be used: the path as given and a one-line reason."""
+
+    path: str
+    reason: str
+
+
+class ImageReadError(DataError):
+    """A single image file cannot be used. The message is ``"<path>: <reason>"``."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+# --------------------------------------------------------------------------- collecting paths
+
+
+def _has_image_extension(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _is_hidden(name: str) -> bool:
+    # Covers .DS_Store, macOS "._photo.jpg" AppleDouble files, .ipynb_checkpoints, .git …
+    return name.startswith(".")
+
+
+def _scan_folder(folder: Path) -> tuple[list[Path], list[ImageFailure]]:
+    """Image files under ``folder`` (recursive, hidden entries skipped, sorted)."""
+    found: list[Path] = []
+    failures: list[ImageFailure] = []
+
+    def on_error(err: OSError) -> None:
+        where = err.filename if err.filename is not None else str(folder)
+        failures.append(
+            ImageFailure(str(where), f"cannot read folder ({err.strerror or err}); check its permissions")
+        )
+
+    for root, dirs, files in os.walk(folder, onerror=on_error):
+        dirs[:] = [d for d in dirs if not _is_hidden(d)]
+        for name in files:
+            if _is_hidden(name):
+                continue
+            p = Path(root, name)
+            if _has_image_extension(p):
+                found.append(p)
+    return sorted(found), failures
+
+
+def _expand_glob(pattern: str) -> tuple[list[Path], list[ImageFailure]]:
+    matches = sorted(glob.glob(pattern, recursive=True))
+    if not matches:
+        return [], [ImageFailure(pattern, "pattern matched no files")]
+    found: list[Path] = []
+    failures: list[ImageFailure] = []
+    for m in matches:
+        p = Path(m)
+        if p.is_dir():
+            sub, sub_failures = _scan_folder(p)
+            found.extend(sub)
+            failures.extend(sub_failures)
+        elif p.is_file() and _has_image_extension(p):
+            found.append(p)
+    if not found and not failures:
+        failures.append(
+            ImageFailure(
+                pattern, f"pattern matched {len(matches)} file(s) but no images (looked for {_LOOKED_FOR})"
+            )
+        )
+    return found, failures
+
+
+def collect_images(inputs: Sequence[str | Path]) -> tuple[list[Path], list[ImageFailure]]:
+    """Expand files, folders and glob patterns into a list of image paths.
+
+    Each input is one of:
+
+    * an existing file: taken as is, whatever its extension (files are opened by content);
+    * an existing folder: scanned recursively for files whose extension is in
+      :data:`IMAGE_EXTENSIONS` (case-insensitive), sorted; hidden files and folders
+      (name starting with ``.``) are skipped;
+    * a glob pattern (contains ``*``, ``?`` or ``[``, and is not an existing path):
+      expanded with ``glob.glob(recursive=True)`` and sorted; matched folders are
+      scanned as above and matched files are kept if they have an image extension.
+
+    ``~`` is expanded. Duplicates (same absolute path) are removed, keeping the first
+    occurrence. Nothing is opened or decoded here.
+
+    Returns:
+        ``(paths, failures)``; a failure is recorded for a missing path ("no such file
+        or directory"), a folder without images and a pattern that matched nothing.
+        Never raises for these.
+    """
+    paths: list[Path] = []
+    failures: list[ImageFailure] = []
+    seen: set[str] = set()
+
+    def add(p: Path) -> None:
+        key = os.path.normcase(os.path.abspath(p))
+        if key not in seen:
+            seen.add(key)
+            paths.append(p)
+
+    for raw in inputs:
+        text = str(raw)
+        if not text.strip():
+            failures.append(ImageFailure(text, "empty path; give a file, folder or glob pattern"))
+            continue
+        expanded = os.path.expanduser(text)
+        p = Path(expanded)
+        if p.is_dir():
+            found, scan_failures = _scan_folder(p)
+            failures.extend(scan_failures)
+            if not found and not scan_failures:
+                failures.append(ImageFailure(text, f"folder contains no images (looked for {_LOOKED_FOR})"))
+            for f in found:
+                add(f)
+        elif p.exists():
+            add(p)
+        elif any(c in expanded for c in _GLOB_CHARS):
+            found, glob_failures = _expand_glob(expanded)
+            failures.extend(glob_failures)
+            for f in found:
+                add(f)
+        else:
+            failures.append(ImageFailure(text, "no such file or directory"))
+    return paths, failures
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _short(exc: BaseException) -> str:
+    """First line of an exception message, trimmed, for use inside a one-line reason."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _bomb_reason(pixels: int | str, limit: int) -> str:
+    return (
+        f"image has {pixels} pixels, more than the limit {limit} (decompression-bomb guard); "
+        "raise max_pixels if you trust it"
+    )
+
+
+def _composite_on_white(img: Image.Image) -> Image.Image:
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _scale_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
+    """Map the values of a single-channel ``I;16*``, ``I`` or ``F`` image to uint8 (see module docs)."""
+    a = arr.astype(np.float64)
+    finite = np.isfinite(a)
+    a = np.where(finite, a, 0.0)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if mode.startswith("I;16"):
+        scaled = a / 257.0
+    elif mode == "F" and lo >= 0.0 and hi <= 1.0:
+        scaled = a * 255.0
+    elif lo >= 0.0 and hi <= 255.0:
+        scaled = a
+    elif mode != "F" and lo >= 0.0 and hi <= 65535.0:
+        scaled = a / 257.0
+    elif hi > lo:
+        scaled = (a - lo) / (hi - lo) * 255.0
+    else:
+        scaled = np.zeros_like(a)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _to_rgb(img: Image.Image, path: str | Path) -> Image.Image:
+    """Convert a loaded image of any Pillow mode to RGB (transparency composited on white)."""
+    mode = img.mode
+    if mode in _KEYED_TRANSPARENCY_MODES and "transparency" in img.info:
+        return _composite_on_white(img)
+    if mode in _ALPHA_MODES:
+        return _composite_on_white(img)
+    if mode == "RGB":
+        return img
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img)
+        if arr.ndim != 2:
+            raise ImageReadError(
+                path, f"unsupported image layout for mode {mode!r}; convert it to 8-bit RGB first"
+            )
+        return Image.fromarray(_scale_to_uint8(arr, mode), mode="L").convert("RGB")
+    try:
+        return img.convert("RGB")
+    except (ValueError, OSError) as exc:
+        raise ImageReadError(
+            path, f"unsupported colour mode {mode!r} ({_short(exc)}); convert it to RGB first"
+        ) from None
+
+
+def _apply_exif_orientation(img: Image.Image) -> Image.Image:
+    """Honour the EXIF Orientation tag; a malformed EXIF block is ignored rather than fatal."""
+    try:
+        orientation = img.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # malformed EXIF must not make a readable image unusable
+        return img
+    if orientation in (None, 1):
+        return img
+    try:
+        transposed = ImageOps.exif_transpose(img)
+    except Exception:
+        return img
+    return transposed if transposed is not None else img
+
+
+def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Read one image file as an RGB PIL image.
+
+    The format is detected from the content. The header size is checked before any
+    pixel data is decoded: images with more than ``max_pixels`` pixels or with a side
+    shorter than :data:`MIN_SIDE` are refused. Multi-frame files give their first
+    frame, EXIF orientation is applied, and every Pillow mode is converted to RGB
+    (transparency composited on white; 16/32-bit and float images scaled to 8 bit —
+    see the module docstring).
+
+    Raises:
+        ImageReadError: (a :class:`~camx.errors.DataError`) with a one-line message
+            ``"<path>: <reason>"`` for a missing path, a folder, a non-image, a corrupt
+            or truncated file, a too small or too large image, or an unsupported mode.
+    """
+    p = Path(path)
+    if max_pixels <= 0:
+        raise ConfigError(
+            f"max_pixels={max_pixels!r} is out of range; it must be a positive number of pixels"
+        )
+    if not p.exists():
+        raise ImageReadError(path, "no such file or directory; check the path")
+    if p.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file; pass the image files inside it instead")
+
+    # Pillow runs its own bomb check in Image.open (warning above MAX_IMAGE_PIXELS, error
+    # above twice that). Ours is the one that counts: when max_pixels is within Pillow's
+    # limit its warning is turned into an error (any such image is over our limit too);
+    # when the caller raised max_pixels above Pillow's limit, the warning is silenced.
+    pil_limit = Image.MAX_IMAGE_PIXELS
+    bomb_action = "error" if pil_limit is None or max_pixels <= pil_limit else "ignore"
+    with warnings.catch_warnings():
+        warnings.simplefilter(bomb_action, Image.DecompressionBombWarning)
+        try:
+            im = Image.open(p)
+        except UnidentifiedImageError:
+            raise ImageReadError(
+                path,
+                "not an image (cannot identify image file); check that it is a JPEG, PNG, BMP, GIF, TIFF or WebP",
+            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            m = re.search(r"\((\d+) pixels\)", str(exc))
+            pixels = m.group(1) if m else "too many"
+            limit = max_pixels if pil_limit is None else min(max_pixels, 2 * pil_limit)
+            reason = _bomb_reason(pixels, limit)
+            if pil_limit is not None and max_pixels > 2 * pil_limit:
+                reason += " and PIL.Image.MAX_IMAGE_PIXELS"
+            raise ImageReadError(path, reason) from None
+        except PermissionError:
+            raise ImageReadError(path, "permission denied; check the file's permissions") from None
+        except _DECODE_ERRORS as exc:
+            raise ImageReadError(
+                path, f"corrupt or truncated image ({_short(exc)}); re-export or re-download it"
+            ) from None
+
+    with im:
+        width, height = im.size
+        if width * height > max_pixels:
+            raise ImageReadError(path, _bomb_reason(width * height, max_pixels))
+        if width < MIN_SIDE or height < MIN_SIDE:
+            raise ImageReadError(
+                path, f"image is {width}×{height} px; camx needs at least {MIN_SIDE} px per side"
+            )
+        try:
+            if getattr(im, "n_frames", 1) > 1:
+                im.seek(0)
+            im.load()
+            out = _to_rgb(_apply_exif_orientation(im), path)
+        except ImageReadError:
+            raise
+        except _DECODE_ERRORS as exc:
+            raise ImageReadError(
+                path, f"corrupt or truncated image ({_short(exc)}); re-export or re-download it"
+            ) from None
+        # Closing `im` frees its pixel buffer, so never hand it out directly.
+        return im.copy() if out is im else out
+
+
+def _normalize_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int) and not isinstance(size, bool):
+        hw = (size, size)
+    elif isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(s, int) for s in size):
+        hw = (int(size[0]), int(size[1]))
+    else:
+        raise ConfigError(f"size={size!r} is not valid; give an int or a (height, width) pair of ints")
+    if min(hw) <= 0:
+        raise ConfigError(f"size={size!r} is out of range; height and width must be positive")
+    return hw
+
+
+def _pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    arr = np.array(img, dtype=np.uint8, copy=True)  # (H, W, 3), writable
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous().to(torch.float32).div_(255.0)
+
+
+def _resize(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    if tuple(t.shape[-2:]) == hw:
+        return t
+    out = torch.nn.functional.interpolate(
+        t.unsqueeze(0), size=hw, mode="bilinear", align_corners=False, antialias=True
+    )
+    return out.squeeze(0).clamp_(0.0, 1.0)
+
+
+def load_image_tensor(
+    path: str | Path,
+    size: int | tuple[int, int] | None = None,
+    *,
+    max_pixels: int = MAX_PIXELS,
+) -> torch.Tensor:
+    """Read an image as a float32 ``(3, H, W)`` tensor in [0, 1].
+
+    Args:
+        path: the image file.
+        size: resize to this size with antialiased bilinear interpolation; an int gives a
+            square, a pair is ``(height, width)``; ``None`` keeps the file's size.
+        max_pixels: decompression-bomb guard, see :func:`load_image`.
+
+    Raises:
+        ImageReadError: see :func:`load_image`.
+        ConfigError: ``size`` is not a positive int or pair of ints.
+    """
+    hw = _normalize_size(size)
+    t = _pil_to_tensor(load_image(path, max_pixels=max_pixels))
+    return t if hw is None else _resize(t, hw)
+
+
+def load_images(
+    paths: Sequence[Path],
+    size: int | tuple[int, int] | None,
+    *,
+    max_pixels: int = MAX_PIXELS,
+) -> tuple[list[Path], torch.Tensor | None, list[ImageFailure]]:
+    """Read many images, keeping the readable ones.
+
+    Args:
+        paths: image files, e.g. from :func:`collect_images`.
+        size: as in :func:`load_image_tensor`. With ``None`` every image must have the
+            size of the first readable one; the others are reported as failures.
+        max_pixels: decompression-bomb guard, see :func:`load_image`.
+
+    Returns:
+        ``(loaded_paths, batch, failures)``: the paths that loaded, their images stacked
+        as a float32 ``(N, 3, H, W)`` tensor in [0, 1] (``None`` if none loaded), and an
+        :class:`ImageFailure` for every path that did not.
+
+    Raises:
+        ConfigError: ``size`` is invalid (checked before any file is read).
+    """
+    hw = _normalize_size(size)
+    loaded: list[Path] = []
+    tensors: list[torch.Tensor] = []
+    failures: list[ImageFailure] = []
+    for p in paths:
+        try:
+            t = load_image_tensor(p, hw, max_pixels=max_pixels)
+        except ImageReadError as exc:
+            failures.append(ImageFailure(str(p), exc.reason))
+            continue
+        if tensors and t.shape != tensors[0].shape:
+            h, w = t.shape[-2:]
+            h0, w0 = tensors[0].shape[-2:]
+            failures.append(
+                ImageFailure(
+                    str(p), f"image is {w}×{h} px but the first image is {w0}×{h0} px; pass a size to resize"
+                )
+            )
+            continue
+        loaded.append(Path(p))
+        tensors.append(t)
+    batch = torch.stack(tensors) if tensors else None
+    return loaded, batch, failures

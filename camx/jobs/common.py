@@ -1,0 +1,82 @@
+"""What explain and eval share: which checkpoints to use, and how to run CAM methods in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from camx.checkpoint import latest_checkpoints, load_checkpoint
+from camx.config import methods_of
+from camx.errors import CheckpointError
+
+
+def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str, str]:
+    """Label → checkpoint path of the models a job uses.
+
+    Explicit ``checkpoint``/``checkpoints`` win; otherwise the latest trained checkpoint of
+    ``model.arch`` for ``model.head`` (``all_heads=False``) or for every trained head (optionally only
+    ``heads``). Nothing found → one CheckpointError saying how to train one.
+    """
+    explicit = [str(p) for p in (cfg.get("checkpoints") or [])]
+    if cfg.get("checkpoint"):
+        explicit = [str(cfg["checkpoint"])]
+    if explicit:
+        found: dict[str, str] = {}
+        for path in explicit:
+            if not Path(path).is_file():
+                raise CheckpointError(f"{path}: no such checkpoint file; pass an existing path or train one with `camx train`")
+            label = Path(path).parent.parent.name if Path(path).parent.name == "checkpoints" else Path(path).stem
+            found[label if label not in found else f"{label}#{len(found)}"] = path
+        return found
+    arch, outputs = cfg["model"]["arch"], cfg.get("outputs_dir", "outputs")
+    heads = list(cfg["heads"]) if cfg.get("heads") else (None if all_heads else [cfg["model"]["head"]])
+    found = latest_checkpoints(outputs, arch, heads)
+    if not found:
+        which = f"{arch}/{'|'.join(heads)}" if heads else arch
+        example = f"model.head={heads[0]} " if heads and heads[0] != "plain" else ""
+        raise CheckpointError(
+            f"no trained {which} checkpoint under {outputs}/; train one with `camx train {example}"
+            f"{'' if arch == 'resnet50' else 'model=' + arch}`".rstrip() + " or pass --checkpoint PATH"
+        )
+    return found
+
+
+def load_for_job(path: str, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    model, meta = load_checkpoint(path, map_location="cpu")
+    return model.to(device).eval(), meta
+
+
+def method_options(cfg: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """Options of ``method``: the ``cam`` group's options when it selects this method, else the method's defaults."""
+    cam = cfg.get("cam") or {}
+    if cam.get("name") == method:
+        return dict(cam.get("options") or {})
+    return {}
+
+
+__all__ = ["load_for_job", "method_options", "methods_of", "resolve_checkpoints"]
+
+
+def preflight(cfg: Mapping[str, Any]) -> None:
+    """Checks that need the file system, run before a job creates its run dir: checkpoints and inputs exist."""
+    task = cfg.get("task")
+    if task == "explain":
+        resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None and not cfg.get("checkpoint"))
+        from camx.data.images import collect_images
+        from camx.errors import DataError
+
+        files, failures = collect_images(list(cfg.get("inputs") or []))
+        if not files:
+            reasons = "; ".join(f"{f.path}: {f.reason}" for f in failures[:3])
+            raise DataError(f"no readable image among the inputs ({reasons})")
+    elif task == "eval":
+        resolve_checkpoints(cfg, all_heads=True)
+        if cfg.get("checkpoints"):
+            for path in cfg["checkpoints"]:
+                load_checkpoint(path)
+    if task in ("explain",) and cfg.get("checkpoint"):
+        load_checkpoint(cfg["checkpoint"])

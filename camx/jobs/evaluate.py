@@ -1,0 +1,209 @@
+"""``camx eval``: how predictions and heatmaps of trained checkpoints hold up under perturbations.
+
+For every (checkpoint, perturbation, level) the images of the evaluation split are perturbed once,
+forwarded once, and — for every CAM method and baseline — explained and scored against the
+ground-truth masks. Every figure is aggregated as a mean with a 95% confidence interval over images
+and written as long-format records (see :mod:`camx.results`).
+
+Maps explain the true class of each image. Conditions: ``none`` (clean, level 0) first, then each
+selected perturbation at each of its levels (or, with ``compose=true``, their chained product).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from camx import figures
+from camx import metrics as M
+from camx import perturb as P
+from camx.config import levels_of, methods_of, perturbation_grid
+from camx.data.datasets import build_dataset
+from camx.data.transforms import normalize
+from camx.jobs.common import load_for_job, method_options, resolve_checkpoints
+from camx.jobs.progress import SILENT, Reporter
+from camx.results import write_metrics
+from camx.runtime import seed_everything, select_device
+
+EXAMPLES = 4  # images per condition kept for the heatmap figures
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One perturbation setting: ``steps`` applied in order (empty → clean)."""
+
+    name: str
+    level: float | str
+    steps: tuple[tuple[str, float], ...]
+    axis: str = "horizontal"
+
+    @property
+    def geometric(self) -> bool:
+        return any(kind in P.GEOMETRIC for kind, _ in self.steps)
+
+
+@dataclass
+class EvalResult:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    examples: dict[tuple[str, str, str, Any], list[Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def conditions(cfg: Mapping[str, Any]) -> list[Condition]:
+    """Clean first, then each perturbation level (or the chained product with ``compose``)."""
+    out = [Condition("none", 0.0, ())]
+    grid = [(kind, params) for kind, params in perturbation_grid(cfg.get("perturb")) if kind != "none"]
+    axis = next((str(p.get("axis")) for k, p in grid if k == "stretch" and p.get("axis")), "horizontal")
+    if cfg.get("compose") and len(grid) > 1:
+        names = "+".join(k for k, _ in grid)
+        for combo in itertools.product(*[levels_of(k, p) for k, p in grid]):
+            level = "+".join(f"{v:g}" for v in combo)
+            out.append(Condition(names, level, tuple(zip([k for k, _ in grid], combo)), axis))
+        return out
+    for kind, params in grid:
+        for level in levels_of(kind, params):
+            out.append(Condition(kind, level, ((kind, level),), str(params.get("axis", axis))))
+    return out
+
+
+class _Accumulator:
+    """Per-image values per (checkpoint, method, condition, metric), summarised into records."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str | None, str, Any, str], list[float]] = defaultdict(list)
+
+    def add(self, label: str, method: str | None, cond: Condition, metric: str, values: torch.Tensor) -> None:
+        self.values[(label, method, cond.name, cond.level, metric)] += values.detach().float().cpu().tolist()
+
+    def records(self, models: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for (label, method, cond, level, metric), vals in self.values.items():
+            s = M.mean_ci(vals)
+            if s.n == 0:
+                continue
+            info = models[label]
+            out.append({"model": info["arch"], "head": label, "checkpoint": info["path"], "method": method,
+                        "perturbation": cond, "level": level, "metric": metric, "value": s.mean,
+                        "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n})
+        return out
+
+
+def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> EvalResult:
+    """Evaluate the selected checkpoints under every condition; write metrics files and figures into ``run_dir``."""
+    from camx.cam import explain
+
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    seed = int(cfg.get("seed", 0))
+    seed_everything(seed)
+    device = select_device(cfg["trainer"].get("device", "auto"))
+    checkpoints = resolve_checkpoints(cfg, all_heads=True)
+    dataset = build_dataset(cfg["dataset"], cfg["dataset"].get("split", "test"))
+    n_images = len(dataset) if cfg.get("max_images") is None else min(len(dataset), int(cfg["max_images"]))
+    subset = Subset(dataset, list(range(n_images)))
+    has_masks = bool(getattr(dataset, "has_masks", False))
+    conds = conditions(cfg)
+    map_metrics = bool(cfg.get("map_metrics", True))
+    methods = methods_of(cfg) if map_metrics else []
+    baselines = [b for b in (cfg.get("baselines") or []) if b not in methods] if methods else []
+    all_methods = methods + baselines
+    cam_cfg = cfg.get("cam") or {}
+    steps = int(cfg.get("faithfulness_steps", 16))
+    threshold = float(cfg.get("iou_threshold", 0.5))
+    batch_size = int(cfg.get("batch_size", 50))
+    acc = _Accumulator()
+    result = EvalResult()
+    models: dict[str, dict[str, Any]] = {}
+
+    total = len(checkpoints) * len(conds) * n_images
+    reporter.begin("eval", total)
+    for label, path in checkpoints.items():
+        model, meta = load_for_job(path, device)
+        models[label] = {"arch": meta["arch"], "path": path, "head": meta["head"],
+                         "mask_ratio": meta.get("model", {}).get("mask_ratio")}
+
+        def forward(images01: torch.Tensor, _model: Any = model) -> torch.Tensor:
+            with torch.inference_mode():
+                return _model(normalize(images01.to(device))).float().softmax(1)
+
+        offset = 0
+        for batch in DataLoader(subset, batch_size=batch_size):
+            images = batch["image"].to(device)
+            labels = batch["label"].to(device)
+            masks = batch["mask"].to(device) if has_masks else None
+            keys = list(range(offset, offset + len(labels)))
+            offset += len(labels)
+            clean_maps: dict[str, torch.Tensor] = {}
+            for cond in conds:
+                if cond.steps:
+                    x, m = P.apply_chain(list(cond.steps), images, masks=masks, seed=seed, keys=keys, axis=cond.axis)
+                else:
+                    x, m = images, masks
+                xn = normalize(x)
+                maps_of: dict[str, torch.Tensor] = {}
+                probs = None
+                for method in all_methods:
+                    out = explain(model, xn, method=method, targets=labels,
+                                  mc_samples=int(cam_cfg.get("mc_samples", 1)) if method in methods else 1,
+                                  chunk_size=int(cam_cfg.get("chunk_size", 64)), **method_options(cfg, method))
+                    maps_of[method] = out.maps
+                    if probs is None:
+                        probs = out.probs.float()  # the map's own forward gives the predictions too
+                if probs is None:
+                    probs = forward(x)
+                pred = probs.argmax(1)
+                acc.add(label, None, cond, "accuracy", (pred == labels).float())
+                acc.add(label, None, cond, "confidence", probs.gather(1, labels[:, None])[:, 0])
+                acc.add(label, None, cond, "confidence_pred", probs.max(1).values)
+                for method, maps in maps_of.items():
+                    drop, inc = M.average_drop_increase(forward, x, maps, labels, base_probs=probs)
+                    acc.add(label, method, cond, "average_drop", drop)
+                    acc.add(label, method, cond, "increase_in_confidence", inc)
+                    if steps > 0:
+                        dele, ins = M.deletion_insertion_auc(forward, x, maps, labels, steps=steps)
+                        acc.add(label, method, cond, "deletion_auc", dele)
+                        acc.add(label, method, cond, "insertion_auc", ins)
+                    if m is not None:
+                        present = M.has_object(m)
+                        if bool(present.any()):
+                            acc.add(label, method, cond, "pointing_game", M.pointing_game(maps, m)[present])
+                            acc.add(label, method, cond, "energy_pointing_game", M.energy_pointing_game(maps, m)[present])
+                            acc.add(label, method, cond, "iou", M.iou(maps, m, threshold)[present])
+                    if not cond.steps:
+                        clean_maps[method] = maps
+                    elif method in clean_maps:
+                        ref = P.warp_chain(list(cond.steps), clean_maps[method], axis=cond.axis) if cond.geometric \
+                            else clean_maps[method]
+                        acc.add(label, method, cond, "stability_pearson", M.pearson(ref, maps))
+                        acc.add(label, method, cond, "stability_ssim", M.ssim(ref, maps))
+                if keys[0] == 0:  # keep the first images for the figures
+                    k = min(EXAMPLES, len(labels))
+                    for method, maps in maps_of.items():
+                        result.examples[(label, method, cond.name, cond.level)] = [
+                            x[:k].cpu(), maps[:k].cpu(), probs[:k].cpu(), labels[:k].cpu()]
+                    result.examples.setdefault(("", "", cond.name, cond.level), [x[:k].cpu()])
+                reporter.advance(len(labels), model=label, condition=f"{cond.name} {cond.level}")
+    reporter.end()
+    result.records = acc.records(models)
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    result.written += write_metrics(run_dir, result.records, config)
+    if cfg.get("figures", True):
+        from camx.jobs.eval_figures import draw_all
+
+        result.written += draw_all(result, run_dir, models, methods, class_names=list(getattr(dataset, "classes", [])))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+__all__ = ["Condition", "EvalResult", "conditions", "evaluate", "figures"]

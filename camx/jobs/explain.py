@@ -1,0 +1,122 @@
+"""``camx explain IMAGE...``: heatmaps, top-k predictions and a method × head comparison grid."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from camx import figures
+from camx.data.images import ImageFailure, collect_images, load_images
+from camx.data.transforms import normalize
+from camx.errors import ConfigError, DataError
+from camx.jobs.common import load_for_job, method_options, methods_of, resolve_checkpoints
+from camx.jobs.progress import SILENT, Reporter
+from camx.runtime import select_device
+
+
+@dataclass
+class ExplainResult:
+    predictions: list[dict[str, Any]] = field(default_factory=list)  # {file, head, top: [(class, prob)]}
+    written: list[Path] = field(default_factory=list)
+    failures: list[ImageFailure] = field(default_factory=list)
+    maps: dict[tuple[str, str, str], torch.Tensor] = field(default_factory=dict)  # (file, head, method) → (H, W)
+
+
+def resolve_target(target: Any, classes: Sequence[str]) -> int | None:
+    """``None`` → predicted class; an index or a class name → its index (ConfigError listing the classes)."""
+    if target is None or str(target) in ("", "null", "None"):
+        return None
+    text = str(target)
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if not 0 <= index < len(classes):
+            raise ConfigError(f"--target {index} is out of range; the model has classes 0..{len(classes) - 1}")
+        return index
+    if text not in classes:
+        raise ConfigError(f"--target {text!r} is not a class of this model; choose one of: {', '.join(classes)}")
+    return list(classes).index(text)
+
+
+def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> ExplainResult:
+    """Explain every readable input with every method and every selected checkpoint; write PNGs into ``run_dir``."""
+    from camx.cam import explain
+
+    run_dir = Path(run_dir)
+    result = ExplainResult()
+    files, result.failures = collect_images(list(cfg.get("inputs") or []))
+    if not files:
+        reasons = "; ".join(f"{f.path}: {f.reason}" for f in result.failures[:3])
+        raise DataError(f"no readable image among the inputs ({reasons})")
+    device = select_device(cfg["trainer"].get("device", "auto"))
+    methods = methods_of(cfg)
+    grid_mode = not cfg.get("checkpoint") and (cfg.get("heads") is not None)
+    checkpoints = resolve_checkpoints(cfg, all_heads=grid_mode)
+    if not grid_mode and not cfg.get("checkpoint"):  # a grid of every trained head comes for free when there are several
+        from camx.checkpoint import latest_checkpoints
+
+        others = latest_checkpoints(cfg.get("outputs_dir", "outputs"), cfg["model"]["arch"])
+        if len(others) > 1:
+            checkpoints = {**checkpoints, **{h: p for h, p in others.items() if h not in checkpoints}}
+    primary = next(iter(checkpoints))
+    cam_cfg = cfg.get("cam") or {}
+    batch = int(cfg["trainer"].get("eval_batch_size", 64))
+    originals: dict[str, torch.Tensor] = {}
+    probs_of: dict[tuple[str, str], torch.Tensor] = {}
+    classes_of: dict[str, list[str]] = {}
+    reporter.begin("explain", len(checkpoints) * len(methods) * len(files))
+    for label, path in checkpoints.items():
+        model, meta = load_for_job(path, device)
+        classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
+        classes_of[label] = classes
+        size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
+        target = resolve_target(cfg.get("target"), classes)
+        for start in range(0, len(files), batch):
+            chunk = files[start:start + batch]
+            ok, images, failed = load_images(chunk, size, max_pixels=int(cfg.get("max_pixels", 64_000_000)))
+            if label == primary:
+                result.failures += failed
+            if images is None:
+                continue
+            x = normalize(images.to(device))
+            for method in methods:
+                out = explain(model, x, method=method, targets=target, mc_samples=int(cam_cfg.get("mc_samples", 1)),
+                              chunk_size=int(cam_cfg.get("chunk_size", 64)), **method_options(cfg, method))
+                for i, f in enumerate(ok):
+                    result.maps[(str(f), label, method)] = out.maps[i].cpu()
+                    probs_of[(str(f), label)] = out.probs[i].cpu()
+                    originals[str(f)] = images[i].cpu()
+                reporter.advance(len(ok), model=label, method=method)
+    reporter.end()
+
+    top_k = int(cfg.get("top_k", 5))
+    used: set[str] = set()
+    for f in files:
+        key = str(f)
+        if key not in originals:
+            continue
+        stem = f.stem if f.stem not in used else f"{f.stem}_{len(used)}"
+        used.add(stem)
+        grid_cells: dict[str, dict[str, tuple[torch.Tensor, str]]] = {m: {} for m in methods}
+        for label in checkpoints:
+            probs = probs_of[(key, label)]
+            classes = classes_of[label]
+            k = min(top_k, len(classes))
+            values, indices = probs.topk(k)
+            result.predictions.append({"file": key, "head": label,
+                                       "top": [(classes[int(i)], float(v)) for v, i in zip(values, indices)]})
+            explained = int(indices[0]) if cfg.get("target") in (None, "", "null") else resolve_target(cfg["target"], classes)
+            caption = f"{classes[explained]} {float(probs[explained]):.2f}"
+            for m in methods:
+                grid_cells[m][label] = (result.maps[(key, label, m)], caption)
+            if label == primary:
+                rows = [(m, result.maps[(key, label, m)]) for m in methods]
+                fig = figures.explain_panel(originals[key], rows, f"{f.name} — {label}: {caption}")
+                result.written.append(figures.save(fig, run_dir / f"{stem}_{label}.png"))
+        if len(checkpoints) > 1:
+            fig = figures.grid(originals[key], grid_cells, f"{f.name}: methods × heads")
+            result.written.append(figures.save(fig, run_dir / f"{stem}_grid.png"))
+    return result

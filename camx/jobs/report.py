@@ -1,0 +1,109 @@
+"""``camx report DIR``: one table and the figures from every eval run of a sweep (or any folder of runs).
+
+A partial sweep — jobs that failed or are still running — is reported with what is there, and the
+missing jobs are listed (expected jobs come from the sweep's ``multirun.yaml``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from camx import figures
+from camx.errors import DataError
+from camx.jobs.eval_figures import PAPER_CONFIDENCE, noise_curves
+from camx.results import read_metrics, write_metrics
+
+
+@dataclass
+class ReportResult:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def _overrides(job_dir: Path) -> list[str]:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    from omegaconf import OmegaConf
+
+    return [str(o) for o in OmegaConf.load(path)]
+
+
+def expected_jobs(sweep_dir: Path) -> int | None:
+    """How many jobs the sweep launches, from ``multirun.yaml`` (None when unknown)."""
+    path = sweep_dir / "multirun.yaml"
+    if not path.is_file():
+        return None
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    task = list(OmegaConf.load(path).hydra.overrides.task)
+    try:
+        parsed = OverridesParser.create().parse_overrides(task)
+    except Exception:  # noqa: BLE001 - an unparsable record only loses the "missing" count
+        return None
+    sizes = [len(list(o.sweep_string_iterator())) if o.is_sweep_override() else 1 for o in parsed]
+    return int(list(itertools.accumulate(sizes, lambda a, b: a * b))[-1]) if sizes else 1
+
+
+def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
+    """Aggregate every ``metrics.json`` below ``sweep_dir`` into ``out`` (default ``sweep_dir/report``)."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise DataError(f"{sweep_dir}: no such folder; pass a multirun dir such as outputs/multirun/<date>")
+    out = out or sweep_dir / "report"
+    result = ReportResult()
+    job_dirs = sorted({p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")} - {out})
+    found = 0
+    for job in job_dirs:
+        metrics = job / "metrics.json"
+        if not metrics.is_file():
+            result.missing.append(f"{job}: no metrics.json (failed, still running, or not an eval job)")
+            continue
+        try:
+            records = read_metrics(metrics)
+        except (OSError, ValueError, KeyError) as exc:
+            result.missing.append(f"{job}: unreadable metrics.json ({type(exc).__name__})")
+            continue
+        found += 1
+        tag = " ".join(o for o in _overrides(job) if not o.startswith(("hydra.", "outputs_dir")))
+        for r in records:
+            r = dict(r)
+            if len(job_dirs) > 1 and tag:
+                r["head"] = f"{r['head']} [{tag}]"
+            r["job"] = job.name
+            ratio = re.search(r"model\.mask_ratio=([0-9.]+)", tag)
+            r["mask_ratio"] = float(ratio.group(1)) if ratio else None
+            result.records.append(r)
+    expected = expected_jobs(sweep_dir)
+    if expected is not None and expected > len(job_dirs):
+        result.missing.append(f"{expected - len(job_dirs)} of {expected} jobs have not started (no run dir)")
+    if not result.records:
+        raise DataError(f"{sweep_dir}: no metrics.json found below it; `camx report` aggregates `camx eval` runs "
+                        "(e.g. camx eval -m model.arch=resnet50,vgg16)")
+    out.mkdir(parents=True, exist_ok=True)
+    result.written += write_metrics(out, result.records, {"sweep_dir": str(sweep_dir), "jobs": found,
+                                                          "missing": result.missing})
+    noise = noise_curves(result.records, "confidence")
+    if any(len(v) > 1 for v in noise.values()):
+        fig = figures.curves(noise, xlabel="noise variance", ylabel="mean true-class confidence",
+                             title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)", paper=PAPER_CONFIDENCE)
+        result.written.append(figures.save(fig, out / "fig3_confidence_vs_noise.png"))
+    ratio_series: dict[str, list[tuple[float, float, Any, Any]]] = {}
+    for r in result.records:
+        if r.get("mask_ratio") is None:
+            continue
+        if r["metric"] in ("accuracy", "confidence", "pointing_game", "energy_pointing_game"):
+            cond = "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {r['level']}"
+            name = f"{r['metric']} ({cond})" + (f" {r['method']}" if r.get("method") else "")
+            ratio_series.setdefault(name, []).append((r["mask_ratio"], r["value"], r["ci_low"], r["ci_high"]))
+    if any(len(v) > 1 for v in ratio_series.values()):
+        fig = figures.curves(ratio_series, xlabel="DropKey mask ratio", ylabel="value",
+                             title="Mask-ratio sweep (cf. Sensors 2023 Fig. 8)")
+        result.written.append(figures.save(fig, out / "fig8_mask_ratio.png"))
+    return result

@@ -1,0 +1,297 @@
+"""``camx train``: fit a model on a dataset's train split, validate each epoch, checkpoint atomically.
+
+Checkpoints go to ``<run_dir>/checkpoints/``: ``best.pt`` (highest validation accuracy) and
+``last.pt`` (everything needed to resume: optimizer, scheduler, RNG state and the position inside
+the epoch). SIGINT/SIGTERM stop training at the next step, write ``last.pt`` at that exact position
+and raise :class:`Interrupted`; ``trainer.resume=true`` then continues to the same weights an
+uninterrupted run reaches (on CPU, same seed): sample order, dropout/DropKey draws and the schedule
+are all restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+import camx
+from camx.checkpoint import find_runs, read_checkpoint, save_checkpoint, write_run_record
+from camx.data.datasets import build_dataset, class_names
+from camx.data.transforms import normalize
+from camx.errors import CheckpointError, ConfigError, check_choice, check_range
+from camx.jobs.progress import SILENT, Reporter
+from camx.models import build_model
+from camx.runtime import seed_everything, select_device
+
+
+class Interrupted(Exception):
+    """Training was stopped by a signal; ``checkpoint`` holds the resumable state."""
+
+    def __init__(self, checkpoint: Path, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}; state saved to {checkpoint}")
+        self.checkpoint, self.signum = checkpoint, signum
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best: Path
+    last: Path
+    best_val_accuracy: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    images_per_second: float = 0.0
+    seconds: float = 0.0
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Turn SIGINT/SIGTERM into a flag the loop polls (restoring the previous handlers afterwards)."""
+    flag = threading.Event()
+    flag.signum = 0  # type: ignore[attr-defined]
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        flag.signum = signum  # type: ignore[attr-defined]
+        flag.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def validate_trainer(t: Mapping[str, Any]) -> None:
+    """Reject out-of-range trainer settings before any work starts."""
+    if int(t.get("epochs", 1)) < 1:
+        raise ConfigError(f"trainer.epochs={t.get('epochs')} is out of range; it must be a positive integer")
+    if int(t.get("batch_size", 1)) < 1:
+        raise ConfigError(f"trainer.batch_size={t.get('batch_size')} is out of range; it must be a positive integer")
+    if int(t.get("eval_batch_size", 1)) < 1:
+        raise ConfigError(f"trainer.eval_batch_size={t.get('eval_batch_size')} is out of range; it must be a positive integer")
+    check_range("trainer.lr", t.get("lr", 0.1), 0.0, None, low_inclusive=False)
+    check_range("trainer.weight_decay", t.get("weight_decay", 0.0), 0.0, None)
+    check_range("trainer.warmup", t.get("warmup", 0.25), 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    check_choice("trainer.optimizer", t.get("optimizer", "sgd"), ("sgd", "adamw"))
+    check_choice("trainer.schedule", t.get("schedule", "onecycle"), ("onecycle", "cosine", "constant"))
+    if int(t.get("workers", 0)) < 0:
+        raise ConfigError(f"trainer.workers={t.get('workers')} is out of range; it must be 0 or more")
+
+
+def _optimizer(model: nn.Module, t: Mapping[str, Any]) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": float(t["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}]
+    if t["optimizer"] == "adamw":
+        return torch.optim.AdamW(groups, lr=float(t["lr"]))
+    return torch.optim.SGD(groups, lr=float(t["lr"]), momentum=float(t.get("momentum", 0.9)), nesterov=True)
+
+
+def _scheduler(opt: torch.optim.Optimizer, t: Mapping[str, Any], total: int) -> torch.optim.lr_scheduler.LRScheduler:
+    if t["schedule"] == "onecycle" and total >= 4:
+        pct = min(max(float(t.get("warmup", 0.25)), 2.0 / total), 0.5)  # at least two warm-up steps
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(t["lr"]), total_steps=total, pct_start=pct)
+    if t["schedule"] == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def evaluate_accuracy(model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int,
+                      channels_last: bool = False) -> tuple[float, float]:
+    """(accuracy, mean softmax probability of the true class) of ``model`` on ``dataset``."""
+    was_training = model.training
+    model.eval()
+    correct, conf, n = 0, 0.0, 0
+    with torch.inference_mode():
+        for batch in DataLoader(dataset, batch_size=batch_size):
+            x = normalize(batch["image"].to(device))
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = batch["label"].to(device)
+            probs = model(x).float().softmax(1)
+            correct += int((probs.argmax(1) == y).sum())
+            conf += float(probs.gather(1, y[:, None]).sum())
+            n += len(y)
+    model.train(was_training)
+    return correct / max(n, 1), conf / max(n, 1)
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def _resume_source(cfg: Mapping[str, Any]) -> Path | None:
+    resume = cfg["trainer"].get("resume", False)
+    if resume in (False, None, "false", "False"):
+        return None
+    if resume not in (True, "true", "True"):
+        path = Path(str(resume))
+        path = path / "checkpoints" / "last.pt" if path.is_dir() else path
+        if not path.is_file():
+            raise CheckpointError(f"trainer.resume={resume}: no last.pt there; pass a run dir or its checkpoints/last.pt")
+        return path
+    arch, head = cfg["model"]["arch"], cfg["model"]["head"]
+    for rec in find_runs(cfg.get("outputs_dir", "outputs"), arch=arch, head=head):
+        last = Path(rec["run_dir"]) / "checkpoints" / "last.pt"
+        if rec.get("status") != "finished" and last.is_file():
+            return last
+    raise CheckpointError(
+        f"trainer.resume=true but no interrupted {arch}/{head} run was found under {cfg.get('outputs_dir', 'outputs')}; "
+        "start a fresh run without trainer.resume"
+    )
+
+
+def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> TrainResult:
+    """Train ``cfg.model`` on ``cfg.dataset`` with ``cfg.trainer``; write checkpoints and ``run.json`` into ``run_dir``."""
+    t = cfg["trainer"]
+    validate_trainer(t)
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    device = select_device(t.get("device", "auto"))
+    seed = int(t.get("seed", 0))
+    seed_everything(seed)
+    resume_from = _resume_source(cfg)
+
+    train_set = build_dataset(cfg["dataset"], "train")
+    val_set = build_dataset(cfg["dataset"], "val")
+    classes = class_names(train_set)
+    model_cfg = dict(cfg["model"])
+    model = build_model(model_cfg["arch"], model_cfg["head"], len(classes), **{
+        k: v for k, v in model_cfg.items() if k not in ("arch", "head")})
+    channels_last = bool(t.get("channels_last", True)) and device.type != "mps"
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+
+    bs, epochs = int(t["batch_size"]), int(t["epochs"])
+    steps_per_epoch = math.ceil(len(train_set) / bs)
+    opt = _optimizer(model, t)
+    sched = _scheduler(opt, t, epochs * steps_per_epoch)
+    history: list[dict[str, float]] = []
+    start_epoch, start_step, best_acc = 0, 0, -1.0
+    partial = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+    if resume_from is not None:
+        state = read_checkpoint(resume_from, map_location=device)
+        if (state.get("arch"), state.get("head")) != (model_cfg["arch"], model_cfg["head"]):
+            raise CheckpointError(f"{resume_from}: a {state.get('arch')}/{state.get('head')} run cannot resume "
+                                  f"{model_cfg['arch']}/{model_cfg['head']}")
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        start_epoch, start_step = int(state["position"]["epoch"]), int(state["position"]["step"])
+        partial = dict(state["position"].get("partial", partial))
+        history = list(state.get("metrics", {}).get("history", []))
+        best_acc = float(state.get("metrics", {}).get("best_val_accuracy", -1.0))
+        reporter.note(f"resuming {resume_from} at epoch {start_epoch + 1}, step {start_step}")
+        best_src = Path(resume_from).parent / "best.pt"
+        if best_src.is_file():
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(ckpt_dir / "best.pt", {k: v for k, v in read_checkpoint(best_src).items() if k != "format"})
+
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    record = {"task": "train", "arch": model_cfg["arch"], "head": model_cfg["head"],
+              "dataset": cfg["dataset"]["name"], "num_classes": len(classes), "status": "running",
+              "resumed_from": str(resume_from) if resume_from else None}
+    write_run_record(run_dir, record)
+
+    def payload(epoch: int, step: int, metrics: dict[str, Any], full: bool) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+            "arch": model_cfg["arch"], "head": model_cfg["head"], "num_classes": len(classes),
+            "class_names": classes, "model": model_cfg, "config": config, "metrics": metrics,
+            "camx_version": camx.__version__, "dataset": cfg["dataset"]["name"],
+            "image_size": int(cfg["dataset"]["image_size"]),
+        }
+        if full:
+            data.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+                        rng={"torch": torch.get_rng_state()},
+                        position={"epoch": epoch, "step": step, "partial": dict(partial)})
+        return data
+
+    started, images_done = time.perf_counter(), 0
+    workers = int(t.get("workers", 0))
+    with stop_on_signals() as stop:
+        model.train()
+        for epoch in range(start_epoch, epochs):
+            if hasattr(train_set, "set_epoch"):
+                train_set.set_epoch(epoch)
+            order = _epoch_order(len(train_set), seed, epoch)
+            first = start_step if epoch == start_epoch else 0
+            if first == 0:
+                partial = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
+            loader = DataLoader(train_set, batch_size=bs, sampler=order[first * bs:], num_workers=workers,
+                                drop_last=False)
+            reporter.begin(f"epoch {epoch + 1}/{epochs}", steps_per_epoch)
+            if first:
+                reporter.advance(first)
+            tick = time.perf_counter()
+            for step, batch in enumerate(loader, start=first):
+                x = normalize(batch["image"].to(device, non_blocking=True))
+                y = batch["label"].to(device)
+                if "valid" in batch:  # imagefolder: skip unreadable files
+                    keep = batch["valid"].bool().to(device)
+                    x, y = x[keep], y[keep]
+                    if len(y) == 0:
+                        sched.step()
+                        continue
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                logits = model(x)
+                loss = nn.functional.cross_entropy(logits, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                n = len(y)
+                partial["loss"] += float(loss.detach()) * n
+                partial["correct"] += float((logits.argmax(1) == y).sum())
+                partial["seen"] += n
+                images_done += n
+                rate = images_done / max(time.perf_counter() - started, 1e-9)
+                reporter.advance(1, loss=partial["loss"] / partial["seen"], acc=partial["correct"] / partial["seen"],
+                                 ips=rate)
+                if stop.is_set():
+                    metrics = {"history": history, "best_val_accuracy": best_acc}
+                    save_checkpoint(ckpt_dir / "last.pt", payload(epoch, step + 1, metrics, True))
+                    write_run_record(run_dir, {**record, "status": "interrupted"})
+                    reporter.end()
+                    raise Interrupted(ckpt_dir / "last.pt", stop.signum)  # type: ignore[attr-defined]
+            reporter.end()
+            val_acc, val_conf = evaluate_accuracy(model, val_set, device, int(t.get("eval_batch_size", 128)), channels_last)
+            model.train()
+            history.append({"epoch": epoch + 1, "train_loss": partial["loss"] / max(partial["seen"], 1),
+                            "train_accuracy": partial["correct"] / max(partial["seen"], 1),
+                            "val_accuracy": val_acc, "val_confidence": val_conf,
+                            "seconds": time.perf_counter() - tick, "lr": sched.get_last_lr()[0]})
+            reporter.note(f"epoch {epoch + 1}/{epochs}: loss {history[-1]['train_loss']:.3f}, "
+                          f"train acc {history[-1]['train_accuracy']:.3f}, val acc {val_acc:.3f}, val conf {val_conf:.3f}")
+            improved = val_acc > best_acc
+            best_acc = max(best_acc, val_acc)
+            metrics = {"history": history, "best_val_accuracy": best_acc, "val_accuracy": val_acc}
+            if improved:
+                save_checkpoint(ckpt_dir / "best.pt", payload(epoch + 1, 0, metrics, False))
+            save_checkpoint(ckpt_dir / "last.pt", payload(epoch + 1, 0, metrics, True))
+            write_run_record(run_dir, {**record, "epoch": epoch + 1, "best_val_accuracy": best_acc})
+    seconds = time.perf_counter() - started
+    write_run_record(run_dir, {**record, "status": "finished", "epoch": epochs, "best_val_accuracy": best_acc,
+                               "seconds": seconds})
+    return TrainResult(run_dir, ckpt_dir / "best.pt", ckpt_dir / "last.pt", best_acc, history,
+                       images_done / max(seconds, 1e-9), seconds)

@@ -1,0 +1,54 @@
+"""Metrics of class activation maps: localisation, faithfulness, stability, and their summaries.
+
+Every metric function returns one value per image, (B,), so aggregates with confidence intervals
+are computed later with :func:`mean_ci`. Metric ids, in report order, are :data:`METRICS`;
+:data:`HIGHER_IS_BETTER` says which way each one improves.
+
+- ``accuracy``: top-1 correct (1/0) — computed by callers from the model's predictions;
+- ``confidence``: p of the true class; ``confidence_pred``: p of the predicted class (callers);
+- ``average_drop``, ``increase_in_confidence``: :func:`average_drop_increase` (Grad-CAM++ / Grad++ScoreCAM §IV-A);
+- ``deletion_auc``, ``insertion_auc``: :func:`deletion_insertion_auc` (RISE);
+- ``pointing_game``, ``energy_pointing_game``, ``iou``: :mod:`camx.metrics.localization`;
+- ``stability_pearson``, ``stability_ssim``: :func:`pearson`, :func:`ssim` between the clean map
+  (warped into the perturbed frame) and the perturbed image's map.
+"""
+
+from __future__ import annotations
+
+from camx.metrics.faithfulness import SUBSTRATES, average_drop_increase, deletion_insertion_auc
+from camx.metrics.localization import energy_pointing_game, has_object, iou, pointing_game
+from camx.metrics.stability import pearson, ssim
+from camx.metrics.stats import Summary, mean_ci, t_quantile
+
+METRICS: tuple[str, ...] = (
+    "accuracy",
+    "confidence",
+    "confidence_pred",
+    "average_drop",
+    "increase_in_confidence",
+    "deletion_auc",
+    "insertion_auc",
+    "pointing_game",
+    "energy_pointing_game",
+    "iou",
+    "stability_pearson",
+    "stability_ssim",
+)
+HIGHER_IS_BETTER: dict[str, bool] = {m: m not in ("average_drop", "deletion_auc") for m in METRICS}
+
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "METRICS",
+    "SUBSTRATES",
+    "Summary",
+    "average_drop_increase",
+    "deletion_insertion_auc",
+    "energy_pointing_game",
+    "has_object",
+    "iou",
+    "mean_ci",
+    "pearson",
+    "pointing_game",
+    "ssim",
+    "t_quantile",
+]

@@ -1,0 +1,180 @@
+"""Faithfulness metrics: does the model's score follow the pixels the map calls important?
+
+``forward`` is any callable mapping a batch of [0, 1] images (B, 3, H, W) to class probabilities
+(B, K); it normalises and runs the model itself, so these functions stay model-agnostic. Maps are
+(B, H, W) (or (B, 1, H, W)) in [0, 1]; maps of another size are resized bilinearly to the images.
+Every function returns one value per image, (B,); means over images are the usual scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from camx.errors import check_choice
+from camx.perturb import gaussian_blur
+
+Forward = Callable[[Tensor], Tensor]
+SUBSTRATES: tuple[str, ...] = ("blur", "black", "mean")
+# RISE's insertion substrate: a Gaussian blur with kernel size 11 and sigma 5.
+_RISE_BLUR_SIGMA = 5.0
+_RISE_BLUR_RADIUS = 5
+
+
+def _maps_like(maps: Tensor, images: Tensor) -> Tensor:
+    """Maps as float (B, H, W) at the images' size."""
+    if maps.ndim == 3:
+        maps = maps.unsqueeze(1)
+    if maps.ndim != 4 or maps.shape[1] != 1 or maps.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"maps must be (B, H, W) or (B, 1, H, W) with B={images.shape[0]}, got {tuple(maps.shape)}"
+        )
+    maps = maps.to(device=images.device, dtype=images.dtype)
+    if maps.shape[-2:] != images.shape[-2:]:
+        maps = F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    return maps[:, 0]
+
+
+def _targets(targets: Tensor | Sequence[int], b: int, device: torch.device) -> Tensor:
+    t = torch.as_tensor(targets, dtype=torch.long, device=device).reshape(-1)
+    if t.numel() != b:
+        raise ValueError(f"targets has {t.numel()} entries but the batch has {b} images")
+    return t
+
+
+def _probs_of(forward: Forward, images: Tensor, targets: Tensor, chunk_size: int) -> Tensor:
+    """p_{targets[i]}(images[i]) for every image, running ``forward`` on chunks."""
+    out = []
+    with torch.no_grad():
+        for s in range(0, images.shape[0], chunk_size):
+            p = forward(images[s : s + chunk_size])
+            out.append(p.gather(1, targets[s : s + chunk_size, None].to(p.device)).squeeze(1).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def average_drop_increase(
+    forward: Forward,
+    images: Tensor,
+    maps: Tensor,
+    targets: Tensor | Sequence[int],
+    base_probs: Tensor | None = None,
+    *,
+    chunk_size: int = 64,
+) -> tuple[Tensor, Tensor]:
+    """Per-image drop and increase in confidence when the image is masked by its map.
+
+    With Y = p_c(x) and O = p_c(x ⊙ map) (the map multiplies every channel of the [0, 1] image):
+        drop_i     = max(0, Y − O) / Y · 100      (0 when Y = 0)
+        increase_i = 100 · [O > Y]
+    These are the Grad-CAM++ definitions (Chattopadhay et al., WACV 2018) that the Grad++ScoreCAM
+    paper (IEEE Access 2024, §IV-A) uses; their means over images are "Average Drop %" (lower is
+    better) and "Increase in Confidence %" (higher is better).
+
+    Args:
+        base_probs: Y, either (B,) already for the target class or (B, K) probabilities of the clean
+            images; computed with ``forward`` if None.
+
+    Returns:
+        (drop, increase), each a (B,) float tensor in percent, on the CPU.
+    """
+    b = images.shape[0]
+    t = _targets(targets, b, images.device)
+    m = _maps_like(maps, images)
+    if base_probs is None:
+        y = _probs_of(forward, images, t, chunk_size)
+    elif base_probs.ndim == 2:
+        y = base_probs.detach().gather(1, t[:, None].to(base_probs.device)).squeeze(1).float().cpu()
+    else:
+        y = base_probs.detach().reshape(-1).float().cpu()
+    if y.numel() != b:
+        raise ValueError(f"base_probs gives {y.numel()} values but the batch has {b} images")
+    o = _probs_of(forward, images * m[:, None], t, chunk_size)
+    drop = torch.where(
+        y > 0, (y - o).clamp_min(0) / torch.where(y > 0, y, torch.ones_like(y)) * 100, torch.zeros_like(y)
+    )
+    increase = (o > y).float() * 100
+    return drop, increase
+
+
+def _substrate(images: Tensor, substrate: str) -> Tensor:
+    if substrate == "black":
+        return torch.zeros_like(images)
+    if substrate == "mean":
+        return images.mean(dim=(2, 3), keepdim=True).expand_as(images).clone()
+    # RISE: a Gaussian blur with kernel size 11 (radius 5) and sigma 5 on every channel.
+    return gaussian_blur(images, _RISE_BLUR_SIGMA, radius=_RISE_BLUR_RADIUS)
+
+
+def deletion_insertion_auc(
+    forward: Forward,
+    images: Tensor,
+    maps: Tensor,
+    targets: Tensor | Sequence[int],
+    steps: int = 16,
+    chunk_size: int = 64,
+    substrate: str = "blur",
+) -> tuple[Tensor, Tensor]:
+    """Deletion and insertion AUCs (Petsiuk et al., BMVC 2018, "RISE", §4.1).
+
+    Pixels are ranked by the map, highest first (ties: row-major order). For k = 0 … ``steps`` the
+    top n_k = round(k/steps · H·W) pixels are
+      - deletion: replaced by black (0) in the image, so the curve starts at p_c(x) and ends at
+        p_c(black);
+      - insertion: copied from the image onto a start canvas, so the curve starts at
+        p_c(canvas) and ends at p_c(x). The canvas is ``substrate``: "blur" (RISE's choice: the
+        image blurred by a Gaussian with kernel 11 and σ = 5), "black" or "mean" (the image's mean
+        colour).
+    The AUC is the trapezoid mean of p_c over the fractions in [0, 1]:
+        AUC = (p_0/2 + p_1 + … + p_{S−1} + p_S/2) / S.
+    Lower deletion and higher insertion are better. RISE's reference code zeroes the *normalised*
+    tensor for deletion, which is the dataset-mean colour; camx deletes to true black (0 in [0, 1]
+    space), independent of the normalisation inside ``forward``.
+
+    All (steps + 1)·B perturbed copies go through ``forward`` in chunks of ``chunk_size``, built
+    chunk by chunk so memory stays at one chunk.
+
+    Returns:
+        (deletion, insertion), each a (B,) float tensor on the CPU.
+    """
+    check_choice("substrate", substrate, SUBSTRATES)
+    if int(steps) < 1:
+        raise ValueError(f"steps must be ≥ 1, got {steps}")
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be ≥ 1, got {chunk_size}")
+    steps, chunk_size = int(steps), int(chunk_size)
+    b, c, h, w = images.shape
+    n = h * w
+    t = _targets(targets, b, images.device)
+    m = _maps_like(maps, images).reshape(b, n)
+    order = torch.argsort(m, dim=1, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(n, device=images.device).expand(b, n))
+    counts = torch.tensor([round(k * n / steps) for k in range(steps + 1)], device=images.device)
+    black = torch.zeros_like(images)
+    canvas = _substrate(images, substrate)
+
+    total = b * (steps + 1)
+    img_idx = torch.arange(total, device=images.device) // (steps + 1)
+    step_idx = torch.arange(total, device=images.device) % (steps + 1)
+
+    def curve(start: Tensor, end: Tensor) -> Tensor:
+        """p_c when the top n_k pixels of ``start`` are replaced by ``end``'s, for every (i, k)."""
+        probs = torch.empty(total)
+        with torch.no_grad():
+            for s in range(0, total, chunk_size):
+                ii, kk = img_idx[s : s + chunk_size], step_idx[s : s + chunk_size]
+                sel = (rank[ii] < counts[kk][:, None]).reshape(-1, 1, h, w)
+                x = torch.where(sel, end[ii], start[ii])
+                p = forward(x)
+                probs[s : s + chunk_size] = p.gather(1, t[ii][:, None].to(p.device)).squeeze(1).float().cpu()
+        return probs.reshape(b, steps + 1)
+
+    def auc(p: Tensor) -> Tensor:
+        return (p.sum(dim=1) - p[:, 0] / 2 - p[:, -1] / 2) / steps
+
+    deletion = auc(curve(images, black))
+    insertion = auc(curve(canvas, images))
+    return deletion, insertion

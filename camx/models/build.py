@@ -1,0 +1,172 @@
+"""Classifiers camx trains and explains: a torchvision backbone with a plain or attention head.
+
+Every model is a :class:`CamxNet`, an ``nn.Sequential`` whose children keep torchvision's names, so
+the usual dotted target layers work: ``layer4`` for ResNet50, ``features.29`` for VGG16,
+``features.11`` for AlexNet (the last ReLU of the last conv block, before its pooling).
+
+Heads (Sensors 2023 §2.2–2.3, Fig. 1):
+
+- ``plain``: the architecture's own classifier (global average pooling + fc for ResNet; pooling
+  and the fully connected stack for VGG16/AlexNet);
+- ``attention``: :class:`~camx.models.attention.AttentionHead` with no drop (an ablation the paper lacks);
+- ``dropout``: the attention head with Dropout on the attention weights after softmax;
+- ``dropkey``: the attention head with DropKey on the logits before softmax.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision import models as tvm
+
+from camx.errors import ConfigError, check_choice, check_range
+from camx.models.attention import AttentionHead
+
+ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "alexnet")
+HEADS: tuple[str, ...] = ("plain", "attention", "dropout", "dropkey")
+WEIGHTS: tuple[str, ...] = ("none", "imagenet")
+DEFAULT_TARGET_LAYER = {"resnet50": "layer4", "vgg16": "features.29", "alexnet": "features.11"}
+_FEATURE_CHANNELS = {"resnet50": 2048, "vgg16": 512, "alexnet": 256}
+_TV_WEIGHTS = {
+    "resnet50": "ResNet50_Weights.IMAGENET1K_V2",
+    "vgg16": "VGG16_Weights.IMAGENET1K_V1",
+    "alexnet": "AlexNet_Weights.IMAGENET1K_V1",
+}
+
+
+class CamxNet(nn.Sequential):
+    """A classifier ``backbone → head`` that returns logits, with what camx needs to explain it."""
+
+    def __init__(self, modules: OrderedDict[str, nn.Module], *, arch: str, head: str, target_layer: str) -> None:
+        super().__init__(modules)
+        self.arch = arch
+        self.head_kind = head
+        self.cam_target_layer = target_layer
+
+
+def _torchvision(arch: str, weights: str, output_stride: int) -> nn.Module:
+    kwargs: dict[str, Any] = {}
+    if arch == "resnet50" and output_stride == 16:
+        kwargs["replace_stride_with_dilation"] = [False, False, True]
+    if weights == "none":
+        if arch == "resnet50":  # each residual block starts as the identity: trains much faster from scratch
+            kwargs["zero_init_residual"] = True
+        return getattr(tvm, arch)(weights=None, **kwargs)
+    enum = tvm.get_weight(_TV_WEIGHTS[arch])
+    try:
+        return getattr(tvm, arch)(weights=enum, **kwargs)
+    except Exception as exc:  # offline: URLError, or a half-downloaded file
+        from camx.errors import CheckpointError
+
+        raise CheckpointError(
+            f"could not load torchvision's ImageNet weights for {arch} ({enum.url}): {type(exc).__name__}: {exc}; "
+            f"when offline, copy that file into {torch.hub.get_dir()}/checkpoints/ or use model.weights=none"
+        ) from None
+
+
+def validate_model_options(
+    arch: str = "resnet50",
+    head: str = "plain",
+    weights: str = "none",
+    output_stride: int = 32,
+    dim: int = 256,
+    num_heads: int = 4,
+    depth: int = 1,
+    mask_ratio: float = 0.1,
+    **_: Any,
+) -> None:
+    """Raise ConfigError for an unknown choice or out-of-range option of :func:`build_model`."""
+    check_choice("model.arch", arch, ARCHS)
+    check_choice("model.head", head, HEADS)
+    check_choice("model.weights", weights, WEIGHTS)
+    check_range("model.mask_ratio", mask_ratio, 0.0, 1.0, high_inclusive=False)
+    if output_stride not in (16, 32) or (arch != "resnet50" and output_stride != 32):
+        raise ConfigError(
+            f"model.output_stride={output_stride} is not supported for {arch}; use 32"
+            + (" or 16 (dilated layer4)" if arch == "resnet50" else "")
+        )
+    for name, value in (("model.dim", dim), ("model.num_heads", num_heads), ("model.depth", depth)):
+        if int(value) < 1:
+            raise ConfigError(f"{name}={value} is out of range; it must be a positive integer")
+    if int(dim) % int(num_heads):
+        raise ConfigError(f"model.dim={dim} must be divisible by model.num_heads={num_heads}")
+
+
+def build_model(
+    arch: str = "resnet50",
+    head: str = "plain",
+    num_classes: int = 8,
+    *,
+    weights: str = "none",
+    output_stride: int = 32,
+    target_layer: str | None = None,
+    dim: int = 256,
+    num_heads: int = 4,
+    depth: int = 1,
+    mask_ratio: float = 0.1,
+    **_: Any,
+) -> CamxNet:
+    """Build ``arch`` with ``head`` for ``num_classes`` classes (see the module docstring)."""
+    validate_model_options(arch, head, weights, output_stride, dim, num_heads, depth, mask_ratio)
+    if int(num_classes) < 2:
+        raise ConfigError(f"num_classes={num_classes} is out of range; a classifier needs at least 2 classes")
+
+    net = _torchvision(arch, weights, output_stride)
+    if arch == "resnet50":
+        names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+        body = [(n, getattr(net, n)) for n in names]
+        plain = nn.Sequential(OrderedDict(avgpool=net.avgpool, flatten=nn.Flatten(1), fc=nn.Linear(2048, num_classes)))
+        if weights != "none" and num_classes == net.fc.out_features:
+            plain.fc = net.fc
+    else:
+        body = [("features", net.features)]
+        classifier = net.classifier
+        last = classifier[-1]
+        if not (weights != "none" and num_classes == last.out_features):
+            classifier[-1] = nn.Linear(last.in_features, num_classes)
+        plain = nn.Sequential(OrderedDict(avgpool=net.avgpool, flatten=nn.Flatten(1), classifier=classifier))
+
+    if head == "plain":
+        head_module: nn.Module = plain
+    else:
+        head_module = AttentionHead(
+            _FEATURE_CHANNELS[arch],
+            num_classes,
+            dim=int(dim),
+            num_heads=int(num_heads),
+            depth=int(depth),
+            drop={"attention": "none"}.get(head, head),
+            mask_ratio=float(mask_ratio),
+        )
+    model = CamxNet(
+        OrderedDict([*body, ("head", head_module)]),
+        arch=arch,
+        head=head,
+        target_layer=target_layer or DEFAULT_TARGET_LAYER[arch],
+    )
+    resolve_layer(model, model.cam_target_layer)  # fail early on a bad path
+    return model
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Dotted names of every submodule, in definition order (the valid ``target_layer`` values)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
+    """Return the submodule at dotted path ``layer`` (or ``layer`` itself if it is a module of ``model``)."""
+    if isinstance(layer, nn.Module):
+        if not any(m is layer for m in model.modules()):
+            raise ConfigError("target_layer is a module that is not part of the model")
+        return layer
+    try:
+        return model.get_submodule(str(layer))
+    except AttributeError:
+        names = layer_names(model)
+        shown = ", ".join(names[-25:])
+        raise ConfigError(
+            f"target_layer={layer!r} is not a module of this model; valid names include (last {min(25, len(names))}): {shown}"
+        ) from None

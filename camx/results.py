@@ -1,0 +1,147 @@
+"""Metric records: the long-format rows every evaluation produces, their files, tables and CI gates.
+
+One record per figure::
+
+    {"model": "resnet50", "head": "dropkey", "checkpoint": "outputs/…/best.pt", "method": "gradcam" | null,
+     "perturbation": "noise" | "none", "level": 0.6, "metric": "confidence",
+     "value": 0.87, "ci_low": 0.84, "ci_high": 0.90, "n": 200}
+
+``method`` is null for metrics that involve no map (accuracy, confidence, confidence_pred);
+clean images have perturbation ``"none"`` and level 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from camx.checkpoint import atomic_write_text
+
+FIELDS = ("model", "head", "checkpoint", "method", "perturbation", "level", "metric", "value", "ci_low", "ci_high", "n")
+SCHEMA = "camx-metrics-1"
+LOWER_IS_BETTER = {"average_drop", "deletion_auc"}
+
+
+def flatten_gates(gates: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """``{"dropkey": {"confidence": 0.8}}`` → ``{"dropkey.confidence": 0.8}``."""
+    flat: dict[str, float] = {}
+    for key, value in gates.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_gates(value, name + "."))
+        else:
+            flat[name] = float(value)
+    return flat
+
+
+def _matches(record: Mapping[str, Any], qualifiers: Sequence[str]) -> bool:
+    fields = {str(record.get(k)) for k in ("model", "head", "method", "perturbation")}
+    fields.add(f"{record.get('perturbation')}={_fmt_level(record.get('level'))}")
+    return all(q in fields for q in qualifiers)
+
+
+def _fmt_level(level: Any) -> str:
+    return f"{float(level):g}" if isinstance(level, (int, float)) else str(level)
+
+
+def check_gates(records: Sequence[Mapping[str, Any]], gates: Mapping[str, Any]) -> list[str]:
+    """Every record that falls short of its threshold, one line each (empty list: all hold).
+
+    ``METRIC=V`` checks every record of that metric; ``QUALIFIER.METRIC=V`` only those whose model,
+    head, method or perturbation (or ``perturbation=level``) equals each qualifier. For lower-is-better
+    metrics (average_drop, deletion_auc) the threshold is an upper bound. A gate that matches no record fails.
+    """
+    failures = []
+    for key, threshold in flatten_gates(gates).items():
+        *qualifiers, metric = key.split(".")
+        matched = [r for r in records if r["metric"] == metric and _matches(r, qualifiers)]
+        if not matched:
+            failures.append(f"{key}: no result matches (check the metric and qualifiers)")
+            continue
+        lower = metric in LOWER_IS_BETTER
+        for r in matched:
+            v = r["value"]
+            bad = v is None or (v > threshold if lower else v < threshold)
+            if bad:
+                where = " ".join(str(x) for x in (r["model"], r["head"], r.get("method") or "", r["perturbation"],
+                                                  _fmt_level(r["level"])) if x != "")
+                op = ">" if lower else "<"
+                failures.append(f"{key}: {where}: {v if v is None else f'{v:.4f}'} {op} {threshold:g}")
+    return failures
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_metrics(run_dir: Path, records: Sequence[Mapping[str, Any]], config: Any) -> list[Path]:
+    """Write ``metrics.json`` (schema, config, records), ``metrics.csv`` and ``metrics.md`` atomically."""
+    run_dir = Path(run_dir)
+    clean = [{k: _json_safe(r.get(k)) for k in FIELDS} for r in records]
+    doc = {"schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "config": config, "records": clean}
+    paths = [run_dir / "metrics.json", run_dir / "metrics.csv", run_dir / "metrics.md"]
+    atomic_write_text(paths[0], json.dumps(doc, indent=1) + "\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS)
+    writer.writeheader()
+    writer.writerows(clean)
+    atomic_write_text(paths[1], buf.getvalue())
+    atomic_write_text(paths[2], markdown(records))
+    return paths
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.json`` file."""
+    doc = json.loads(Path(path).read_text())
+    return list(doc["records"] if isinstance(doc, dict) else doc)
+
+
+def summary_rows(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Pivot records into (columns, rows): one row per model/head/method/perturbation/level, one column per metric."""
+    metrics: list[str] = []
+    rows: dict[tuple, dict[str, Any]] = {}
+    for r in records:
+        if r["metric"] not in metrics:
+            metrics.append(r["metric"])
+        key = (r["model"], r["head"], r.get("method") or "—", r["perturbation"], _fmt_level(r["level"]))
+        rows.setdefault(key, {})[r["metric"]] = r["value"]
+    # map-free metrics live on method "—" rows; show them on every method row of the same condition
+    shared: dict[tuple, dict[str, Any]] = {}
+    for key, vals in rows.items():
+        if key[2] == "—":
+            shared[(key[0], key[1], key[3], key[4])] = vals
+    out = []
+    for key, vals in rows.items():
+        if key[2] == "—" and any(k[:2] == key[:2] and k[3:] == key[3:] and k[2] != "—" for k in rows):
+            continue
+        merged = {**shared.get((key[0], key[1], key[3], key[4]), {}), **vals}
+        out.append([*key, *[merged.get(m) for m in metrics]])
+    return ["model", "head", "method", "perturbation", "level", *metrics], out
+
+
+def markdown(records: Sequence[Mapping[str, Any]]) -> str:
+    """A markdown table of the means, with the 95% CI half-width."""
+    cols, rows = summary_rows(records)
+    ci = {(r["model"], r["head"], r.get("method") or "—", r["perturbation"], _fmt_level(r["level"]), r["metric"]):
+          (r["ci_low"], r["ci_high"]) for r in records}
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        cells = [str(c) for c in row[:5]]
+        for metric, value in zip(cols[5:], row[5:]):
+            if value is None:
+                cells.append("—")
+                continue
+            lo_hi = ci.get((*row[:5], metric)) or ci.get((row[0], row[1], "—", row[3], row[4], metric))
+            half = (lo_hi[1] - lo_hi[0]) / 2 if lo_hi and lo_hi[0] is not None and lo_hi[1] is not None else None
+            cells.append(f"{value:.3f}" + (f" ± {half:.3f}" if half else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

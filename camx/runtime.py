@@ -1,0 +1,47 @@
+"""Devices, seeds and run identity: what every job needs before it touches data."""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+
+import numpy as np
+import torch
+
+from camx.errors import ConfigError
+
+_RUN_UID = f"{os.getpid():x}{secrets.token_hex(2)}"
+
+
+def run_uid() -> str:
+    """A short id unique to this process: two camx processes started in the same second get distinct run dirs."""
+    return _RUN_UID
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto`` → cuda if available, else mps, else cpu; an explicit device must be available."""
+    name = str(name)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name} but no CUDA GPU is visible; use trainer.device=auto or cpu")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"trainer.device={name} but MPS is not available; use trainer.device=auto or cpu")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)

@@ -1,0 +1,210 @@
+"""``camx``: train, explain and evaluate CNN classifiers with class activation maps.
+
+Each command is a Hydra application: ``key=value`` overrides (and ``+key=value``, ``~key``) may
+follow it, ``-m`` runs a sweep, ``--cfg job`` prints the composed config. This module only parses
+arguments and hands them to :mod:`camx.cli.tasks`, which calls the library.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from camx.cli import hydra_bridge as hb
+from camx.cli import render, tasks
+
+from camx import __version__
+from camx.errors import CamxError
+
+EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
+
+
+def _groups_help(task: str, groups: tuple[str, ...]) -> str:
+    lines = ["Config groups (choose with GROUP=OPTION):"]
+    for g in groups:
+        lines.append(f"  {g}: {', '.join(hb.group_choices(g))}")
+    return "\n\n".join(lines)
+
+
+def _epilog(task: str, groups: tuple[str, ...], examples: list[str]) -> str:
+    ex = "\n\n".join(f"  {e}" for e in examples)
+    return (
+        f"{_groups_help(task, groups)}\n\nOverrides: key=value, +key=value (add), ~key (remove); "
+        f"see `camx {task} --cfg job` for every key.\n\nExamples:\n\n{ex}"
+    )
+
+
+app = typer.Typer(
+    name="camx",
+    help="Class activation maps for CNN classifiers — and whether they survive noise, rotation, "
+    "stretching, low contrast and small objects.",
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        render.console.print(f"camx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """camx command line."""
+
+
+def _hydra_flags(cfg: str | None, info: bool) -> list[str]:
+    flags = []
+    if cfg:
+        flags += ["--cfg", cfg]
+    if info:
+        flags += ["--info"]
+    return flags
+
+
+def _run(task: str, overrides: list[str], multirun: bool, flags: list[str]) -> None:
+    try:
+        tasks.run(task, overrides, multirun=multirun, hydra_flags=flags)
+    except CamxError as exc:
+        render.error(str(exc))
+        raise typer.Exit(2) from None
+
+
+GROUPS_TRAIN = ("model", "dataset", "trainer", "experiment", "hydra/launcher")
+
+
+@app.command(
+    context_settings=EXTRA,
+    epilog=_epilog("train", GROUPS_TRAIN, [
+        "camx train                                   # ResNet50, plain head, embedded shapes",
+        "camx train model.head=dropkey model.mask_ratio=0.2",
+        "camx train -m model.head=plain,dropout,dropkey   # a sweep: three runs",
+        "camx train experiment=smoke                  # seconds, for a first try",
+        "camx train model=vgg16 dataset=imagefolder dataset.root=~/pets trainer.epochs=20",
+        "camx train trainer.resume=true               # continue the interrupted run",
+    ]),
+)
+def train(
+    ctx: typer.Context,
+    multirun: bool = typer.Option(False, "-m", "--multirun", help="Sweep: comma-separated values run as separate jobs."),
+    cfg: str = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit."),
+    info: bool = typer.Option(False, "--info", help="Print Hydra's information about the config search path."),
+) -> None:
+    """Train a classifier (plain, attention, Dropout or DropKey head) and save checkpoints."""
+    _run("train", list(ctx.args), multirun, _hydra_flags(cfg, info))
+
+
+GROUPS_EXPLAIN = ("model", "cam", "dataset", "experiment")
+
+
+@app.command(
+    context_settings=EXTRA,
+    epilog=_epilog("explain", GROUPS_EXPLAIN, [
+        "camx explain cat.jpg                         # Grad-CAM of the latest trained resnet50/plain",
+        "camx explain photos/ cam=gradcampp model.head=dropkey",
+        "camx explain 'imgs/*.png' --method gradcam,gradcampp,scorecam --target 3",
+        "camx explain img.png --checkpoint outputs/train/…/checkpoints/best.pt --mc-samples 16",
+    ]),
+)
+def explain(
+    ctx: typer.Context,
+    method: str = typer.Option(None, "--method", help="Comma-separated CAM methods (default: cam.name)."),
+    target: str = typer.Option(None, "--target", help="Class to explain: index or name (default: predicted)."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="Checkpoint file (default: latest of model/head)."),
+    mc_samples: int = typer.Option(None, "--mc-samples", help="Monte-Carlo DropKey samples averaged per map."),
+    multirun: bool = typer.Option(False, "-m", "--multirun", help="Sweep over comma-separated override values."),
+    cfg: str = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit."),
+) -> None:
+    """Draw heatmaps for IMAGE files, folders or globs (arguments without '=' are images)."""
+    args = list(ctx.args)
+    overrides = [a for a in args if "=" in a or a.startswith("~")]
+    images = [a for a in args if a not in overrides]
+    if not images and not cfg:
+        render.error("no image given; usage: camx explain IMAGE... [key=value ...] (files, folders or globs)")
+        raise typer.Exit(2)
+    if images:
+        overrides.append("inputs=[" + ",".join(hb.quote(i) for i in images) + "]")
+    if method:
+        overrides.append("methods=[" + ",".join(m.strip() for m in method.split(",") if m.strip()) + "]")
+    if target is not None:
+        overrides.append(f"target={hb.quote(target)}")
+    if checkpoint:
+        overrides.append(f"checkpoint={hb.quote(checkpoint)}")
+    if mc_samples is not None:
+        overrides.append(f"cam.mc_samples={mc_samples}")
+    _run("explain", overrides, multirun, _hydra_flags(cfg, False))
+
+
+GROUPS_EVAL = ("model", "perturb", "cam", "dataset", "experiment", "hydra/launcher")
+
+
+@app.command(
+    name="eval",
+    context_settings=EXTRA,
+    epilog=_epilog("eval", GROUPS_EVAL, [
+        "camx eval --noise 0.6                        # every trained head under noise of variance 0.6",
+        "camx eval perturb=noise_sweep methods=[gradcam,gradcampp]",
+        "camx eval perturb=[rotation,contrast] heads=[plain,dropkey]",
+        "camx eval --noise 0.6 --fail-under confidence=0.8 --fail-under dropkey.pointing_game=0.6",
+        "camx eval checkpoints=[a/best.pt,b/best.pt] map_metrics=false",
+    ]),
+)
+def evaluate(
+    ctx: typer.Context,
+    noise: str = typer.Option(None, "--noise", help="Shorthand for perturb=noise perturb.noise.variance=[V,...]."),
+    method: str = typer.Option(None, "--method", help="Comma-separated CAM methods to score."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="Evaluate only this checkpoint."),
+    fail_under: list[str] = typer.Option(None, "--fail-under",
+                                         help="METRIC=VALUE or QUALIFIER.METRIC=VALUE; exit 1 if any falls short."),
+    multirun: bool = typer.Option(False, "-m", "--multirun", help="Sweep over comma-separated override values."),
+    cfg: str = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit."),
+) -> None:
+    """Measure accuracy, confidence and CAM quality of trained models, clean and perturbed."""
+    overrides = list(ctx.args)
+    if noise is not None:
+        overrides += ["perturb=noise", f"perturb.noise.variance=[{noise}]"]
+    if method:
+        overrides.append("methods=[" + ",".join(m.strip() for m in method.split(",") if m.strip()) + "]")
+    if checkpoint:
+        overrides.append(f"checkpoints=[{hb.quote(checkpoint)}]")
+    for item in fail_under or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            render.error(f"--fail-under {item!r}: expected METRIC=VALUE, e.g. --fail-under confidence=0.8")
+            raise typer.Exit(2)
+        overrides.append(f"++fail_under.{key}={value}")
+    _run("eval", overrides, multirun, _hydra_flags(cfg, False))
+    if tasks.GATES_FAILED:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    sweep_dir: str = typer.Argument(..., help="A Hydra multirun dir (or any folder of eval runs)."),
+    out: str = typer.Option(None, "--out", help="Where to write the report (default: SWEEP_DIR/report)."),
+) -> None:
+    """Aggregate the eval runs of a sweep into one table (metrics.md/json/csv) and the figures."""
+    try:
+        tasks.report(sweep_dir, out)
+    except CamxError as exc:
+        render.error(str(exc))
+        raise typer.Exit(2) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        render.error("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

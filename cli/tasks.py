@@ -1,0 +1,119 @@
+"""The Hydra task behind each command: validate, call the library job, show its results."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from camx.cli import hydra_bridge as hb
+from camx.cli import render
+from omegaconf import DictConfig, OmegaConf
+
+from camx.errors import CamxError
+
+GATES_FAILED: list[str] = []  # filled by eval jobs whose --fail-under thresholds were not met
+
+
+def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[str]) -> None:
+    """Validate every job of the command before anything is written, then launch it through Hydra."""
+    from camx.config import validate
+    from camx.jobs.common import preflight
+
+    def check(cfg: DictConfig) -> None:
+        validate(cfg)
+        preflight(cfg)
+
+    GATES_FAILED.clear()
+    if not hydra_flags:
+        hb.prevalidate(task, overrides, check)
+    hb.launch(task, overrides, _job, multirun=multirun, hydra_flags=hydra_flags)
+
+
+def _job(cfg: DictConfig) -> Any:
+    from hydra.core.hydra_config import HydraConfig
+
+    from camx.jobs.train import Interrupted
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    render.console.print(f"[dim]run dir:[/] {run_dir}")
+    try:
+        return {"train": _train, "explain": _explain, "eval": _eval}[str(cfg.task)](cfg, run_dir)
+    except CamxError as exc:
+        render.error(str(exc))
+        _discard_if_empty(run_dir)
+        sys.exit(2)
+    except Interrupted as exc:
+        render.error(f"{exc}; continue with the same command plus trainer.resume=true")
+        sys.exit(130)
+
+
+def _discard_if_empty(run_dir: Path) -> None:
+    """A job that failed on user input leaves nothing behind but Hydra's own .hydra folder: remove it."""
+    if run_dir.is_dir() and all(p.name == ".hydra" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _train(cfg: DictConfig, run_dir: Path) -> None:
+    from camx.jobs.train import train
+
+    m = cfg.model
+    render.console.print(f"training [bold]{m.arch}/{m.head}[/] on {cfg.dataset.name} "
+                         f"({cfg.dataset.image_size} px) for {cfg.trainer.epochs} epochs")
+    result = train(cfg, run_dir, render.RichReporter())
+    render.table("training", ["epoch", "train loss", "train acc", "val acc", "val conf", "seconds"],
+                 [[h["epoch"], h["train_loss"], h["train_accuracy"], h["val_accuracy"], h["val_confidence"], h["seconds"]]
+                  for h in result.history])
+    render.console.print(f"best val accuracy {result.best_val_accuracy:.3f} · {result.images_per_second:.1f} img/s · "
+                         f"{result.seconds:.0f} s")
+    render.console.print(f"checkpoints: {result.best} (best), {result.last} (last)")
+
+
+def _explain(cfg: DictConfig, run_dir: Path) -> None:
+    from camx.jobs.explain import explain_images
+
+    result = explain_images(cfg, run_dir, render.RichReporter())
+    for pred in result.predictions:
+        render.table(f"{pred['file']} — {pred['head']}", ["rank", "class", "probability"],
+                     [[i + 1, c, p] for i, (c, p) in enumerate(pred["top"])])
+    for path in result.written:
+        render.console.print(f"wrote {path}")
+    if result.failures:
+        for f in result.failures:
+            render.error(f"{f.path}: {f.reason}")
+        render.error(f"{len(result.failures)} input(s) could not be read; the others were explained")
+        sys.exit(2)
+
+
+def _eval(cfg: DictConfig, run_dir: Path) -> None:
+    from camx.jobs.evaluate import evaluate
+    from camx.results import check_gates, summary_rows
+
+    result = evaluate(cfg, run_dir, render.RichReporter())
+    cols, rows = summary_rows(result.records)
+    render.table("evaluation (mean, 95% CI in metrics.json)", cols, rows)
+    for path in result.written:
+        render.console.print(f"wrote {path}")
+    gates = OmegaConf.to_container(cfg.fail_under, resolve=True) if cfg.get("fail_under") else {}
+    failures = check_gates(result.records, gates)
+    for line in failures:
+        render.error(f"fail-under: {line}")
+    if failures:
+        GATES_FAILED.extend(failures)
+    elif gates:
+        render.console.print(f"[green]all {len(gates)} fail-under threshold(s) hold[/]")
+
+
+def report(sweep_dir: str, out: str | None) -> None:
+    from camx.jobs.report import build_report
+
+    from camx.results import summary_rows
+
+    result = build_report(Path(sweep_dir), Path(out) if out else None)
+    cols, rows = summary_rows(result.records)
+    render.table(f"report of {sweep_dir}", cols, rows)
+    for path in result.written:
+        render.console.print(f"wrote {path}")
+    for line in result.missing:
+        render.err_console.print(f"[yellow]missing:[/] {line}")

@@ -1,0 +1,28 @@
+"""Shared fixtures: a trained smoke run, made once per session through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def camx(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``camx`` console script (the real CLI) in ``cwd``."""
+    exe = Path(sys.executable).with_name("camx")
+    full_env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore", **(env or {})}
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workdir with smoke-trained resnet50 plain and dropkey checkpoints under outputs/ (a real 2-job sweep)."""
+    work = tmp_path_factory.mktemp("work")
+    res = camx("train", "-m", "experiment=smoke", "model.head=plain,dropkey", cwd=work)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return work

@@ -1,0 +1,161 @@
+"""The public API of camx.cam: explain()'s arguments and CamResult."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from _cam_helpers import SmallCNN, camx_model, images, seeded, single_thread
+from torch import nn
+
+import camx
+from camx.cam import METHODS, REGISTRY, CamResult, explain, get_method
+from camx.cam.base import minmax
+from camx.errors import ConfigError, DataError
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with single_thread():
+        yield
+
+
+def _cnn() -> nn.Module:
+    return seeded(SmallCNN(), seed=0)
+
+
+def test_methods_registry_and_docs() -> None:
+    assert METHODS == (
+        "cam",
+        "gradcam",
+        "gradcampp",
+        "smoothgradcampp",
+        "scorecam",
+        "gradpp_scorecam",
+        "xgradcam",
+        "layercam",
+        "eigencam",
+        "hirescam",
+        "random",
+        "center",
+    )
+    for name in METHODS:
+        cls = get_method(name)
+        assert cls is REGISTRY[name] and cls.name == name
+        assert cls.paper and cls.__doc__ and ("=" in cls.__doc__ or "~" in cls.__doc__), (
+            name
+        )  # states its formula
+    assert camx.explain is explain  # the top-level lazy export
+
+
+def test_result_fields_and_logits() -> None:
+    model, x = _cnn(), images(batch=3)
+    result = explain(model, x, "gradcam")
+    assert isinstance(result, CamResult)
+    assert result.maps.shape == (3, 32, 32) and result.maps.dtype == torch.float32
+    assert result.targets.dtype == torch.long and result.targets.shape == (3,)
+    with torch.no_grad():
+        logits = model(x)
+    assert torch.allclose(result.logits, logits, atol=1e-5)
+    assert torch.allclose(result.probs, torch.softmax(logits, dim=1), atol=1e-6)
+    assert torch.equal(result.targets, logits.argmax(1))
+    assert result.method == "gradcam" and result.target_layer == "features"  # auto-detected
+    assert float(result.maps.min()) == 0.0 and float(result.maps.max()) == 1.0
+
+
+def test_size_options() -> None:
+    model, x = _cnn(), images()
+    feat = explain(model, x, "gradcam", size=None)
+    assert feat.maps.shape == (2, 8, 8)  # the target layer's resolution
+    full = explain(model, x, "gradcam", size="input")
+    assert full.maps.shape == (2, 32, 32)
+    # bilinear (align_corners=False) upsampling commutes with min–max, which is affine
+    up = F.interpolate(feat.maps[:, None], size=(32, 32), mode="bilinear", align_corners=False)[:, 0]
+    assert torch.allclose(full.maps, minmax(up), atol=1e-5)
+    odd = explain(model, x, "gradcam", size=(20, 45))
+    assert odd.maps.shape == (2, 20, 45)
+    wide = explain(model, images(size=32)[:, :, :24], "gradcam")  # non-square input
+    assert wide.maps.shape == (2, 24, 32)
+    for bad in ("feature", (0, 4), (3,), 7.5):
+        with pytest.raises(ConfigError, match="size"):
+            explain(model, x, "gradcam", size=bad)  # type: ignore[arg-type]
+
+
+def test_target_forms() -> None:
+    model, x = _cnn(), images(batch=3)
+    ref = {t: explain(model, x, "gradcam", targets=t).maps for t in range(3)}
+    forms = [[0, 1, 2], (0, 1, 2), torch.tensor([0, 1, 2]), np.array([0, 1, 2])]
+    for form in forms:
+        result = explain(model, x, "gradcam", targets=form)
+        assert result.targets.tolist() == [0, 1, 2]
+        for i in range(3):
+            assert torch.allclose(result.maps[i], ref[i][i], atol=1e-6)
+    for scalar in (2, torch.tensor(2), np.int64(2)):
+        assert explain(model, x, "gradcam", targets=scalar).targets.tolist() == [2, 2, 2]
+    for bad in (5, -1, [0, 1], [0.5, 1, 2], True, "cat"):
+        with pytest.raises(ConfigError, match="targets"):
+            explain(model, x, "gradcam", targets=bad)  # type: ignore[arg-type]
+
+
+def test_dotted_target_layers_on_camx_models() -> None:
+    x = images(batch=2, size=64)
+    resnet = camx_model("resnet50")
+    default = explain(resnet, x, "gradcam", size=None)
+    assert default.target_layer == "layer4" and default.maps.shape == (2, 2, 2)
+    by_path = explain(resnet, x, "gradcam", target_layer="layer4", size=None)
+    by_module = explain(resnet, x, "gradcam", target_layer=resnet.layer4, size=None)
+    assert torch.equal(default.maps, by_path.maps) and torch.equal(default.maps, by_module.maps)
+    deeper = explain(resnet, x, "gradcam", target_layer="layer3.5", size=None)
+    assert deeper.target_layer == "layer3.5" and deeper.maps.shape == (2, 4, 4)
+
+    vgg = camx_model("vgg16")
+    result = explain(vgg, x, "gradcam", target_layer="features.29", size=None)
+    assert result.target_layer == "features.29" and result.maps.shape == (2, 4, 4)
+
+
+def test_bad_target_layers() -> None:
+    model, x = _cnn(), images()
+    with pytest.raises(ConfigError, match="features"):  # lists valid names
+        explain(model, x, "gradcam", target_layer="layer4")
+    with pytest.raises(ConfigError, match="4-D"):
+        explain(model, x, "gradcam", target_layer="fc")
+    with pytest.raises(ConfigError, match="not part of the model"):
+        explain(model, x, "gradcam", target_layer=nn.Conv2d(3, 3, 1))
+    unused = _cnn()
+    unused.spare = nn.Conv2d(3, 3, 1)
+    with pytest.raises(ConfigError, match="did not run"):
+        explain(unused, x, "gradcam", target_layer="spare")
+
+
+def test_argument_validation() -> None:
+    model, x = _cnn(), images()
+    with pytest.raises(DataError):
+        explain(model, x[0], "gradcam")
+    with pytest.raises(DataError):
+        explain(model, x.long(), "gradcam")
+    for name in ("mc_samples", "chunk_size"):
+        with pytest.raises(ConfigError, match=name):
+            explain(model, x, "gradcam", **{name: 0})
+    with pytest.raises(ConfigError, match="sigma"):
+        explain(model, x, "smoothgradcampp", sigma=-1.0)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradpp_scorecam", "scorecam"])
+def test_works_under_no_grad_and_inference_mode(method: str) -> None:
+    model, x = _cnn(), images()
+    opts = {"top_k": 4} if "score" in method else {}
+    ref = explain(model, x, method, **opts)
+    with torch.no_grad():
+        assert torch.allclose(explain(model, x, method, **opts).maps, ref.maps, atol=1e-6)
+    with torch.inference_mode():
+        assert torch.allclose(explain(model, x, method, **opts).maps, ref.maps, atol=1e-6)
+
+
+def test_chunk_size_does_not_change_score_maps() -> None:
+    model, x = _cnn(), images()
+    a = explain(model, x, "scorecam", chunk_size=1)
+    b = explain(model, x, "scorecam", chunk_size=1000)
+    assert torch.allclose(a.maps, b.maps, atol=1e-6)

@@ -1,0 +1,142 @@
+"""End to end through the real CLI: train → explain → eval on the smoke preset, sweeps, and user errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from camx.checkpoint import find_runs, load_checkpoint
+from conftest import camx
+
+
+def test_sweep_trained_two_heads_with_checkpoints_and_configs(trained: Path) -> None:
+    runs = find_runs(trained / "outputs", arch="resnet50")
+    assert sorted(r["head"] for r in runs) == ["dropkey", "plain"]
+    sweep = next((trained / "outputs" / "multirun").iterdir())
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert len(jobs) == 2
+    for job in jobs:
+        assert (job / ".hydra" / "config.yaml").is_file()
+        assert (job / "checkpoints" / "best.pt").is_file() and (job / "checkpoints" / "last.pt").is_file()
+    model, meta = load_checkpoint(runs[0]["checkpoint"])
+    assert meta["num_classes"] == 4 and meta["class_names"][:2] == ["circle", "square"]
+    assert meta["camx_version"] and meta["config"]["dataset"]["image_size"] == 32
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 4)
+
+
+def test_explain_writes_panels_grid_and_prints_predictions(trained: Path, tmp_path: Path) -> None:
+    from camx.data.shapes import ShapesSpec, export_samples
+
+    images = export_samples(str(tmp_path / "imgs"), 2, spec=ShapesSpec(image_size=32, num_classes=4))
+    res = camx("explain", *images, "experiment=smoke", "--method", "gradcam,gradcampp", cwd=trained)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    assert "probability" in out and "run dir:" in out
+    run_dir = Path(out.split("run dir:")[1].split()[0])
+    pngs = sorted(p.name for p in run_dir.glob("*.png"))
+    stems = [Path(i).stem for i in images]
+    for stem in stems:
+        assert f"{stem}_plain.png" in pngs
+        assert f"{stem}_grid.png" in pngs  # two heads trained → methods × heads grid
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_eval_noise_writes_long_format_metrics(trained: Path) -> None:
+    res = camx("eval", "experiment=smoke", "--noise", "0.6", cwd=trained)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run_dir = Path(res.stdout.split("run dir:")[1].split()[0])
+    doc = json.loads((run_dir / "metrics.json").read_text())
+    records = doc["records"]
+    keys = {"model", "head", "checkpoint", "method", "perturbation", "level", "metric", "value", "ci_low", "ci_high", "n"}
+    assert all(set(r) == keys for r in records)
+    heads = {r["head"] for r in records}
+    assert heads == {"plain", "dropkey"}
+    conds = {(r["perturbation"], r["level"]) for r in records}
+    assert conds == {("none", 0.0), ("noise", 0.6)}
+    acc = [r for r in records if r["metric"] == "accuracy"]
+    assert all(r["method"] is None and 0 <= r["value"] <= 1 and r["n"] == 8 for r in acc)
+    assert {r["metric"] for r in records} >= {"accuracy", "confidence", "confidence_pred", "pointing_game", "iou"}
+    assert (run_dir / "metrics.csv").is_file() and (run_dir / "metrics.md").is_file()
+    assert "accuracy" in res.stdout
+
+
+def test_fail_under_exit_codes(trained: Path) -> None:
+    ok = camx("eval", "experiment=smoke", "map_metrics=false", "perturb=none", "--fail-under", "accuracy=0", cwd=trained)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = camx("eval", "experiment=smoke", "map_metrics=false", "perturb=none", "--fail-under", "dropkey.confidence=1.01",
+               cwd=trained)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert "dropkey.confidence" in bad.stderr
+    typo = camx("eval", "experiment=smoke", "--fail-under", "confidance=0.5", cwd=trained)
+    assert typo.returncode == 2 and "confidance" in typo.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train", "model=resnet18"], "choose one of: alexnet, resnet50, vgg16"),
+        (["train", "model.head=dropkeyy"], "model.head"),
+        (["train", "trainer.batch_size=0"], "trainer.batch_size"),
+        (["train", "model.mask_ratio=1.5"], "mask_ratio"),
+        (["train", "trainer.epochs=3", "trainer.foo=1"], "trainer.foo"),
+        (["train", "dataset.image_size=16", "model.output_stride=32"], "too small"),
+        (["eval", "--noise", "-1"], "variance"),
+        (["eval", "perturb=contrast", "perturb.contrast.factor=[0]"], "contrast"),
+        (["eval", "cam=nosuchcam"], "choose one of"),
+        (["explain", "nosuch.jpg", "experiment=smoke"], "nosuch.jpg"),
+        (["explain", "x.jpg", "--checkpoint", "missing.pt"], "missing.pt"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2_no_traceback(tmp_path: Path, args: list[str], needle: str) -> None:
+    res = camx(*args, cwd=tmp_path)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert needle in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+    assert len([ln for ln in res.stderr.splitlines() if ln.strip()]) <= 2
+    outputs = tmp_path / "outputs"
+    assert not outputs.exists() or not any(outputs.rglob("*.pt")) and not any(outputs.rglob("*.png"))
+
+
+def test_explain_without_trained_model_says_how_to_get_one(tmp_path: Path) -> None:
+    from camx.data.shapes import export_samples
+
+    (img,) = export_samples(str(tmp_path / "i"), 1)
+    res = camx("explain", img, cwd=tmp_path)
+    assert res.returncode == 2
+    assert "camx train" in res.stderr
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.png"))
+
+
+def test_help_lists_groups_and_examples(tmp_path: Path) -> None:
+    res = camx("train", "--help", cwd=tmp_path)
+    assert res.returncode == 0
+    assert "resnet50" in res.stdout and "dropkey" in res.stdout and "Examples" in res.stdout
+    res = camx("eval", "--help", cwd=tmp_path)
+    assert "noise_sweep" in res.stdout and "--fail-under" in res.stdout
+
+
+def test_configs_found_from_any_working_directory(tmp_path: Path) -> None:
+    res = camx("train", "--cfg", "job", "model=vgg16", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "arch: vgg16" in res.stdout
+
+
+def test_report_aggregates_a_sweep_and_lists_missing_jobs(trained: Path, tmp_path: Path) -> None:
+    res = camx("eval", "-m", "experiment=smoke", "map_metrics=false", "perturb=none", "heads=[plain],[dropkey]",
+               cwd=trained)
+    assert res.returncode == 0, res.stdout + res.stderr
+    sweep = max((trained / "outputs" / "multirun").glob("*_eval_*"))
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    jobs = sorted(p for p in copy.iterdir() if p.is_dir())
+    (jobs[1] / "metrics.json").unlink()  # a failed job
+    rep = camx("report", str(copy), cwd=tmp_path)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert "missing" in rep.stderr and jobs[1].name in rep.stderr
+    doc = json.loads((copy / "report" / "metrics.json").read_text())
+    assert {r["metric"] for r in doc["records"]} == {"accuracy", "confidence", "confidence_pred"}
+    assert (copy / "report" / "metrics.md").is_file()

@@ -1,0 +1,199 @@
+"""Metrics on hand-made cases with known answers (camx.metrics)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from camx.errors import ConfigError
+from camx.metrics import (
+    HIGHER_IS_BETTER,
+    METRICS,
+    average_drop_increase,
+    deletion_insertion_auc,
+    energy_pointing_game,
+    has_object,
+    iou,
+    mean_ci,
+    pearson,
+    pointing_game,
+    ssim,
+    t_quantile,
+)
+
+
+def _mask(b: int = 2, size: int = 8) -> torch.Tensor:
+    m = torch.zeros(b, size, size)
+    m[:, 2:5, 3:6] = 1
+    return m
+
+
+# ---------------------------------------------------------------- localisation
+
+
+def test_map_equal_to_mask_scores_one():
+    m = _mask()
+    for masks in (m, m[:, None], m.bool()):
+        assert torch.equal(pointing_game(m, masks), torch.ones(2))
+        assert torch.equal(iou(m, masks), torch.ones(2))
+        torch.testing.assert_close(energy_pointing_game(m, masks), torch.ones(2))
+
+
+def test_map_off_mask_scores_zero():
+    m = _mask()
+    off = 1 - m
+    assert torch.equal(pointing_game(off, m), torch.zeros(2))
+    assert torch.equal(iou(off, m), torch.zeros(2))
+    assert torch.equal(energy_pointing_game(off, m), torch.zeros(2))
+
+
+def test_localisation_known_fractions_and_edge_cases():
+    mask = torch.zeros(1, 4, 4)
+    mask[0, 0, :2] = 1  # 2 pixels
+    cam = torch.zeros(1, 4, 4)
+    cam[0, 0, :4] = torch.tensor([1.0, 0.6, 0.2, 0.2])  # ≥0.5: 2 inside; energy 1.6 / 2.0
+    torch.testing.assert_close(energy_pointing_game(cam, mask), torch.tensor([0.8]))
+    torch.testing.assert_close(iou(cam, mask), torch.tensor([1.0]))
+    torch.testing.assert_close(iou(cam, mask, threshold=0.1), torch.tensor([0.5]))
+    # ties go to the first maximum (pixel 0, inside); a zero map has no energy
+    assert pointing_game(torch.zeros(1, 4, 4), mask).item() == 1.0
+    assert energy_pointing_game(torch.zeros(1, 4, 4), mask).item() == 0.0
+    assert iou(torch.zeros(1, 4, 4), torch.zeros(1, 4, 4)).item() == 0.0
+    assert has_object(torch.stack([mask[0], torch.zeros(4, 4)])).tolist() == [True, False]
+
+
+def test_random_map_pointing_game_is_chance():
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    masks = torch.zeros(n, 16, 16)
+    masks[:, :4] = 1  # 25% of the image
+    maps = torch.rand(n, 16, 16, generator=g)
+    assert pointing_game(maps, masks).mean().item() == pytest.approx(0.25, abs=0.03)
+
+
+# ---------------------------------------------------------------- faithfulness
+
+
+def _object_forward(obj: torch.Tensor):
+    """p(class 0) = mean red level over the object pixels; class 1 takes the rest."""
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        p = (x[:, 0] * obj).sum(dim=(1, 2)) / obj.sum()
+        return torch.stack([p, 1 - p], dim=1)
+
+    return forward
+
+
+def test_deletion_ranks_object_first_map_better():
+    obj = _mask(1, 12)[0]
+    img = torch.full((3, 3, 12, 12), 0.4)
+    img[:, 0][:, obj.bool()] = 1.0
+    forward = _object_forward(obj)
+    good = obj.expand(3, 12, 12) + 0.01 * torch.rand(3, 12, 12)
+    bad = (1 - obj).expand(3, 12, 12) + 0.01 * torch.rand(3, 12, 12)
+    t = [0, 0, 0]
+    del_good, ins_good = deletion_insertion_auc(forward, img, good, t, steps=12)
+    del_bad, ins_bad = deletion_insertion_auc(forward, img, bad, t, steps=12)
+    assert (del_good < del_bad - 0.5).all()
+    assert (ins_good > ins_bad).all()
+    assert del_good.shape == (3,)
+
+
+def test_deletion_insertion_exact_values_and_chunking():
+    def forward(x):  # p = mean red over the whole image
+        p = x[:, 0].mean(dim=(1, 2))
+        return torch.stack([p, 1 - p], dim=1)
+
+    img = torch.ones(2, 3, 4, 4)
+    maps = torch.rand(2, 4, 4)
+    # every step removes 1/4 of the pixels: the curves are linear from 1 to 0 and 0 to 1
+    d, i = deletion_insertion_auc(forward, img, maps, [0, 0], steps=4, substrate="black")
+    torch.testing.assert_close(d, torch.full((2,), 0.5))
+    torch.testing.assert_close(i, torch.full((2,), 0.5))
+    img = torch.rand(3, 3, 8, 8)
+    maps = torch.rand(3, 4, 4)  # resized to the images
+    a = deletion_insertion_auc(forward, img, maps, [0, 1, 0], steps=5, chunk_size=64)
+    b = deletion_insertion_auc(forward, img, maps, [0, 1, 0], steps=5, chunk_size=4)
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ConfigError):
+        deletion_insertion_auc(forward, img, maps, [0, 1, 0], substrate="fog")
+
+
+def test_average_drop_and_increase_known_values():
+    def forward(x):
+        p = x[:, 0].mean(dim=(1, 2))
+        return torch.stack([p, 1 - p], dim=1)
+
+    img = torch.full((3, 3, 4, 4), 0.8)
+    maps = torch.stack([torch.full((4, 4), 0.5), torch.ones(4, 4), torch.full((4, 4), 0.5)])
+    targets = torch.tensor([0, 0, 1])
+    drop, inc = average_drop_increase(forward, img, maps, targets)
+    # image 0: Y = 0.8, O = 0.4 → drop 50 %; image 1: O = Y → 0, no increase;
+    # image 2 (class 1): Y = 0.2, O = 0.6 → no drop, an increase
+    torch.testing.assert_close(drop, torch.tensor([50.0, 0.0, 0.0]))
+    torch.testing.assert_close(inc, torch.tensor([0.0, 0.0, 100.0]))
+    probs = forward(img)
+    for base in (probs, probs.gather(1, targets[:, None]).squeeze(1)):
+        d2, i2 = average_drop_increase(forward, img, maps, targets, base_probs=base)
+        torch.testing.assert_close(d2, drop)
+        torch.testing.assert_close(i2, inc)
+
+
+# ---------------------------------------------------------------- stability
+
+
+def test_pearson():
+    a = torch.rand(3, 8, 8)
+    torch.testing.assert_close(pearson(a, a), torch.ones(3))
+    torch.testing.assert_close(pearson(a, 2 * a + 1), torch.ones(3))
+    torch.testing.assert_close(pearson(a, -a), -torch.ones(3))
+    assert torch.equal(pearson(a, torch.full((3, 8, 8), 0.7)), torch.zeros(3))
+    assert pearson(a[:, None], a[:, None]).shape == (3,)
+
+
+def test_ssim():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(4, 32, 32, generator=g)
+    b = torch.rand(4, 32, 32, generator=g)
+    torch.testing.assert_close(ssim(a, a), torch.ones(4))
+    assert (ssim(a, b).abs() < 0.2).all()
+    smooth = torch.linspace(0, 1, 32).expand(1, 32, 32)
+    assert 0.2 < ssim(smooth, (smooth + 0.1 * torch.rand(1, 32, 32, generator=g)).clamp(0, 1)).item() < 1
+    assert ssim(torch.rand(2, 5, 5), torch.rand(2, 5, 5)).shape == (2,)  # window shrinks to fit
+
+
+# ---------------------------------------------------------------- stats
+
+
+def test_t_quantile_known_values():
+    assert t_quantile(0.975, 9) == pytest.approx(2.262157, abs=1e-5)
+    assert t_quantile(0.975, 1) == pytest.approx(12.706205, abs=1e-5)
+    assert t_quantile(0.995, 30) == pytest.approx(2.749996, abs=1e-5)
+    assert t_quantile(0.975, 10**7) == pytest.approx(1.959964, abs=1e-5)
+    assert t_quantile(0.025, 9) == pytest.approx(-2.262157, abs=1e-5)
+
+
+def test_mean_ci_known_values():
+    vals = [float(v) for v in range(1, 11)]  # mean 5.5, s = sqrt(55/6)
+    s = mean_ci(vals)
+    half = 2.262157 * math.sqrt(55 / 6) / math.sqrt(10)
+    assert s.n == 10 and s.mean == pytest.approx(5.5)
+    assert s.ci_low == pytest.approx(5.5 - half, abs=1e-4)
+    assert s.ci_high == pytest.approx(5.5 + half, abs=1e-4)
+    t = mean_ci(torch.tensor(vals + [math.nan, math.inf]))
+    assert t.n == 10 and t.ci_high == pytest.approx(s.ci_high)
+    one = mean_ci([3.0])
+    assert (one.mean, one.ci_low, one.ci_high, one.n) == (3.0, 3.0, 3.0, 1)
+    empty = mean_ci([math.nan])
+    assert empty.n == 0 and math.isnan(empty.mean)
+    assert mean_ci(vals, confidence=0.99).half_width > s.half_width
+    with pytest.raises(ConfigError):
+        mean_ci(vals, confidence=1.0)
+
+
+def test_metric_ids():
+    assert METRICS[:3] == ("accuracy", "confidence", "confidence_pred") and len(METRICS) == 12
+    assert set(HIGHER_IS_BETTER) == set(METRICS)
+    assert [m for m in METRICS if not HIGHER_IS_BETTER[m]] == ["average_drop", "deletion_auc"]
