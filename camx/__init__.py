@@ -11,12 +11,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from camx.models import build_model  # noqa: E402
-
 __all__ = ["__version__", "build_model", "explain", "load_checkpoint"]
 
 
-def __getattr__(name: str):  # lazy: keep `import camx` light
+def __getattr__(name: str):  # lazy: keep `import camx` (and `camx --help`) free of torch
+    if name == "build_model":
+        from camx.models import build_model
+
+        return build_model
     if name == "explain":
         from camx.cam import explain
 

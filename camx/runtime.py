@@ -6,10 +6,12 @@ import os
 import random
 import secrets
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from camx.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 _RUN_UID = f"{os.getpid():x}{secrets.token_hex(2)}"
 
@@ -21,6 +23,8 @@ def run_uid() -> str:
 
 def select_device(name: str = "auto") -> torch.device:
     """``auto`` → cuda if available, else mps, else cpu; an explicit device must be available."""
+    import torch
+
     name = str(name)
     if name == "auto":
         if torch.cuda.is_available():
@@ -42,6 +46,9 @@ def select_device(name: str = "auto") -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
