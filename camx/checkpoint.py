@@ -28,12 +28,26 @@ from camx.errors import CheckpointError
 FORMAT = "camx-checkpoint-1"
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Write through a temp file in the same folder and rename it into place (never half-written)."""
+    """Write through a temp file in the same folder and rename it into place (never half-written).
+
+    The file gets the usual permissions (0666 minus the umask), not the temp file's private 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -54,41 +68,102 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(Path(path), lambda fh: torch.save(data, fh))
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+_REQUIRED = ("arch", "head", "num_classes")
+
+
+def _blocked_global(exc: BaseException) -> str | None:
+    """The Python object a weights-only load refused to import (e.g. ``posix.system``), if that was the failure."""
+    import re
+
+    m = re.search(r"GLOBAL ([\w.]+)", str(exc)) or re.search(r"[Uu]nsupported global:? ([\w.]+)", str(exc))
+    return m.group(1) if m else None
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint dict safely (``weights_only=True``); every failure is one clear CheckpointError."""
+    """Load a checkpoint dict safely (``weights_only=True``); every failure is one clear CheckpointError.
+
+    Refused: files that would import or call Python code when unpickled (the code never runs),
+    empty, truncated or corrupt files, anything that is not a ``torch.save`` zip archive (text,
+    plain pickles, other zips), and dicts without the camx marker, weights, arch, head or class count.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file; train one with `camx train` or pass an existing path")
     try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc}); check its permissions") from None
+    if not magic:
+        raise CheckpointError(f"{path}: the checkpoint file is empty; re-copy it or retrain with `camx train`")
+    if magic != _ZIP_MAGIC:
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (torch.save writes a zip archive; this file is not "
+                              "one); pass a .pt file written by `camx train`")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: the checkpoint is truncated or corrupt (its zip directory is missing); "
+                              "re-copy it or retrain with `camx train`")
+    try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: refused to load: the file holds Python objects other than tensors and plain data "
-            f"(it could run code): {first[:200]}"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint (corrupt or truncated: {type(exc).__name__}); re-copy or retrain it"
-        ) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or "state_dict" not in data:
+    except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises almost anything on garbage
+        blocked = _blocked_global(exc) if isinstance(exc, pickle.UnpicklingError) else None
+        if blocked:
+            raise CheckpointError(
+                f"{path}: refused to load: it holds {blocked}, which could run code when unpickled (nothing was "
+                "run); only use checkpoints written by `camx train`"
+            ) from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        first = next((ln for ln in lines if ln.startswith("Unsupported")), lines[0] if lines else "")[:120]
+        what = "a zip archive but not a PyTorch checkpoint" if "data.pkl" in first or "not in a subdirectory" in first \
+            else f"corrupt or truncated ({type(exc).__name__}{': ' + first if first else ''})"
+        raise CheckpointError(f"{path}: not a readable checkpoint: {what}; re-copy it or retrain with `camx train`") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a camx checkpoint (no '{FORMAT}' marker); use a file written by `camx train`")
+    missing = [k for k in ("state_dict", *_REQUIRED) if k not in data]
+    if missing or not isinstance(data["state_dict"], dict):
+        what = f"has no {', '.join(repr(k) for k in missing)}" if missing else "has a malformed 'state_dict'"
+        raise CheckpointError(f"{path}: incomplete camx checkpoint ({what}); use a file written by `camx train`")
     return data
 
 
+def _state_dict_mismatch(model: nn.Module, state: dict[str, Any]) -> str:
+    """One line saying how ``state`` differs from ``model``'s parameters and buffers."""
+    own = model.state_dict()
+    problems = []
+    shapes = [k for k in own if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    if shapes:
+        k = shapes[0]
+        problems.append(f"{len(shapes)} tensor(s) of another shape, e.g. {k} is {tuple(state[k].shape)} in the "
+                        f"file but {tuple(own[k].shape)} in the model")
+    missing = [k for k in own if k not in state]
+    if missing:
+        problems.append(f"{len(missing)} missing, e.g. {missing[0]}")
+    unexpected = [k for k in state if k not in own]
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected, e.g. {unexpected[0]}")
+    return "; ".join(problems) or "incompatible tensors"
+
+
 def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint") -> nn.Module:
-    """Rebuild the model a checkpoint was trained as and load its weights."""
+    """Rebuild the model a checkpoint was trained as and load its weights (CheckpointError if they do not fit)."""
+    from camx.errors import ConfigError
     from camx.models import build_model
 
     options = dict(data.get("model", {}))
     options.pop("weights", None)
     options.pop("arch", None)
     options.pop("head", None)
-    model = build_model(data["arch"], data["head"], int(data["num_classes"]), **options)
+    what = f"{data['arch']}/{data['head']} with {data['num_classes']} classes"
+    try:
+        model = build_model(data["arch"], data["head"], int(data["num_classes"]), **options)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: the checkpoint describes a model camx cannot build ({exc})") from None
     try:
         model.load_state_dict(data["state_dict"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit {data['arch']}/{data['head']}: {str(exc).splitlines()[0]}") from None
+    except (RuntimeError, KeyError, TypeError) as exc:
+        detail = _state_dict_mismatch(model, data["state_dict"]) if isinstance(exc, RuntimeError) else type(exc).__name__
+        raise CheckpointError(f"{path}: the weights do not fit {what} as the checkpoint claims ({detail}); "
+                              "the file was edited or mixed up; use a file written by `camx train`") from None
     return model.eval()
 
 
@@ -108,9 +183,11 @@ def load_checkpoint(
     data = read_checkpoint(path, map_location)
     for key, want in (("arch", arch), ("head", head), ("num_classes", num_classes)):
         if want is not None and data.get(key) != want:
+            setting = {"arch": "model.arch", "head": "model.head", "num_classes": "dataset.num_classes"}[key]
             raise CheckpointError(
-                f"{path}: checkpoint is {key}={data.get(key)!r} but {key}={want!r} was requested; "
-                f"pass a matching checkpoint or set model.{'arch' if key == 'arch' else key}={data.get(key)}"
+                f"{path}: the checkpoint is a {data.get('arch')}/{data.get('head')} model with "
+                f"{data.get('num_classes')} classes but {key}={want!r} was requested; "
+                f"pass a checkpoint trained as {key}={want!r} or set {setting}={data.get(key)}"
             )
     model = model_from_checkpoint(data, path)
     meta = {k: v for k, v in data.items() if k not in ("state_dict", "optimizer", "scheduler", "rng")}
@@ -124,7 +201,11 @@ def write_run_record(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def find_runs(outputs_dir: str | Path, *, arch: str | None = None, head: str | None = None) -> list[dict[str, Any]]:
-    """Every training run under ``outputs_dir`` (newest first) with a usable checkpoint, filtered by arch/head."""
+    """Every training run under ``outputs_dir`` (newest first) with a usable checkpoint, filtered by arch/head.
+
+    A ``run.json`` that cannot be read or parsed, is not a JSON object or lacks arch/head (a file from
+    elsewhere, or one being replaced) is skipped, as is a run whose checkpoint vanishes while looking.
+    """
     runs = []
     root = Path(outputs_dir)
     if not root.is_dir():
@@ -134,7 +215,8 @@ def find_runs(outputs_dir: str | Path, *, arch: str | None = None, head: str | N
             rec = json.loads(rec_path.read_text())
         except (OSError, ValueError):
             continue
-        if rec.get("task") != "train":
+        if not isinstance(rec, dict) or rec.get("task") != "train" or not all(
+                isinstance(rec.get(k), str) for k in ("arch", "head")):
             continue
         if (arch and rec.get("arch") != arch) or (head and rec.get("head") != head):
             continue
@@ -143,9 +225,13 @@ def find_runs(outputs_dir: str | Path, *, arch: str | None = None, head: str | N
         ckpt = best if best.is_file() else last if last.is_file() else None
         if ckpt is None:
             continue
+        try:
+            mtime = ckpt.stat().st_mtime
+        except OSError:
+            continue
         rec["checkpoint"] = str(ckpt)
         rec["run_dir"] = str(rec_path.parent)
-        rec["_mtime"] = ckpt.stat().st_mtime
+        rec["_mtime"] = mtime
         runs.append(rec)
     runs.sort(key=lambda r: r["_mtime"], reverse=True)
     return runs

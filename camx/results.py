@@ -137,7 +137,7 @@ def markdown(records: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         cells = [str(c) for c in row[:5]]
         for metric, value in zip(cols[5:], row[5:]):
-            if value is None:
+            if value is None or not math.isfinite(value):
                 cells.append("—")
                 continue
             lo_hi = ci.get((*row[:5], metric)) or ci.get((row[0], row[1], "—", row[3], row[4], metric))

@@ -11,7 +11,7 @@ from camx.cli import hydra_bridge as hb
 from camx.cli import render
 from omegaconf import DictConfig, OmegaConf
 
-from camx.errors import CamxError
+from camx.errors import CamxError, ConfigError
 
 GATES_FAILED: list[str] = []  # filled by eval jobs whose --fail-under thresholds were not met
 
@@ -20,15 +20,62 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
     """Validate every job of the command before anything is written, then launch it through Hydra."""
     from camx.config import validate
     from camx.jobs.common import preflight
+    from camx.jobs.train import validate_target_layer
 
     def check(cfg: DictConfig) -> None:
-        validate(cfg)
+        try:
+            validate(cfg)
+            if task == "train":  # explain/eval check it against the checkpoint's model, inside the job
+                validate_target_layer(cfg.model)
+        except (TypeError, ValueError) as exc:  # a value of the wrong type that no check anticipated
+            raise ConfigError(f"invalid configuration value ({exc}); check it with `camx {task} --cfg job`") from None
         preflight(cfg)
 
     GATES_FAILED.clear()
     if not hydra_flags:
-        hb.prevalidate(task, overrides, check)
+        try:
+            hb.prevalidate(task, overrides, check)
+        except ConfigError as exc:
+            if not str(exc).startswith("unknown config key"):
+                raise
+            raise ConfigError(_unknown_key(task, overrides) or str(exc)) from None
     hb.launch(task, overrides, _job, multirun=multirun, hydra_flags=hydra_flags)
+
+
+def _unknown_key(task: str, overrides: list[str]) -> str | None:
+    """One line naming the first override whose key does not exist, the keys that do, and a close match."""
+    import difflib
+
+    for job in hb.expand(overrides)[:8]:
+        for item in job:
+            if item.startswith(("+", "~")) or "=" not in item:
+                continue
+            key = item.partition("=")[0]
+            if key in hb.GROUPS or key.startswith("hydra"):
+                continue
+            try:
+                cfg = hb.compose(task, [o for o in job if o is not item])
+            except ConfigError:
+                continue
+            parts = key.split(".")
+            node: Any = cfg
+            for depth, part in enumerate(parts):
+                if not isinstance(node, DictConfig):
+                    where = ".".join(parts[:depth])
+                    return (f"unknown config key {key}: {where} is a value, not a group of keys; "
+                            f"set it with {where}=VALUE")
+                if part not in node:
+                    where = ".".join(parts[:depth])
+                    valid = [str(k) for k in node]
+                    close = difflib.get_close_matches(part, valid, n=1)
+                    hint = f" (did you mean {'.'.join([*parts[:depth], close[0]])}?)" if close else ""
+                    group = parts[0] if depth == 1 and parts[0] in hb.GROUPS else None
+                    select = (f"; {group}={part} selects it" if group and part in hb.group_choices(group)
+                              else f"; add a new key with +{key}=VALUE")
+                    return (f"unknown config key {key}: {where or 'the config'} has no {part!r}{hint}; "
+                            f"valid keys: {', '.join(valid)}{select}")
+                node = node[part]
+    return None
 
 
 def _job(cfg: DictConfig) -> Any:
@@ -107,7 +154,6 @@ def _eval(cfg: DictConfig, run_dir: Path) -> None:
 
 def report(sweep_dir: str, out: str | None) -> None:
     from camx.jobs.report import build_report
-
     from camx.results import summary_rows
 
     result = build_report(Path(sweep_dir), Path(out) if out else None)

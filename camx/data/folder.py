@@ -2,17 +2,55 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from camx.data.images import ImageFailure
 from camx.errors import ConfigError, DataError
 
 
+def header_problem(path: Path, max_pixels: int) -> str | None:
+    """Why ``path`` cannot be used, judged from its header alone (no pixel decoding), or None if it looks fine.
+
+    Catches non-images (whatever the extension), unreadable files, decompression bombs and images
+    smaller than :data:`~camx.data.images.MIN_SIDE`; a file truncated inside its pixel data passes
+    and is caught when it is decoded. Reasons read like :func:`~camx.data.images.load_image`'s.
+    """
+    from camx.data.images import _DECODE_ERRORS, MIN_SIDE, _bomb_reason, _short
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+    except UnidentifiedImageError:
+        return "not an image (cannot identify image file); check that it is a JPEG, PNG, BMP, GIF, TIFF or WebP"
+    except Image.DecompressionBombError:
+        return _bomb_reason("too many", max_pixels)
+    except PermissionError:
+        return "permission denied; check the file's permissions"
+    except _DECODE_ERRORS as exc:
+        return f"corrupt or truncated image ({_short(exc)}); re-export or re-download it"
+    if width * height > max_pixels:
+        return _bomb_reason(width * height, max_pixels)
+    if width < MIN_SIDE or height < MIN_SIDE:
+        return f"image is {width}×{height} px; camx needs at least {MIN_SIDE} px per side"
+    return None
+
+
 class ImageFolderDataset(Dataset):
-    """Images under ``root``, one sub-folder per class; unreadable files are skipped and listed in ``failures``.
+    """Images under ``root``, one sub-folder per class; unreadable files never stop a run.
+
+    Every file's header is read when the dataset is built: files that are not usable images are
+    left out and listed in ``failures`` (an :class:`~camx.data.images.ImageFailure` each, in the
+    process that built the dataset, so the job can report them). A file that passes but fails to
+    decode later comes back as a blank image with ``valid=0``, its ``path`` and the ``error``
+    reason, so the job (which may get samples from worker processes) can skip and report it.
 
     If ``root`` has ``train``/``val``/``test`` sub-folders they are the splits; otherwise each class's
     files are shuffled with ``seed`` and cut by ``ratios`` (train, val, test), so splits are disjoint
@@ -55,22 +93,32 @@ class ImageFolderDataset(Dataset):
                 lo, hi = int(round(bounds[k] * len(files))), int(round(bounds[k + 1] * len(files)))
                 files = [files[i] for i in sorted(order[lo:hi])]
             self.samples += [(f, self.classes.index(d.name)) for f in files]
-        if not self.samples:
-            raise DataError(f"{class_root}: no images for split {split!r} (looked for {', '.join(IMAGE_EXTENSIONS)})")
         self.size, self.max_pixels = int(size), int(max_pixels)
-        self.failures: list[tuple[str, str]] = []
+        self.failures: list[ImageFailure] = []
+        readable: list[tuple[Path, int]] = []
+        for path, label in self.samples:
+            problem = header_problem(path, self.max_pixels)
+            if problem is None:
+                readable.append((path, label))
+            else:
+                self.failures.append(ImageFailure(str(path), problem))
+        self.samples = readable
+        if not self.samples:
+            found = f" ({len(self.failures)} unreadable, e.g. {self.failures[0].path}: {self.failures[0].reason})" \
+                if self.failures else f" (looked for {', '.join(IMAGE_EXTENSIONS)})"
+            raise DataError(f"{class_root}: no readable images for split {split!r}{found}")
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, object]:
-        from camx.data.images import load_image_tensor
+        from camx.data.images import ImageReadError, load_image_tensor
 
         path, label = self.samples[index]
+        error = ""
         try:
             image = load_image_tensor(path, self.size, max_pixels=self.max_pixels)
-            ok = 1
-        except DataError as exc:  # keep batches whole: a blank image flagged invalid, reported by the job
-            self.failures.append((str(path), str(exc)))
-            image, ok = torch.zeros(3, self.size, self.size), 0
-        return {"image": image, "label": label, "mask": torch.zeros(1, self.size, self.size), "valid": ok}
+        except ImageReadError as exc:  # keep batches whole: a blank image flagged invalid, reported by the job
+            image, error = torch.zeros(3, self.size, self.size), exc.reason
+        return {"image": image, "label": label, "mask": torch.zeros(1, self.size, self.size),
+                "valid": int(not error), "path": str(path), "error": error}

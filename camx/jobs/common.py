@@ -65,7 +65,8 @@ def preflight(cfg: Mapping[str, Any]) -> None:
     """Checks that need the file system, run before a job creates its run dir: checkpoints and inputs exist."""
     task = cfg.get("task")
     if task == "explain":
-        resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None and not cfg.get("checkpoint"))
+        if cfg.get("checkpoint"):
+            resolve_checkpoints(cfg, all_heads=False)  # an explicit path that does not exist is named first
         from camx.data.images import collect_images
         from camx.errors import DataError
 
@@ -73,6 +74,7 @@ def preflight(cfg: Mapping[str, Any]) -> None:
         if not files:
             reasons = "; ".join(f"{f.path}: {f.reason}" for f in failures[:3])
             raise DataError(f"no readable image among the inputs ({reasons})")
+        resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None and not cfg.get("checkpoint"))
     elif task == "eval":
         resolve_checkpoints(cfg, all_heads=True)
         if cfg.get("checkpoints"):

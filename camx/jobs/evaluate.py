@@ -7,6 +7,11 @@ and written as long-format records (see :mod:`camx.results`).
 
 Maps explain the true class of each image. Conditions: ``none`` (clean, level 0) first, then each
 selected perturbation at each of its levels (or, with ``compose=true``, their chained product).
+
+With ``dataset=imagefolder``, unreadable images are left out of every figure and reported once each
+through ``Reporter.note`` (and in :attr:`EvalResult.skipped`). A checkpoint whose logits are NaN or
+infinite stops the job with a CheckpointError rather than filling the tables with meaningless values.
+Same config and seed on CPU → the same ``metrics.json`` (apart from its ``created`` time).
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from camx.config import levels_of, methods_of, perturbation_grid
 from camx.data.datasets import build_dataset
 from camx.data.transforms import normalize
 from camx.jobs.common import load_for_job, method_options, resolve_checkpoints
+from camx.jobs.explain import check_finite_logits, explain_checked
 from camx.jobs.progress import SILENT, Reporter
+from camx.jobs.train import check_target_layer, unreadable
 from camx.results import write_metrics
 from camx.runtime import seed_everything, select_device
 
@@ -56,6 +63,7 @@ class EvalResult:
     written: list[Path] = field(default_factory=list)
     examples: dict[tuple[str, str, str, Any], list[Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    skipped: dict[str, str] = field(default_factory=dict)  #: unreadable image path → reason (imagefolder)
 
 
 def conditions(cfg: Mapping[str, Any]) -> list[Condition]:
@@ -99,7 +107,6 @@ class _Accumulator:
 
 def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> EvalResult:
     """Evaluate the selected checkpoints under every condition; write metrics files and figures into ``run_dir``."""
-    from camx.cam import explain
 
     started = time.perf_counter()
     run_dir = Path(run_dir)
@@ -124,10 +131,18 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     result = EvalResult()
     models: dict[str, dict[str, Any]] = {}
 
+    def skip(found: Mapping[str, str]) -> None:
+        for path, reason in found.items():
+            if path not in result.skipped:
+                result.skipped[path] = reason
+                reporter.note(f"skipped unreadable image {path}: {reason}")
+
+    skip({f.path: f.reason for f in getattr(dataset, "failures", [])})
     total = len(checkpoints) * len(conds) * n_images
     reporter.begin("eval", total)
     for label, path in checkpoints.items():
         model, meta = load_for_job(path, device)
+        layer = check_target_layer(model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})")
         models[label] = {"arch": meta["arch"], "path": path, "head": meta["head"],
                          "mask_ratio": meta.get("model", {}).get("mask_ratio")}
 
@@ -136,12 +151,23 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                 return _model(normalize(images01.to(device))).float().softmax(1)
 
         offset = 0
-        for batch in DataLoader(subset, batch_size=batch_size):
+        loader = DataLoader(subset, batch_size=batch_size, generator=torch.Generator().manual_seed(seed))
+        for batch_no, batch in enumerate(loader):
             images = batch["image"].to(device)
             labels = batch["label"].to(device)
             masks = batch["mask"].to(device) if has_masks else None
             keys = list(range(offset, offset + len(labels)))
             offset += len(labels)
+            if "valid" in batch:  # imagefolder: leave out files that failed to decode
+                skip(unreadable(batch))
+                keep = batch["valid"].bool()
+                if not bool(keep.all()):
+                    reporter.advance(int((~keep).sum()) * len(conds))
+                    images, labels = images[keep.to(device)], labels[keep.to(device)]
+                    masks = masks[keep.to(device)] if masks is not None else None
+                    keys = [k for k, ok in zip(keys, keep.tolist()) if ok]
+                    if not keys:
+                        continue
             clean_maps: dict[str, torch.Tensor] = {}
             for cond in conds:
                 if cond.steps:
@@ -152,14 +178,16 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                 maps_of: dict[str, torch.Tensor] = {}
                 probs = None
                 for method in all_methods:
-                    out = explain(model, xn, method=method, targets=labels,
+                    out = explain_checked(path, model, xn, method=method, targets=labels,
                                   mc_samples=int(cam_cfg.get("mc_samples", 1)) if method in methods else 1,
-                                  chunk_size=int(cam_cfg.get("chunk_size", 64)), **method_options(cfg, method))
+                                  chunk_size=int(cam_cfg.get("chunk_size", 64)), target_layer=layer,
+                                  **method_options(cfg, method))
                     maps_of[method] = out.maps
                     if probs is None:
                         probs = out.probs.float()  # the map's own forward gives the predictions too
                 if probs is None:
                     probs = forward(x)
+                    check_finite_logits(probs, path)
                 pred = probs.argmax(1)
                 acc.add(label, None, cond, "accuracy", (pred == labels).float())
                 acc.add(label, None, cond, "confidence", probs.gather(1, labels[:, None])[:, 0])
@@ -185,7 +213,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                             else clean_maps[method]
                         acc.add(label, method, cond, "stability_pearson", M.pearson(ref, maps))
                         acc.add(label, method, cond, "stability_ssim", M.ssim(ref, maps))
-                if keys[0] == 0:  # keep the first images for the figures
+                if batch_no == 0:  # keep the first images for the figures
                     k = min(EXAMPLES, len(labels))
                     for method, maps in maps_of.items():
                         result.examples[(label, method, cond.name, cond.level)] = [

@@ -1,4 +1,16 @@
-"""``camx explain IMAGE...``: heatmaps, top-k predictions and a method × head comparison grid."""
+"""``camx explain IMAGE...``: heatmaps, top-k predictions and a method × head comparison grid.
+
+Bad inputs never stop the run: every readable image is explained and written (PNGs are written
+through a temp file and renamed, so none is ever half-written), and every unusable input — a missing
+path, a folder without images, a non-image, a truncated or corrupt file, a too small or too large
+image — is returned in :attr:`ExplainResult.failures` with a one-line reason. The CLI prints one
+``error: <path>: <reason>`` line per failure after the results and exits with code 2 (0 when every
+input was explained). With no readable input at all, a DataError is raised instead: one line, exit
+code 2, and no run dir is left behind.
+
+A model whose logits are NaN or infinite (diverged weights) has no meaningful explanation: the job
+raises a :class:`~camx.errors.CheckpointError` naming the checkpoint instead of drawing NaN maps.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +24,10 @@ import torch
 from camx import figures
 from camx.data.images import ImageFailure, collect_images, load_images
 from camx.data.transforms import normalize
-from camx.errors import ConfigError, DataError
+from camx.errors import CheckpointError, ConfigError, DataError
 from camx.jobs.common import load_for_job, method_options, methods_of, resolve_checkpoints
 from camx.jobs.progress import SILENT, Reporter
+from camx.jobs.train import check_target_layer
 from camx.runtime import select_device
 
 
@@ -41,9 +54,33 @@ def resolve_target(target: Any, classes: Sequence[str]) -> int | None:
     return list(classes).index(text)
 
 
+def explain_checked(checkpoint: str | Path, model: Any, images: torch.Tensor, **kwargs: Any) -> Any:
+    """:func:`camx.explain`, with a diverged model reported as a CheckpointError naming ``checkpoint``."""
+    from camx.cam import explain
+
+    try:
+        out = explain(model, images, **kwargs)
+    except DataError as exc:
+        if "logits" in str(exc):
+            raise CheckpointError(f"{checkpoint}: {exc}") from None
+        raise
+    check_finite_logits(out.logits, checkpoint)
+    return out
+
+
+def check_finite_logits(logits: torch.Tensor, checkpoint: str | Path) -> None:
+    """Raise a CheckpointError if any logit is NaN or infinite: such a model's maps and scores mean nothing."""
+    bad = ~torch.isfinite(logits).all(dim=1)
+    if bool(bad.any()):
+        raise CheckpointError(
+            f"{checkpoint}: the model returns NaN or infinite logits for {int(bad.sum())} of {len(bad)} image(s), "
+            "so its maps and scores would be meaningless; its weights have probably diverged — retrain "
+            "(e.g. with a lower trainer.lr) or use another checkpoint"
+        )
+
+
 def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> ExplainResult:
     """Explain every readable input with every method and every selected checkpoint; write PNGs into ``run_dir``."""
-    from camx.cam import explain
 
     run_dir = Path(run_dir)
     result = ExplainResult()
@@ -70,6 +107,7 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
     reporter.begin("explain", len(checkpoints) * len(methods) * len(files))
     for label, path in checkpoints.items():
         model, meta = load_for_job(path, device)
+        layer = check_target_layer(model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})")
         classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
         classes_of[label] = classes
         size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
@@ -83,14 +121,20 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
                 continue
             x = normalize(images.to(device))
             for method in methods:
-                out = explain(model, x, method=method, targets=target, mc_samples=int(cam_cfg.get("mc_samples", 1)),
-                              chunk_size=int(cam_cfg.get("chunk_size", 64)), **method_options(cfg, method))
+                out = explain_checked(path, model, x, method=method, targets=target,
+                                      mc_samples=int(cam_cfg.get("mc_samples", 1)),
+                                      chunk_size=int(cam_cfg.get("chunk_size", 64)), target_layer=layer,
+                                      **method_options(cfg, method))
                 for i, f in enumerate(ok):
                     result.maps[(str(f), label, method)] = out.maps[i].cpu()
                     probs_of[(str(f), label)] = out.probs[i].cpu()
                     originals[str(f)] = images[i].cpu()
                 reporter.advance(len(ok), model=label, method=method)
     reporter.end()
+    if not originals:  # every input failed to decode: nothing to show, nothing written
+        reasons = "; ".join(f"{f.path}: {f.reason}" for f in result.failures[:3])
+        more = f" and {len(result.failures) - 3} more" if len(result.failures) > 3 else ""
+        raise DataError(f"no readable image among the inputs ({reasons}{more})")
 
     top_k = int(cfg.get("top_k", 5))
     used: set[str] = set()

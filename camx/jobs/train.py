@@ -5,7 +5,12 @@ Checkpoints go to ``<run_dir>/checkpoints/``: ``best.pt`` (highest validation ac
 the epoch). SIGINT/SIGTERM stop training at the next step, write ``last.pt`` at that exact position
 and raise :class:`Interrupted`; ``trainer.resume=true`` then continues to the same weights an
 uninterrupted run reaches (on CPU, same seed): sample order, dropout/DropKey draws and the schedule
-are all restored.
+are all restored. Every DataLoader gets its own seeded generator, so creating one (e.g. the fresh
+loader of a resumed epoch) never draws from the global RNG that dropout and DropKey use.
+
+With ``dataset=imagefolder`` unreadable files never stop training: files whose header cannot be
+read are dropped when the dataset is built, files that fail to decode are skipped batch by batch;
+each is reported once through ``Reporter.note`` and listed under ``skipped_images`` in ``run.json``.
 """
 
 from __future__ import annotations
@@ -51,6 +56,38 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     images_per_second: float = 0.0
     seconds: float = 0.0
+    skipped: dict[str, str] = field(default_factory=dict)  #: unreadable image path → reason (imagefolder)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: workers ignore SIGINT/SIGTERM (Ctrl-C reaches the whole process group).
+
+    The main process stops cleanly at the next step and shuts its workers down; a worker killed by
+    the signal instead would make PyTorch abort the main process with "worker exited unexpectedly".
+    """
+    for s in _STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Block SIGINT/SIGTERM while DataLoader workers are forked, so none dies before it can ignore them.
+
+    A signal arriving meanwhile stays pending and reaches the main process's handler on exit.
+    """
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
@@ -66,7 +103,7 @@ def stop_on_signals() -> Iterator[threading.Event]:
         flag.signum = signum  # type: ignore[attr-defined]
         flag.set()
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in _STOP_SIGNALS}
     try:
         yield flag
     finally:
@@ -74,21 +111,61 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(s, h)
 
 
+def _whole(name: str, value: Any, low: int | None) -> int:
+    """``value`` as an int ≥ ``low`` (any int if None), else a one-line ConfigError (also for text such as ``abc``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number != int(number) or (low is not None and int(number) < low):
+        what = {None: "an integer", 0: "0 or a positive integer", 1: "a positive integer"}.get(low, f"an integer ≥ {low}")
+        problem = "is out of range" if math.isfinite(number) and number == int(number) else "is not an integer"
+        raise ConfigError(f"trainer.{name}={value!r} {problem}; it must be {what}")
+    return int(number)
+
+
 def validate_trainer(t: Mapping[str, Any]) -> None:
     """Reject out-of-range trainer settings before any work starts."""
-    if int(t.get("epochs", 1)) < 1:
-        raise ConfigError(f"trainer.epochs={t.get('epochs')} is out of range; it must be a positive integer")
-    if int(t.get("batch_size", 1)) < 1:
-        raise ConfigError(f"trainer.batch_size={t.get('batch_size')} is out of range; it must be a positive integer")
-    if int(t.get("eval_batch_size", 1)) < 1:
-        raise ConfigError(f"trainer.eval_batch_size={t.get('eval_batch_size')} is out of range; it must be a positive integer")
+    for name in ("epochs", "batch_size", "eval_batch_size"):
+        _whole(name, t.get(name, 1), 1)
+    _whole("workers", t.get("workers", 0), 0)
+    _whole("seed", t.get("seed", 0), None)
     check_range("trainer.lr", t.get("lr", 0.1), 0.0, None, low_inclusive=False)
     check_range("trainer.weight_decay", t.get("weight_decay", 0.0), 0.0, None)
     check_range("trainer.warmup", t.get("warmup", 0.25), 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     check_choice("trainer.optimizer", t.get("optimizer", "sgd"), ("sgd", "adamw"))
     check_choice("trainer.schedule", t.get("schedule", "onecycle"), ("onecycle", "cosine", "constant"))
-    if int(t.get("workers", 0)) < 0:
-        raise ConfigError(f"trainer.workers={t.get('workers')} is out of range; it must be 0 or more")
+
+
+def check_target_layer(model: nn.Module, name: Any, what: str) -> str | None:
+    """``name`` if it is a dotted module path of ``model`` (None if unset); else a ConfigError listing valid paths.
+
+    ``what`` names the model in the message (e.g. ``resnet50/plain`` or a checkpoint path).
+    """
+    if name is None or str(name) in ("", "null", "None"):
+        return None
+    modules = dict(model.named_modules())
+    if str(name) in modules and str(name):
+        return str(name)
+    shallow = [n for n in modules if n and n.count(".") <= 1]
+    shown = ", ".join(shallow[:30]) + (", …" if len(shallow) > 30 else "")
+    deep = next((n for n in reversed(modules) if n.count(".") >= 2), None)
+    default = getattr(model, "cam_target_layer", None)
+    raise ConfigError(
+        f"model.target_layer={name!r} is not a module of {what}; use one of: {shown}"
+        + (f" (or a deeper dotted path such as {deep})" if deep else "")
+        + (f"; null picks the default, {default}" if default else "")
+    )
+
+
+def validate_target_layer(model_cfg: Mapping[str, Any]) -> None:
+    """Check ``model.target_layer`` of a config without allocating weights (the model is built on the meta device)."""
+    if model_cfg.get("target_layer") in (None, "", "null"):
+        return
+    options = {k: v for k, v in model_cfg.items() if k not in ("arch", "head", "target_layer", "weights")}
+    with torch.device("meta"):
+        model = build_model(model_cfg["arch"], model_cfg["head"], 2, **options)
+    check_target_layer(model, model_cfg["target_layer"], f"{model_cfg['arch']}/{model_cfg['head']}")
 
 
 def _optimizer(model: nn.Module, t: Mapping[str, Any]) -> torch.optim.Optimizer:
@@ -110,18 +187,41 @@ def _scheduler(opt: torch.optim.Optimizer, t: Mapping[str, Any], total: int) -> 
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
+def _loader_generator(seed: int, epoch: int) -> torch.Generator:
+    """A private generator for a DataLoader: its base seed never comes from (or advances) the global RNG."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
+
+
+def unreadable(batch: Mapping[str, Any]) -> dict[str, str]:
+    """Path → reason of the samples of an imagefolder batch that could not be decoded (``valid == 0``)."""
+    if "valid" not in batch:
+        return {}
+    bad = (~batch["valid"].bool()).nonzero().flatten().tolist()
+    return {str(batch["path"][i]): str(batch["error"][i]) for i in bad}
+
+
 def evaluate_accuracy(model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int,
-                      channels_last: bool = False) -> tuple[float, float]:
-    """(accuracy, mean softmax probability of the true class) of ``model`` on ``dataset``."""
+                      channels_last: bool = False, skipped: dict[str, str] | None = None) -> tuple[float, float]:
+    """(accuracy, mean softmax probability of the true class) of ``model`` on ``dataset``.
+
+    Samples flagged unreadable (imagefolder's ``valid == 0``) are left out and added to ``skipped``.
+    """
     was_training = model.training
     model.eval()
     correct, conf, n = 0, 0.0, 0
     with torch.inference_mode():
-        for batch in DataLoader(dataset, batch_size=batch_size):
+        for batch in DataLoader(dataset, batch_size=batch_size, generator=_loader_generator(0, -1)):
             x = normalize(batch["image"].to(device))
+            y = batch["label"].to(device)
+            if "valid" in batch:
+                if skipped is not None:
+                    skipped.update(unreadable(batch))
+                keep = batch["valid"].bool().to(device)
+                x, y = x[keep], y[keep]
+                if len(y) == 0:
+                    continue
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = batch["label"].to(device)
             probs = model(x).float().softmax(1)
             correct += int((probs.argmax(1) == y).sum())
             conf += float(probs.gather(1, y[:, None]).sum())
@@ -148,7 +248,7 @@ def _resume_source(cfg: Mapping[str, Any]) -> Path | None:
     arch, head = cfg["model"]["arch"], cfg["model"]["head"]
     for rec in find_runs(cfg.get("outputs_dir", "outputs"), arch=arch, head=head):
         last = Path(rec["run_dir"]) / "checkpoints" / "last.pt"
-        if rec.get("status") != "finished" and last.is_file():
+        if rec.get("status") not in ("finished", "resumed") and last.is_file():
             return last
     raise CheckpointError(
         f"trainer.resume=true but no interrupted {arch}/{head} run was found under {cfg.get('outputs_dir', 'outputs')}; "
@@ -156,10 +256,24 @@ def _resume_source(cfg: Mapping[str, Any]) -> Path | None:
     )
 
 
+def _mark_resumed(source: Path, run_dir: Path) -> None:
+    """Record in the source run's ``run.json`` that ``run_dir`` continues it, so ``resume=true`` skips it next time."""
+    import json
+
+    rec_path = source.parent.parent / "run.json"
+    try:
+        rec = json.loads(rec_path.read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(rec, dict) and rec.get("status") != "finished":
+        write_run_record(rec_path.parent, {**rec, "status": "resumed", "resumed_by": str(Path(run_dir).resolve())})
+
+
 def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.dataset`` with ``cfg.trainer``; write checkpoints and ``run.json`` into ``run_dir``."""
     t = cfg["trainer"]
     validate_trainer(t)
+    validate_target_layer(cfg["model"])
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     device = select_device(t.get("device", "auto"))
@@ -170,6 +284,16 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
     train_set = build_dataset(cfg["dataset"], "train")
     val_set = build_dataset(cfg["dataset"], "val")
     classes = class_names(train_set)
+    skipped: dict[str, str] = {}  # unreadable images, path → reason, each reported once
+
+    def report_skipped(found: Mapping[str, str]) -> None:
+        for path, reason in found.items():
+            if path not in skipped:
+                skipped[path] = reason
+                reporter.note(f"skipped unreadable image {path}: {reason}")
+
+    for split_set in (train_set, val_set):  # imagefolder: files whose header could not be read
+        report_skipped({f.path: f.reason for f in getattr(split_set, "failures", [])})
     model_cfg = dict(cfg["model"])
     model = build_model(model_cfg["arch"], model_cfg["head"], len(classes), **{
         k: v for k, v in model_cfg.items() if k not in ("arch", "head")})
@@ -198,6 +322,7 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         partial = dict(state["position"].get("partial", partial))
         history = list(state.get("metrics", {}).get("history", []))
         best_acc = float(state.get("metrics", {}).get("best_val_accuracy", -1.0))
+        report_skipped(dict(state.get("metrics", {}).get("skipped_images", {})))
         reporter.note(f"resuming {resume_from} at epoch {start_epoch + 1}, step {start_step}")
         best_src = Path(resume_from).parent / "best.pt"
         if best_src.is_file():
@@ -209,8 +334,13 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
     config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     record = {"task": "train", "arch": model_cfg["arch"], "head": model_cfg["head"],
               "dataset": cfg["dataset"]["name"], "num_classes": len(classes), "status": "running",
-              "resumed_from": str(resume_from) if resume_from else None}
-    write_run_record(run_dir, record)
+              "resumed_from": str(Path(resume_from).resolve()) if resume_from else None}
+
+    def status(**fields: Any) -> dict[str, Any]:
+        """``run.json`` contents: the record, ``fields`` and the images skipped so far."""
+        return {**record, **fields, "skipped_images": [{"path": k, "reason": v} for k, v in skipped.items()]}
+
+    write_run_record(run_dir, status())
 
     def payload(epoch: int, step: int, metrics: dict[str, Any], full: bool) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -238,15 +368,19 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
             if first == 0:
                 partial = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
             loader = DataLoader(train_set, batch_size=bs, sampler=order[first * bs:], num_workers=workers,
-                                drop_last=False)
+                                drop_last=False, generator=_loader_generator(seed, epoch),
+                                worker_init_fn=_ignore_stop_signals if workers else None)
             reporter.begin(f"epoch {epoch + 1}/{epochs}", steps_per_epoch)
             if first:
                 reporter.advance(first)
             tick = time.perf_counter()
-            for step, batch in enumerate(loader, start=first):
+            with _signals_blocked():  # workers start with SIGINT/SIGTERM blocked, then ignore them
+                batches = iter(loader)
+            for step, batch in enumerate(batches, start=first):
                 x = normalize(batch["image"].to(device, non_blocking=True))
                 y = batch["label"].to(device)
                 if "valid" in batch:  # imagefolder: skip unreadable files
+                    report_skipped(unreadable(batch))
                     keep = batch["valid"].bool().to(device)
                     x, y = x[keep], y[keep]
                     if len(y) == 0:
@@ -269,13 +403,18 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                 reporter.advance(1, loss=partial["loss"] / partial["seen"], acc=partial["correct"] / partial["seen"],
                                  ips=rate)
                 if stop.is_set():
-                    metrics = {"history": history, "best_val_accuracy": best_acc}
+                    metrics = {"history": history, "best_val_accuracy": best_acc, "skipped_images": dict(skipped)}
                     save_checkpoint(ckpt_dir / "last.pt", payload(epoch, step + 1, metrics, True))
-                    write_run_record(run_dir, {**record, "status": "interrupted"})
+                    write_run_record(run_dir, status(status="interrupted", epoch=epoch))
+                    if resume_from is not None:
+                        _mark_resumed(resume_from, run_dir)
                     reporter.end()
                     raise Interrupted(ckpt_dir / "last.pt", stop.signum)  # type: ignore[attr-defined]
             reporter.end()
-            val_acc, val_conf = evaluate_accuracy(model, val_set, device, int(t.get("eval_batch_size", 128)), channels_last)
+            found: dict[str, str] = {}
+            val_acc, val_conf = evaluate_accuracy(model, val_set, device, int(t.get("eval_batch_size", 128)),
+                                                  channels_last, found)
+            report_skipped(found)
             model.train()
             history.append({"epoch": epoch + 1, "train_loss": partial["loss"] / max(partial["seen"], 1),
                             "train_accuracy": partial["correct"] / max(partial["seen"], 1),
@@ -285,13 +424,18 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                           f"train acc {history[-1]['train_accuracy']:.3f}, val acc {val_acc:.3f}, val conf {val_conf:.3f}")
             improved = val_acc > best_acc
             best_acc = max(best_acc, val_acc)
-            metrics = {"history": history, "best_val_accuracy": best_acc, "val_accuracy": val_acc}
+            metrics = {"history": history, "best_val_accuracy": best_acc, "val_accuracy": val_acc,
+                       "skipped_images": dict(skipped)}
             if improved:
                 save_checkpoint(ckpt_dir / "best.pt", payload(epoch + 1, 0, metrics, False))
             save_checkpoint(ckpt_dir / "last.pt", payload(epoch + 1, 0, metrics, True))
-            write_run_record(run_dir, {**record, "epoch": epoch + 1, "best_val_accuracy": best_acc})
+            write_run_record(run_dir, status(epoch=epoch + 1, best_val_accuracy=best_acc))
+            if resume_from is not None:  # this run now holds its own resumable state
+                _mark_resumed(resume_from, run_dir)
     seconds = time.perf_counter() - started
-    write_run_record(run_dir, {**record, "status": "finished", "epoch": epochs, "best_val_accuracy": best_acc,
-                               "seconds": seconds})
+    write_run_record(run_dir, status(status="finished", epoch=epochs, best_val_accuracy=best_acc, seconds=seconds))
+    if skipped:
+        reporter.note(f"{len(skipped)} unreadable image(s) were skipped (listed under skipped_images in "
+                      f"{run_dir / 'run.json'})")
     return TrainResult(run_dir, ckpt_dir / "best.pt", ckpt_dir / "last.pt", best_acc, history,
-                       images_done / max(seconds, 1e-9), seconds)
+                       images_done / max(seconds, 1e-9), seconds, dict(skipped))

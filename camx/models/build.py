@@ -165,8 +165,8 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
     try:
         return model.get_submodule(str(layer))
     except AttributeError:
-        names = layer_names(model)
-        shown = ", ".join(names[-25:])
+        shallow = [n for n in layer_names(model) if n.count(".") <= 1]
+        shown = ", ".join(shallow[:40]) + (", …" if len(shallow) > 40 else "")
         raise ConfigError(
-            f"target_layer={layer!r} is not a module of this model; valid names include (last {min(25, len(names))}): {shown}"
+            f"target_layer={layer!r} is not a module of this model; use one of: {shown} (or a deeper dotted path)"
         ) from None
