@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import secrets
-
 from typing import TYPE_CHECKING
 
 from camx.errors import ConfigError

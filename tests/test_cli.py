@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import camx
 
 from camx.checkpoint import find_runs, load_checkpoint
-from conftest import camx
 
 
 def test_sweep_trained_two_heads_with_checkpoints_and_configs(trained: Path) -> None:
