@@ -35,7 +35,7 @@ demo: install
 	$(CAMX) eval experiment=quick perturb=noise_sweep map_metrics=false outputs_dir=$(DEMO_DIR) && \
 	$(CAMX) eval experiment=quick --noise 0.6 outputs_dir=$(DEMO_DIR) && \
 	$(BIN)/python -c "from camx.data.shapes import export_samples; export_samples('$(DEMO_DIR)/samples', 4)" && \
-	$(CAMX) explain $(DEMO_DIR)/samples --method gradcam,gradcampp,scorecam,gradpp_scorecam outputs_dir=$(DEMO_DIR) && \
+	$(CAMX) explain $(DEMO_DIR)/samples --method gradcam,gradcampp,gradpp_scorecam outputs_dir=$(DEMO_DIR) && \
 	echo "make demo: finished in $$(( $$(date +%s) - start )) s; results under $(DEMO_DIR)/"
 
 bench: install

@@ -168,26 +168,37 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                     keys = [k for k, ok in zip(keys, keep.tolist()) if ok]
                     if not keys:
                         continue
-            clean_maps: dict[str, torch.Tensor] = {}
+            # every level of every perturbation of this batch goes through the model together (in chunks)
+            perturbed = []
             for cond in conds:
                 if cond.steps:
                     x, m = P.apply_chain(list(cond.steps), images, masks=masks, seed=seed, keys=keys, axis=cond.axis)
                 else:
                     x, m = images, masks
-                xn = normalize(x)
-                maps_of: dict[str, torch.Tensor] = {}
-                probs = None
-                for method in all_methods:
-                    out = explain_checked(path, model, xn, method=method, targets=labels,
-                                  mc_samples=int(cam_cfg.get("mc_samples", 1)) if method in methods else 1,
-                                  chunk_size=int(cam_cfg.get("chunk_size", 64)), target_layer=layer,
-                                  **method_options(cfg, method))
-                    maps_of[method] = out.maps
-                    if probs is None:
-                        probs = out.probs.float()  # the map's own forward gives the predictions too
-                if probs is None:
-                    probs = forward(x)
-                    check_finite_logits(probs, path)
+                perturbed.append((cond, x, m))
+            stacked = torch.cat([x for _, x, _ in perturbed])
+            all_labels = labels.repeat(len(conds))
+            chunk = max(batch_size, 256)
+            maps_all: dict[str, torch.Tensor] = {}
+            probs_all = None
+            for method in all_methods:
+                outs = [explain_checked(path, model, normalize(stacked[i:i + chunk]), method=method,
+                                        targets=all_labels[i:i + chunk],
+                                        mc_samples=int(cam_cfg.get("mc_samples", 1)) if method in methods else 1,
+                                        chunk_size=int(cam_cfg.get("chunk_size", 64)), target_layer=layer,
+                                        **method_options(cfg, method))
+                        for i in range(0, len(stacked), chunk)]
+                maps_all[method] = torch.cat([o.maps for o in outs])
+                if probs_all is None:  # the maps' own forward gives the predictions too
+                    probs_all = torch.cat([o.probs.float() for o in outs])
+            if probs_all is None:
+                probs_all = torch.cat([forward(stacked[i:i + chunk]) for i in range(0, len(stacked), chunk)])
+                check_finite_logits(probs_all, path)
+            clean_maps: dict[str, torch.Tensor] = {}
+            n = len(labels)
+            for ci, (cond, x, m) in enumerate(perturbed):
+                probs = probs_all[ci * n:(ci + 1) * n]
+                maps_of = {method: maps[ci * n:(ci + 1) * n] for method, maps in maps_all.items()}
                 pred = probs.argmax(1)
                 acc.add(label, None, cond, "accuracy", (pred == labels).float())
                 acc.add(label, None, cond, "confidence", probs.gather(1, labels[:, None])[:, 0])

@@ -30,13 +30,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import camx
+from camx import distributed
 from camx.checkpoint import find_runs, read_checkpoint, save_checkpoint, write_run_record
 from camx.data.datasets import build_dataset, class_names
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError, check_choice, check_range
 from camx.jobs.progress import SILENT, Reporter
 from camx.models import build_model
-from camx.runtime import seed_everything, select_device
+from camx.runtime import seed_everything
 
 
 class Interrupted(Exception):
@@ -276,7 +277,9 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
     validate_target_layer(cfg["model"])
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
-    device = select_device(t.get("device", "auto"))
+    ctx, device = distributed.setup(t.get("device", "auto"))  # under torchrun: this process's rank and GPU
+    if not ctx.is_main:
+        reporter = SILENT  # distributed: only rank 0 shows progress and writes files
     seed = int(t.get("seed", 0))
     seed_everything(seed)
     resume_from = _resume_source(cfg)
@@ -301,9 +304,10 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    net = distributed.wrap(model, device, ctx)  # DDP when distributed; `model` stays the unwrapped module
 
     bs, epochs = int(t["batch_size"]), int(t["epochs"])
-    steps_per_epoch = math.ceil(len(train_set) / bs)
+    steps_per_epoch = math.ceil(distributed.shard_size(len(train_set), ctx) / bs)
     opt = _optimizer(model, t)
     sched = _scheduler(opt, t, epochs * steps_per_epoch)
     history: list[dict[str, float]] = []
@@ -325,7 +329,7 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         report_skipped(dict(state.get("metrics", {}).get("skipped_images", {})))
         reporter.note(f"resuming {resume_from} at epoch {start_epoch + 1}, step {start_step}")
         best_src = Path(resume_from).parent / "best.pt"
-        if best_src.is_file():
+        if best_src.is_file() and ctx.is_main:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
             save_checkpoint(ckpt_dir / "best.pt", {k: v for k, v in read_checkpoint(best_src).items() if k != "format"})
 
@@ -340,7 +344,8 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         """``run.json`` contents: the record, ``fields`` and the images skipped so far."""
         return {**record, **fields, "skipped_images": [{"path": k, "reason": v} for k, v in skipped.items()]}
 
-    write_run_record(run_dir, status())
+    if ctx.is_main:
+        write_run_record(run_dir, status())
 
     def payload(epoch: int, step: int, metrics: dict[str, Any], full: bool) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -363,7 +368,7 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         for epoch in range(start_epoch, epochs):
             if hasattr(train_set, "set_epoch"):
                 train_set.set_epoch(epoch)
-            order = _epoch_order(len(train_set), seed, epoch)
+            order = distributed.shard(_epoch_order(len(train_set), seed, epoch), ctx)
             first = start_step if epoch == start_epoch else 0
             if first == 0:
                 partial = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
@@ -388,7 +393,7 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                         continue
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                logits = model(x)
+                logits = net(x)
                 loss = nn.functional.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -402,12 +407,13 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                 rate = images_done / max(time.perf_counter() - started, 1e-9)
                 reporter.advance(1, loss=partial["loss"] / partial["seen"], acc=partial["correct"] / partial["seen"],
                                  ips=rate)
-                if stop.is_set():
+                if distributed.any_flag(stop.is_set(), ctx):  # every process stops at the same step
                     metrics = {"history": history, "best_val_accuracy": best_acc, "skipped_images": dict(skipped)}
-                    save_checkpoint(ckpt_dir / "last.pt", payload(epoch, step + 1, metrics, True))
-                    write_run_record(run_dir, status(status="interrupted", epoch=epoch))
-                    if resume_from is not None:
-                        _mark_resumed(resume_from, run_dir)
+                    if ctx.is_main:
+                        save_checkpoint(ckpt_dir / "last.pt", payload(epoch, step + 1, metrics, True))
+                        write_run_record(run_dir, status(status="interrupted", epoch=epoch))
+                        if resume_from is not None:
+                            _mark_resumed(resume_from, run_dir)
                     reporter.end()
                     raise Interrupted(ckpt_dir / "last.pt", stop.signum)  # type: ignore[attr-defined]
             reporter.end()
@@ -426,14 +432,17 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
             best_acc = max(best_acc, val_acc)
             metrics = {"history": history, "best_val_accuracy": best_acc, "val_accuracy": val_acc,
                        "skipped_images": dict(skipped)}
-            if improved:
-                save_checkpoint(ckpt_dir / "best.pt", payload(epoch + 1, 0, metrics, False))
-            save_checkpoint(ckpt_dir / "last.pt", payload(epoch + 1, 0, metrics, True))
-            write_run_record(run_dir, status(epoch=epoch + 1, best_val_accuracy=best_acc))
-            if resume_from is not None:  # this run now holds its own resumable state
-                _mark_resumed(resume_from, run_dir)
+            if ctx.is_main:
+                if improved:
+                    save_checkpoint(ckpt_dir / "best.pt", payload(epoch + 1, 0, metrics, False))
+                save_checkpoint(ckpt_dir / "last.pt", payload(epoch + 1, 0, metrics, True))
+                write_run_record(run_dir, status(epoch=epoch + 1, best_val_accuracy=best_acc))
+                if resume_from is not None:  # this run now holds its own resumable state
+                    _mark_resumed(resume_from, run_dir)
     seconds = time.perf_counter() - started
-    write_run_record(run_dir, status(status="finished", epoch=epochs, best_val_accuracy=best_acc, seconds=seconds))
+    if ctx.is_main:
+        write_run_record(run_dir, status(status="finished", epoch=epochs, best_val_accuracy=best_acc, seconds=seconds))
+    distributed.finish(ctx, run_dir)  # distributed: wait for every process; drop the other ranks' empty run dirs
     if skipped:
         reporter.note(f"{len(skipped)} unreadable image(s) were skipped (listed under skipped_images in "
                       f"{run_dir / 'run.json'})")
