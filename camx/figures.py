@@ -88,6 +88,7 @@ def grid(image: Any | None, cells: Mapping[str, Mapping[str, tuple[Any, str]]], 
     for i, r in enumerate(rows):
         if lead:
             axes[i, 0].imshow(to_numpy_image(image))
+            _off(axes[i, 0])
             axes[i, 0].set_ylabel(f"{row_label}{r}", fontsize=10)
             if i == 0:
                 axes[i, 0].set_title("image", fontsize=10)

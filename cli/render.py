@@ -19,8 +19,8 @@ from rich.table import Table
 
 from camx.jobs.progress import Reporter
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def error(message: str) -> None:
