@@ -1,0 +1,176 @@
+"""What every benchmark section shares: timing, the machine description, models and inputs."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timeit(fn: Callable[[], Any], device: torch.device, *, repeats: int, warmup: int = 1) -> dict[str, Any]:
+    """Median and minimum wall time of ``fn()`` over ``repeats`` runs after ``warmup`` untimed runs."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(times), "min": min(times), "runs": len(times), "status": "ok"}
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    return {"seconds": None, "status": "skipped", "note": reason}
+
+
+def failed(exc: BaseException) -> dict[str, Any]:
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return {"seconds": None, "status": "failed", "note": f"{type(exc).__name__}: {first}"}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git() -> dict[str, Any]:
+    def run(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {
+        "commit": run("rev-parse", "--short", "HEAD") or None,
+        "dirty": bool(run("status", "--porcelain")),
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, cores, threads, GPUs and library versions: everything the numbers depend on."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": _version("torchvision"),
+        "camx": _version("camx"),
+        "pytorch-grad-cam": _version("grad-cam"),
+        "torchcam": _version("torchcam"),
+        "git": _git(),
+        "cuda": torch.cuda.is_available(),
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if torch.cuda.is_available()
+        else [],
+    }
+    return info
+
+
+def command_line() -> str:
+    """How this run was started, e.g. ``python benchmarks/run.py --quick`` (script path relative to the repo)."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        shown = str(script.relative_to(ROOT))
+    except ValueError:
+        shown = sys.argv[0]
+    return " ".join(["python", shown, *sys.argv[1:]])
+
+
+def resnet50(seed: int = 0, num_classes: int = 1000) -> torch.nn.Module:
+    """The benchmark model: camx's ResNet50 (torchvision layers, plain head, output stride 32) with seeded
+    random weights, in eval mode. Same module object for camx and the peers."""
+    from camx.models import build_model
+
+    torch.manual_seed(seed)
+    return build_model("resnet50", "plain", num_classes, output_stride=32).eval()
+
+
+def shapes_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
+    """``n`` normalised images of the embedded shapes test split at ``size`` px, (n, 3, size, size)."""
+    from camx.data.shapes import ShapesDataset, ShapesSpec
+    from camx.data.transforms import normalize
+
+    data = ShapesDataset("test", n, ShapesSpec(image_size=size), seed=seed)
+    return normalize(torch.stack([data[i]["image"] for i in range(n)]))
+
+
+def latest_checkpoint(outputs: Path) -> str | None:
+    """A trained resnet50 checkpoint under ``outputs`` for the Pearson comparison, or None.
+
+    Only finished runs whose best validation accuracy is at least twice chance count as trained (a
+    smoke-test run is not); runs under ``outputs/demo`` (``make demo``) come first, then the newest,
+    the plain head preferred.
+    """
+    from camx.checkpoint import find_runs
+
+    def trained(rec: dict[str, Any]) -> bool:
+        try:
+            return rec.get("status") == "finished" and float(rec["best_val_accuracy"]) >= 2 / int(
+                rec["num_classes"]
+            )
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return False
+
+    runs = [r for r in find_runs(outputs, arch="resnet50") if trained(r)]
+    demo = (outputs / "demo").resolve()
+    runs.sort(key=lambda r: (demo not in Path(r["run_dir"]).resolve().parents, r.get("head") != "plain"))
+    return str(runs[0]["checkpoint"]) if runs else None
+
+
+def rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``, which starts afresh at ``exec`` (``ru_maxrss`` would
+    carry over the peak of the parent that forked this process). Elsewhere ``ru_maxrss``.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024

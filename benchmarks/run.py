@@ -1,0 +1,416 @@
+"""camx performance benchmark: ``make bench`` (= ``python benchmarks/run.py``).
+
+In one process, on the same seeded random ResNet50 and the same input: camx, pytorch-grad-cam and
+TorchCAM for every CAM method they share (batch 1 and 16, 224 px; CPU, and CUDA when present) and
+the bare forward; Grad++ScoreCAM's top_k trade-off against exact Score-CAM; camx's trainer against a
+bare PyTorch loop (plus channels_last, bf16 autocast, torch.compile); ``camx eval`` throughput; and,
+in fresh subprocesses, the peak memory of the score family per ``chunk_size``.
+
+Writes ``benchmarks/results/<date>.json`` (with the machine description) and regenerates
+``docs/PERFORMANCE.md`` from it (:func:`render_markdown`); ``--quick`` runs leave the page alone
+unless ``--docs`` is given. Options: ``--quick`` (batch 1, few repeats, no peer Score-CAM, no
+torch.compile), ``--full`` (more repeats and images, batch-16 exact Score-CAM), ``--render FILE``
+(re-render the page from a results file), ``--cpu-only``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # pytorch-grad-cam's ScoreCAM draws progress bars
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+from bench_cam import (  # noqa: E402
+    PEERS,
+    bare_forward,
+    gradpp_tradeoff,
+    scorecam_comparison,
+    time_library,
+    upsample,
+)
+from bench_common import (  # noqa: E402
+    ROOT,
+    command_line,
+    latest_checkpoint,
+    machine_info,
+    resnet50,
+    shapes_images,
+    skipped,
+    timeit,
+)
+from bench_report import evaluate_targets, print_tables, render_markdown  # noqa: E402
+from bench_train import evaluation, training  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = ROOT / "docs" / "PERFORMANCE.md"
+TRAIN_CONFIG = ["experiment=quick"]  # the recipe `make demo` trains on a CPU
+
+PLANS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "batches": [1],
+        "repeats": 2,
+        "peer_scorecam_batches": [],
+        "camx_scorecam_batches": [1],
+        "tradeoff_images": 1,
+        "tradeoff_repeats": 1,
+        "memory_chunks": [8, 32],
+        "memory_peer": False,
+        "train_warmup": 2,
+        "train_steps": 3,
+        "compile": False,
+        "eval_images": 16,
+    },
+    "default": {
+        "batches": [1, 16],
+        "repeats": 5,
+        "peer_scorecam_batches": [1],
+        "camx_scorecam_batches": [1],
+        "tradeoff_images": 4,
+        "tradeoff_repeats": 3,
+        "memory_chunks": [8, 16, 32, 64],
+        "memory_peer": False,
+        "train_warmup": 3,
+        "train_steps": 10,
+        "compile": True,
+        "eval_images": 64,
+    },
+    "full": {
+        "batches": [1, 16],
+        "repeats": 10,
+        "peer_scorecam_batches": [1],
+        "camx_scorecam_batches": [1, 16],
+        "tradeoff_images": 8,
+        "tradeoff_repeats": 5,
+        "memory_chunks": [8, 16, 32, 64, 128],
+        "memory_peer": True,
+        "train_warmup": 3,
+        "train_steps": 15,
+        "compile": True,
+        "eval_images": 200,
+    },
+}
+TOP_KS: list[int | None] = [8, 16, 32, 64, None]
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _family(method: str) -> str:
+    if method in ("scorecam", "gradpp_scorecam"):
+        return "score"
+    if method in ("cam", "eigencam"):
+        return "activation"
+    return "gradient"
+
+
+def _gradpp_default_top_k() -> int | None:
+    from camx.cam.score import GradPlusPlusScoreCAM
+
+    return inspect.signature(GradPlusPlusScoreCAM.__init__).parameters["top_k"].default
+
+
+def cam_section(
+    data: dict[str, Any], plan: dict[str, Any], devices: list[torch.device], size: int, log: Any
+) -> dict[str, Any]:
+    """CAM timings for every device and batch; returns camx's exact Score-CAM maps per device (batch 1)."""
+    model = resnet50()
+    images = shapes_images(max(plan["batches"]), size)
+    exact: dict[str, Any] = {}
+    for device in devices:
+        model = model.to(device)
+        for batch in plan["batches"]:
+            x = images[:batch].to(device)
+            log(f"{device.type}, batch {batch}: warm-up and bare forward")
+            timeit(bare_forward(model, x), device, repeats=1, warmup=3)  # first calls pay one-off setup
+            time_library(model, x, "gradcam", "camx", repeats=1, device=device)
+            before = timeit(bare_forward(model, x), device, repeats=plan["repeats"])
+            block: dict[str, Any] = {"device": device.type, "batch": batch, "image_size": size, "methods": []}
+            for method, peers in PEERS.items():
+                log(f"{device.type}, batch {batch}: {method}")
+                results: dict[str, Any] = {}
+                if method == "scorecam":
+                    if batch not in plan["camx_scorecam_batches"] and device.type == "cpu":
+                        reason = "exact Score-CAM at this batch runs with --full only (minutes per image)"
+                        results = {lib: skipped(reason) for lib in ("camx", *peers)}
+                    else:
+                        run_peers = batch in plan["peer_scorecam_batches"] or device.type == "cuda"
+                        reason = (
+                            "--quick"
+                            if not plan["peer_scorecam_batches"]
+                            else "peers at batch > 1: pytorch-grad-cam materialises B·C·3·H·W floats "
+                            "(19 GB at batch 16) and both take B× the batch-1 time"
+                        )
+                        rows, agreement, ours = scorecam_comparison(
+                            model, x, device=device, run_peers=run_peers, skip_reason=reason
+                        )
+                        results = {r.pop("library"): r for r in rows}
+                        data["scorecam_agreement"] += [
+                            {**a, "device": device.type, "batch": batch} for a in agreement
+                        ]
+                        if batch == 1:
+                            exact[device.type] = ours
+                else:
+                    results["camx"] = time_library(
+                        model, x, method, "camx", repeats=plan["repeats"], device=device
+                    )
+                    for lib in peers:
+                        results[lib] = time_library(
+                            model, x, method, lib, repeats=plan["repeats"], device=device
+                        )
+                block["methods"].append({"method": method, "family": _family(method), "results": results})
+            # the reference is the faster of two bare-forward timings, before and after the methods
+            after = timeit(bare_forward(model, x), device, repeats=plan["repeats"], warmup=0)
+            block["bare_forward"] = {
+                **min(before, after, key=lambda r: r["seconds"]),
+                "before": before["seconds"],
+                "after": after["seconds"],
+            }
+            data["cam"].append(block)
+    return {"model": model.cpu(), "images": images, "exact": exact}
+
+
+def gradpp_section(
+    data: dict[str, Any],
+    plan: dict[str, Any],
+    cam: dict[str, Any],
+    size: int,
+    log: Any,
+    checkpoint: str | None,
+) -> None:
+    from camx.cam import explain
+    from camx.metrics import pearson
+
+    cpu = torch.device("cpu")
+    model, images = cam["model"], cam["images"]
+    section: dict[str, Any] = {"default_top_k": _gradpp_default_top_k()}
+    row = next(
+        (
+            r
+            for b in data["cam"]
+            if b["device"] == "cpu" and b["batch"] == 1
+            for r in b["methods"]
+            if r["method"] == "gradpp_scorecam"
+        ),
+        None,
+    )
+    head: dict[str, Any] = {
+        "image_size": size,
+        "model": "random ResNet50 (seed 0)",
+        "seconds_per_image": (row or {}).get("results", {}).get("camx", {}).get("seconds"),
+    }
+    if "cpu" in cam["exact"]:
+        ours = explain(model, images[:1], "gradpp_scorecam").maps
+        ref = upsample(cam["exact"]["cpu"][:1], (size, size))
+        head["pearson_vs_scorecam"] = float(pearson(ours, ref).mean())
+    section["headline"] = head
+    ckpt = checkpoint or latest_checkpoint(ROOT / "outputs")
+    if ckpt:
+        from camx.checkpoint import load_checkpoint
+        from camx.data.datasets import build_dataset
+        from camx.data.transforms import normalize
+
+        trained, meta = load_checkpoint(ckpt)
+        dcfg = dict(
+            (meta.get("config") or {}).get("dataset")
+            or {"name": "shapes", "image_size": meta.get("image_size", 64)}
+        )
+        data_set = build_dataset(dcfg, "test")
+        n = min(plan["tradeoff_images"], len(data_set))
+        x = normalize(torch.stack([data_set[i]["image"] for i in range(n)]))
+        log(f"gradpp trade-off on {ckpt} ({n} image(s) at {x.shape[-1]} px)")
+        trade = gradpp_tradeoff(trained, x, None, device=cpu, top_ks=TOP_KS, repeats=plan["tradeoff_repeats"])
+        shown = Path(ckpt).resolve()
+        shown = shown.relative_to(ROOT) if ROOT in shown.parents else shown
+        trade.update(model=f"trained checkpoint {shown} ({meta['arch']}/{meta['head']})", trained=True)
+    else:
+        n = plan["tradeoff_images"]
+        log(
+            f"gradpp trade-off on the random ResNet50 ({n} image(s) at {size} px; no checkpoint under outputs/)"
+        )
+        exact = cam["exact"].get("cpu")
+        if exact is not None and n > 1:
+            rest = torch.cat(
+                [explain(model, images[i : i + 1], "scorecam", size=None).maps for i in range(1, n)]
+            )
+            exact = torch.cat([exact[:1], rest])
+        trade = gradpp_tradeoff(
+            model,
+            images[:n],
+            exact[:n] if exact is not None else None,
+            device=cpu,
+            top_ks=TOP_KS,
+            repeats=plan["tradeoff_repeats"],
+        )
+        trade.update(model="random ResNet50 (seed 0) — no trained checkpoint under outputs/", trained=False)
+        if exact is not None:
+            camx_row = next(
+                (
+                    r["results"]["camx"]
+                    for b in data["cam"]
+                    if b["device"] == "cpu" and b["batch"] == 1
+                    for r in b["methods"]
+                    if r["method"] == "scorecam"
+                ),
+                {},
+            )
+            trade["exact_seconds_per_image"] = camx_row.get("seconds")
+    section["tradeoff"] = trade
+    data["gradpp"] = section
+
+
+def memory_section(data: dict[str, Any], plan: dict[str, Any], size: int, log: Any) -> None:
+    chunks = plan["memory_chunks"]
+    probes = [("scorecam", c, max(chunks)) for c in chunks]
+    probes.append(("gradpp_scorecam", 64, None))
+    if plan["memory_peer"]:
+        probes.append(("pytorch-grad-cam", 0, None))
+    rows = []
+    for method, chunk, top_k in probes:
+        log(f"memory: {method} chunk_size={chunk}")
+        cmd = [
+            sys.executable,
+            str(Path(__file__).with_name("bench_memory.py")),
+            "--method",
+            method,
+            "--chunk",
+            str(chunk),
+            "--size",
+            str(size),
+            "--threads",
+            str(torch.get_num_threads()),
+        ]
+        if top_k is not None:
+            cmd += ["--top-k", str(top_k)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+        try:
+            row = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            row = {
+                "method": method,
+                "chunk_size": chunk,
+                "top_k": top_k,
+                "status": "failed",
+                "note": (proc.stderr.strip().splitlines() or ["no output"])[-1][:200],
+            }
+        if method == "pytorch-grad-cam":
+            row["method"] = "pytorch-grad-cam ScoreCAM"
+        rows.append(row)
+    data["memory"] = {"image_size": size, "rows": rows}
+
+
+def write(data: dict[str, Any], docs: bool, log: Any) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H%M%S")
+    path = RESULTS / f"{stamp}{'' if data['mode'] == 'default' else '_' + data['mode']}.json"
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    log(f"wrote {path.relative_to(ROOT)}")
+    if docs:
+        DOCS.parent.mkdir(parents=True, exist_ok=True)
+        DOCS.write_text(render_markdown(data, str(path.relative_to(ROOT))))
+        log(f"wrote {DOCS.relative_to(ROOT)}")
+    return path
+
+
+def latest_result() -> Path | None:
+    """The newest results file of a non-quick run."""
+    files = sorted(p for p in RESULTS.glob("*.json") if not p.stem.endswith("_quick"))
+    return files[-1] if files else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--quick", action="store_true", help="batch 1, few repeats, no peer Score-CAM, no torch.compile"
+    )
+    mode.add_argument("--full", action="store_true", help="more repeats and images, batch-16 exact Score-CAM")
+    mode.add_argument(
+        "--render",
+        nargs="?",
+        const="latest",
+        metavar="JSON",
+        help="only regenerate docs/PERFORMANCE.md from a results file (default: the newest)",
+    )
+    parser.add_argument(
+        "--docs", action="store_true", help="regenerate docs/PERFORMANCE.md after a --quick run too"
+    )
+    parser.add_argument("--cpu-only", action="store_true", help="skip the CUDA measurements")
+    parser.add_argument(
+        "--checkpoint",
+        help="trained camx checkpoint for the Grad++ScoreCAM trade-off (default: the newest trained resnet50 "
+        "under outputs/, make demo's first; none → the random ResNet50)",
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=224, help=argparse.SUPPRESS
+    )  # smoke-testing the script
+    args = parser.parse_args()
+    console = _console()
+
+    def log(message: str) -> None:
+        console.log(message)
+
+    if args.render is not None:
+        path = latest_result() if args.render == "latest" else Path(args.render)
+        data = json.loads(path.read_text()) if path else None
+        DOCS.parent.mkdir(parents=True, exist_ok=True)
+        DOCS.write_text(render_markdown(data, str(path.resolve().relative_to(ROOT)) if path else None))
+        log(f"wrote {DOCS.relative_to(ROOT)} from {path or 'no results (template)'}")
+        return
+
+    name = "quick" if args.quick else "full" if args.full else "default"
+    plan = PLANS[name]
+    size = args.image_size
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available() and not args.cpu_only:
+        devices.append(torch.device("cuda"))
+    data: dict[str, Any] = {
+        "schema": "camx-bench-1",
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": command_line(),
+        "mode": name,
+        "machine": machine_info(),
+        "plan": plan,
+        "image_size": size,
+        "cam": [],
+        "scorecam_agreement": [],
+    }
+    m = data["machine"]
+    log(
+        f"{name} run on {m['cpu']} ({m['usable_cores']} cores, {m['torch_threads']} torch threads), "
+        f"torch {m['torch']}, devices: {', '.join(d.type for d in devices)}"
+    )
+
+    cam = cam_section(data, plan, devices, size, log)
+    gradpp_section(data, plan, cam, size, log, args.checkpoint)
+    train_device = "cuda" if "cuda" in [d.type for d in devices] else "cpu"
+    data["training"] = training(
+        TRAIN_CONFIG,
+        warmup=plan["train_warmup"],
+        steps=plan["train_steps"],
+        device=train_device,
+        compile_ok=plan["compile"],
+        reporter=log,
+    )
+    data["eval"] = evaluation(TRAIN_CONFIG, images=plan["eval_images"], device=train_device, reporter=log)
+    memory_section(data, plan, size, log)
+    data["targets"] = evaluate_targets(data)
+    print_tables(data, console)
+    write(data, docs=name != "quick" or args.docs, log=log)
+
+
+if __name__ == "__main__":
+    main()
