@@ -89,20 +89,30 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file; train one with `camx train` or pass an existing path")
+        raise CheckpointError(
+            f"{path}: no such checkpoint file; train one with `camx train` or pass an existing path"
+        )
     try:
         with path.open("rb") as fh:
             magic = fh.read(4)
     except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror or exc}); check its permissions") from None
+        raise CheckpointError(
+            f"{path}: cannot read the checkpoint ({exc.strerror or exc}); check its permissions"
+        ) from None
     if not magic:
-        raise CheckpointError(f"{path}: the checkpoint file is empty; re-copy it or retrain with `camx train`")
+        raise CheckpointError(
+            f"{path}: the checkpoint file is empty; re-copy it or retrain with `camx train`"
+        )
     if magic != _ZIP_MAGIC:
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint (torch.save writes a zip archive; this file is not "
-                              "one); pass a .pt file written by `camx train`")
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint (torch.save writes a zip archive; this file is not "
+            "one); pass a .pt file written by `camx train`"
+        )
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: the checkpoint is truncated or corrupt (its zip directory is missing); "
-                              "re-copy it or retrain with `camx train`")
+        raise CheckpointError(
+            f"{path}: the checkpoint is truncated or corrupt (its zip directory is missing); "
+            "re-copy it or retrain with `camx train`"
+        )
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises almost anything on garbage
@@ -114,15 +124,24 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             ) from None
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         first = next((ln for ln in lines if ln.startswith("Unsupported")), lines[0] if lines else "")[:120]
-        what = "a zip archive but not a PyTorch checkpoint" if "data.pkl" in first or "not in a subdirectory" in first \
+        what = (
+            "a zip archive but not a PyTorch checkpoint"
+            if "data.pkl" in first or "not in a subdirectory" in first
             else f"corrupt or truncated ({type(exc).__name__}{': ' + first if first else ''})"
-        raise CheckpointError(f"{path}: not a readable checkpoint: {what}; re-copy it or retrain with `camx train`") from None
+        )
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint: {what}; re-copy it or retrain with `camx train`"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a camx checkpoint (no '{FORMAT}' marker); use a file written by `camx train`")
+        raise CheckpointError(
+            f"{path}: not a camx checkpoint (no '{FORMAT}' marker); use a file written by `camx train`"
+        )
     missing = [k for k in ("state_dict", *_REQUIRED) if k not in data]
     if missing or not isinstance(data["state_dict"], dict):
         what = f"has no {', '.join(repr(k) for k in missing)}" if missing else "has a malformed 'state_dict'"
-        raise CheckpointError(f"{path}: incomplete camx checkpoint ({what}); use a file written by `camx train`")
+        raise CheckpointError(
+            f"{path}: incomplete camx checkpoint ({what}); use a file written by `camx train`"
+        )
     return data
 
 
@@ -130,11 +149,17 @@ def _state_dict_mismatch(model: nn.Module, state: dict[str, Any]) -> str:
     """One line saying how ``state`` differs from ``model``'s parameters and buffers."""
     own = model.state_dict()
     problems = []
-    shapes = [k for k in own if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)]
+    shapes = [
+        k
+        for k in own
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
     if shapes:
         k = shapes[0]
-        problems.append(f"{len(shapes)} tensor(s) of another shape, e.g. {k} is {tuple(state[k].shape)} in the "
-                        f"file but {tuple(own[k].shape)} in the model")
+        problems.append(
+            f"{len(shapes)} tensor(s) of another shape, e.g. {k} is {tuple(state[k].shape)} in the "
+            f"file but {tuple(own[k].shape)} in the model"
+        )
     missing = [k for k in own if k not in state]
     if missing:
         problems.append(f"{len(missing)} missing, e.g. {missing[0]}")
@@ -161,9 +186,15 @@ def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint")
     try:
         model.load_state_dict(data["state_dict"])
     except (RuntimeError, KeyError, TypeError) as exc:
-        detail = _state_dict_mismatch(model, data["state_dict"]) if isinstance(exc, RuntimeError) else type(exc).__name__
-        raise CheckpointError(f"{path}: the weights do not fit {what} as the checkpoint claims ({detail}); "
-                              "the file was edited or mixed up; use a file written by `camx train`") from None
+        detail = (
+            _state_dict_mismatch(model, data["state_dict"])
+            if isinstance(exc, RuntimeError)
+            else type(exc).__name__
+        )
+        raise CheckpointError(
+            f"{path}: the weights do not fit {what} as the checkpoint claims ({detail}); "
+            "the file was edited or mixed up; use a file written by `camx train`"
+        ) from None
     return model.eval()
 
 
@@ -200,7 +231,9 @@ def write_run_record(run_dir: Path, record: dict[str, Any]) -> None:
     atomic_write_text(Path(run_dir) / "run.json", json.dumps(record, indent=2, default=str))
 
 
-def find_runs(outputs_dir: str | Path, *, arch: str | None = None, head: str | None = None) -> list[dict[str, Any]]:
+def find_runs(
+    outputs_dir: str | Path, *, arch: str | None = None, head: str | None = None
+) -> list[dict[str, Any]]:
     """Every training run under ``outputs_dir`` (newest first) with a usable checkpoint, filtered by arch/head.
 
     A ``run.json`` that cannot be read or parsed, is not a JSON object or lacks arch/head (a file from
@@ -215,8 +248,11 @@ def find_runs(outputs_dir: str | Path, *, arch: str | None = None, head: str | N
             rec = json.loads(rec_path.read_text())
         except (OSError, ValueError):
             continue
-        if not isinstance(rec, dict) or rec.get("task") != "train" or not all(
-                isinstance(rec.get(k), str) for k in ("arch", "head")):
+        if (
+            not isinstance(rec, dict)
+            or rec.get("task") != "train"
+            or not all(isinstance(rec.get(k), str) for k in ("arch", "head"))
+        ):
             continue
         if (arch and rec.get("arch") != arch) or (head and rec.get("head") != head):
             continue

@@ -29,7 +29,11 @@ def levels_of(kind: str, params: Mapping[str, Any]) -> list[float]:
     if name is None or name not in params:
         raise ConfigError(f"perturb.{kind} needs a '{name}' list (e.g. perturb.{kind}.{name}=[...])")
     value = params[name]
-    values = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, str) else [value]
+    values = (
+        list(value)
+        if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, str)
+        else [value]
+    )
     if not values:
         raise ConfigError(f"perturb.{kind}.{name} is empty; give at least one level")
     return [float(v) for v in values]
@@ -60,8 +64,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
     size = int(check_range("dataset.image_size", d.get("image_size", 64), 8, 4096))
     need = _MIN_SIDE.get(m["arch"], int(m.get("output_stride", 32)))
     if size < need:
-        raise ConfigError(f"dataset.image_size={size} is too small for {m['arch']} (output stride "
-                          f"{m.get('output_stride', 32)}); use at least {need} px")
+        raise ConfigError(
+            f"dataset.image_size={size} is too small for {m['arch']} (output stride "
+            f"{m.get('output_stride', 32)}); use at least {need} px"
+        )
     if d.get("name") == "shapes":
         from camx.data.datasets import shapes_spec
         from camx.data.shapes import CLASS_NAMES
@@ -69,7 +75,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
         shapes_spec(d)
         n = int(d.get("num_classes", 8))
         if not 2 <= n <= len(CLASS_NAMES):
-            raise ConfigError(f"dataset.num_classes={n} is out of range; shapes has 2 to {len(CLASS_NAMES)} classes")
+            raise ConfigError(
+                f"dataset.num_classes={n} is out of range; shapes has 2 to {len(CLASS_NAMES)} classes"
+            )
     validate_trainer(cfg["trainer"])
     if task in ("explain", "eval"):
         from camx.cam import METHODS
@@ -94,7 +102,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
             if cfg.get(key) is not None and int(cfg[key]) < 1:
                 raise ConfigError(f"{key}={cfg[key]} is out of range; it must be a positive integer or null")
         if int(cfg.get("batch_size", 1)) < 1:
-            raise ConfigError(f"batch_size={cfg.get('batch_size')} is out of range; it must be a positive integer")
+            raise ConfigError(
+                f"batch_size={cfg.get('batch_size')} is out of range; it must be a positive integer"
+            )
         check_range("iou_threshold", cfg.get("iou_threshold", 0.5), 0.0, 1.0)
         from camx.results import flatten_gates
 

@@ -52,8 +52,10 @@ def check_range(
     if not math.isfinite(v) or not (lo_ok and hi_ok):
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        rng = ("[" if low_inclusive and low is not None else "(") + f"{lo}, {hi}" + (
-            "]" if high_inclusive and high is not None else ")"
+        rng = (
+            ("[" if low_inclusive and low is not None else "(")
+            + f"{lo}, {hi}"
+            + ("]" if high_inclusive and high is not None else ")")
         )
         raise ConfigError(f"{name}={value!r} is out of range; it must be a finite number in {rng}")
     return v

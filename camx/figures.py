@@ -73,8 +73,13 @@ def explain_panel(image: Any, rows: Sequence[tuple[str, Any]], title: str) -> Fi
     return fig
 
 
-def grid(image: Any | None, cells: Mapping[str, Mapping[str, tuple[Any, str]]], title: str,
-         row_label: str = "", images: Mapping[str, Any] | None = None) -> Figure:
+def grid(
+    image: Any | None,
+    cells: Mapping[str, Mapping[str, tuple[Any, str]]],
+    title: str,
+    row_label: str = "",
+    images: Mapping[str, Any] | None = None,
+) -> Figure:
     """Rows × columns of overlays: ``cells[row][col] = (map, caption)``.
 
     ``image`` is shared by every cell unless ``images[col]`` gives each column its own (e.g. a
@@ -83,8 +88,9 @@ def grid(image: Any | None, cells: Mapping[str, Mapping[str, tuple[Any, str]]], 
     rows = list(cells)
     cols = list(dict.fromkeys(c for r in rows for c in cells[r]))
     lead = 1 if image is not None else 0
-    fig, axes = plt.subplots(len(rows), len(cols) + lead, figsize=(2.2 * (len(cols) + lead), 2.3 * len(rows)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(cols) + lead, figsize=(2.2 * (len(cols) + lead), 2.3 * len(rows)), squeeze=False
+    )
     for i, r in enumerate(rows):
         if lead:
             axes[i, 0].imshow(to_numpy_image(image))
@@ -111,8 +117,14 @@ def grid(image: Any | None, cells: Mapping[str, Mapping[str, tuple[Any, str]]], 
     return fig
 
 
-def curves(series: Mapping[str, Sequence[tuple[float, float, float | None, float | None]]], *, xlabel: str,
-           ylabel: str, title: str, paper: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> Figure:
+def curves(
+    series: Mapping[str, Sequence[tuple[float, float, float | None, float | None]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    paper: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+) -> Figure:
     """Mean curves with 95% CI bands: ``series[name] = [(x, mean, lo, hi), ...]``; optional paper points."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for name, pts in series.items():
@@ -135,17 +147,32 @@ def curves(series: Mapping[str, Sequence[tuple[float, float, float | None, float
     return fig
 
 
-def bars(groups: Mapping[str, Mapping[str, tuple[float, float | None, float | None]]], *, ylabel: str,
-         title: str) -> Figure:
+def bars(
+    groups: Mapping[str, Mapping[str, tuple[float, float | None, float | None]]], *, ylabel: str, title: str
+) -> Figure:
     """Grouped bars with CI whiskers: ``groups[metric][method] = (mean, lo, hi)``, one panel per metric."""
     metrics = list(groups)
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         names = list(groups[metric])
         means = [groups[metric][n][0] for n in names]
-        err = [[m - (groups[metric][n][1] if groups[metric][n][1] is not None else m) for n, m in zip(names, means)],
-               [(groups[metric][n][2] if groups[metric][n][2] is not None else m) - m for n, m in zip(names, means)]]
-        ax.bar(range(len(names)), means, yerr=err, capsize=3, color=plt.get_cmap("tab10")(np.arange(len(names)) % 10))
+        err = [
+            [
+                m - (groups[metric][n][1] if groups[metric][n][1] is not None else m)
+                for n, m in zip(names, means)
+            ],
+            [
+                (groups[metric][n][2] if groups[metric][n][2] is not None else m) - m
+                for n, m in zip(names, means)
+            ],
+        ]
+        ax.bar(
+            range(len(names)),
+            means,
+            yerr=err,
+            capsize=3,
+            color=plt.get_cmap("tab10")(np.arange(len(names)) % 10),
+        )
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
         ax.set_title(metric)

@@ -23,7 +23,19 @@ from typing import Any
 
 from camx.checkpoint import atomic_write_text
 
-FIELDS = ("model", "head", "checkpoint", "method", "perturbation", "level", "metric", "value", "ci_low", "ci_high", "n")
+FIELDS = (
+    "model",
+    "head",
+    "checkpoint",
+    "method",
+    "perturbation",
+    "level",
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+)
 SCHEMA = "camx-metrics-1"
 LOWER_IS_BETTER = {"average_drop", "deletion_auc"}
 
@@ -69,8 +81,17 @@ def check_gates(records: Sequence[Mapping[str, Any]], gates: Mapping[str, Any]) 
             v = r["value"]
             bad = v is None or (v > threshold if lower else v < threshold)
             if bad:
-                where = " ".join(str(x) for x in (r["model"], r["head"], r.get("method") or "", r["perturbation"],
-                                                  _fmt_level(r["level"])) if x != "")
+                where = " ".join(
+                    str(x)
+                    for x in (
+                        r["model"],
+                        r["head"],
+                        r.get("method") or "",
+                        r["perturbation"],
+                        _fmt_level(r["level"]),
+                    )
+                    if x != ""
+                )
                 op = ">" if lower else "<"
                 failures.append(f"{key}: {where}: {v if v is None else f'{v:.4f}'} {op} {threshold:g}")
     return failures
@@ -86,8 +107,12 @@ def write_metrics(run_dir: Path, records: Sequence[Mapping[str, Any]], config: A
     """Write ``metrics.json`` (schema, config, records), ``metrics.csv`` and ``metrics.md`` atomically."""
     run_dir = Path(run_dir)
     clean = [{k: _json_safe(r.get(k)) for k in FIELDS} for r in records]
-    doc = {"schema": SCHEMA, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "config": config, "records": clean}
+    doc = {
+        "schema": SCHEMA,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config,
+        "records": clean,
+    }
     paths = [run_dir / "metrics.json", run_dir / "metrics.csv", run_dir / "metrics.md"]
     atomic_write_text(paths[0], json.dumps(doc, indent=1) + "\n")
     buf = io.StringIO()
@@ -131,8 +156,17 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[
 def markdown(records: Sequence[Mapping[str, Any]]) -> str:
     """A markdown table of the means, with the 95% CI half-width."""
     cols, rows = summary_rows(records)
-    ci = {(r["model"], r["head"], r.get("method") or "—", r["perturbation"], _fmt_level(r["level"]), r["metric"]):
-          (r["ci_low"], r["ci_high"]) for r in records}
+    ci = {
+        (
+            r["model"],
+            r["head"],
+            r.get("method") or "—",
+            r["perturbation"],
+            _fmt_level(r["level"]),
+            r["metric"],
+        ): (r["ci_low"], r["ci_high"])
+        for r in records
+    }
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         cells = [str(c) for c in row[:5]]
@@ -141,7 +175,9 @@ def markdown(records: Sequence[Mapping[str, Any]]) -> str:
                 cells.append("—")
                 continue
             lo_hi = ci.get((*row[:5], metric)) or ci.get((row[0], row[1], "—", row[3], row[4], metric))
-            half = (lo_hi[1] - lo_hi[0]) / 2 if lo_hi and lo_hi[0] is not None and lo_hi[1] is not None else None
+            half = (
+                (lo_hi[1] - lo_hi[0]) / 2 if lo_hi and lo_hi[0] is not None and lo_hi[1] is not None else None
+            )
             cells.append(f"{value:.3f}" + (f" ± {half:.3f}" if half else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

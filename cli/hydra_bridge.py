@@ -32,7 +32,11 @@ def config_dir() -> Path:
 
 def group_choices(group: str) -> list[str]:
     """Option names of a config group (files under ``configs/<group>/``, plus Hydra's own launchers)."""
-    names = sorted(p.stem for p in (config_dir() / group).glob("*.yaml")) if (config_dir() / group).is_dir() else []
+    names = (
+        sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+        if (config_dir() / group).is_dir()
+        else []
+    )
     if group == "hydra/launcher":
         names = sorted({*names, "basic", *_plugin_launchers()})
     return names
@@ -40,8 +44,10 @@ def group_choices(group: str) -> list[str]:
 
 def _plugin_launchers() -> list[str]:
     found = []
-    for module, names in (("hydra_plugins.hydra_joblib_launcher", ["joblib"]),
-                          ("hydra_plugins.hydra_submitit_launcher", ["submitit_local", "submitit_slurm"])):
+    for module, names in (
+        ("hydra_plugins.hydra_joblib_launcher", ["joblib"]),
+        ("hydra_plugins.hydra_submitit_launcher", ["submitit_local", "submitit_slurm"]),
+    ):
         try:
             __import__(module)
             found += names
@@ -90,7 +96,11 @@ def _check_groups(overrides: list[str]) -> None:
         if key.startswith("hydra/") and key != "hydra/launcher":
             continue
         if key in GROUPS and value:
-            values = [v.strip() for v in value.strip("[]").split(",")] if value.startswith("[") else [value.strip()]
+            values = (
+                [v.strip() for v in value.strip("[]").split(",")]
+                if value.startswith("[")
+                else [value.strip()]
+            )
             valid = group_choices(key)
             for v in values:
                 if v and v != "null" and v not in valid:
@@ -116,8 +126,10 @@ def compose(task: str, overrides: list[str]) -> DictConfig:
         if "not in struct" in msg or "Could not override" in msg or "Key '" in msg:
             key = next((o.split("=")[0] for o in overrides if o.split("=")[0].lstrip("+~") in msg), None)
             hint = f" ({key})" if key else ""
-            raise ConfigError(f"unknown config key{hint}: {msg}; check the spelling with `camx {task} --cfg job`, "
-                              "or add a new key with +key=value") from None
+            raise ConfigError(
+                f"unknown config key{hint}: {msg}; check the spelling with `camx {task} --cfg job`, "
+                "or add a new key with +key=value"
+            ) from None
         raise ConfigError(f"invalid configuration: {msg}") from None
     finally:
         GlobalHydra.instance().clear()
@@ -135,8 +147,14 @@ def prevalidate(task: str, overrides: list[str], check: Callable[[DictConfig], N
     return first
 
 
-def launch(task: str, overrides: list[str], task_function: Callable[[DictConfig], Any], *, multirun: bool,
-           hydra_flags: list[str] | None = None) -> None:
+def launch(
+    task: str,
+    overrides: list[str],
+    task_function: Callable[[DictConfig], Any],
+    *,
+    multirun: bool,
+    hydra_flags: list[str] | None = None,
+) -> None:
     """Run ``task_function`` as a Hydra application with ``overrides`` (``-m`` when ``multirun``)."""
     import hydra
 

@@ -54,7 +54,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """camx command line."""
 
@@ -81,20 +83,28 @@ GROUPS_TRAIN = ("model", "dataset", "trainer", "experiment", "hydra/launcher")
 
 @app.command(
     context_settings=EXTRA,
-    epilog=_epilog("train", GROUPS_TRAIN, [
-        "camx train                                   # ResNet50, plain head, embedded shapes",
-        "camx train model.head=dropkey model.mask_ratio=0.2",
-        "camx train -m model.head=plain,dropout,dropkey   # a sweep: three runs",
-        "camx train experiment=smoke                  # seconds, for a first try",
-        "camx train model=vgg16 dataset=imagefolder dataset.root=~/pets trainer.epochs=20",
-        "camx train trainer.resume=true               # continue the interrupted run",
-    ]),
+    epilog=_epilog(
+        "train",
+        GROUPS_TRAIN,
+        [
+            "camx train                                   # ResNet50, plain head, embedded shapes",
+            "camx train model.head=dropkey model.mask_ratio=0.2",
+            "camx train -m model.head=plain,dropout,dropkey   # a sweep: three runs",
+            "camx train experiment=smoke                  # seconds, for a first try",
+            "camx train model=vgg16 dataset=imagefolder dataset.root=~/pets trainer.epochs=20",
+            "camx train trainer.resume=true               # continue the interrupted run",
+        ],
+    ),
 )
 def train(
     ctx: typer.Context,
-    multirun: bool = typer.Option(False, "-m", "--multirun", help="Sweep: comma-separated values run as separate jobs."),
+    multirun: bool = typer.Option(
+        False, "-m", "--multirun", help="Sweep: comma-separated values run as separate jobs."
+    ),
     cfg: str = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit."),
-    info: bool = typer.Option(False, "--info", help="Print Hydra's information about the config search path."),
+    info: bool = typer.Option(
+        False, "--info", help="Print Hydra's information about the config search path."
+    ),
 ) -> None:
     """Train a classifier (plain, attention, Dropout or DropKey head) and save checkpoints."""
     _run("train", list(ctx.args), multirun, _hydra_flags(cfg, info))
@@ -105,20 +115,32 @@ GROUPS_EXPLAIN = ("model", "cam", "dataset", "experiment")
 
 @app.command(
     context_settings=EXTRA,
-    epilog=_epilog("explain", GROUPS_EXPLAIN, [
-        "camx explain cat.jpg                         # Grad-CAM of the latest trained resnet50/plain",
-        "camx explain photos/ cam=gradcampp model.head=dropkey",
-        "camx explain 'imgs/*.png' --method gradcam,gradcampp,scorecam --target 3",
-        "camx explain img.png --checkpoint outputs/train/…/checkpoints/best.pt --mc-samples 16",
-    ]),
+    epilog=_epilog(
+        "explain",
+        GROUPS_EXPLAIN,
+        [
+            "camx explain cat.jpg                         # Grad-CAM of the latest trained resnet50/plain",
+            "camx explain photos/ cam=gradcampp model.head=dropkey",
+            "camx explain 'imgs/*.png' --method gradcam,gradcampp,scorecam --target 3",
+            "camx explain img.png --checkpoint outputs/train/…/checkpoints/best.pt --mc-samples 16",
+        ],
+    ),
 )
 def explain(
     ctx: typer.Context,
     method: str = typer.Option(None, "--method", help="Comma-separated CAM methods (default: cam.name)."),
-    target: str = typer.Option(None, "--target", help="Class to explain: index or name (default: predicted)."),
-    checkpoint: str = typer.Option(None, "--checkpoint", help="Checkpoint file (default: latest of model/head)."),
-    mc_samples: int = typer.Option(None, "--mc-samples", help="Monte-Carlo DropKey samples averaged per map."),
-    multirun: bool = typer.Option(False, "-m", "--multirun", help="Sweep over comma-separated override values."),
+    target: str = typer.Option(
+        None, "--target", help="Class to explain: index or name (default: predicted)."
+    ),
+    checkpoint: str = typer.Option(
+        None, "--checkpoint", help="Checkpoint file (default: latest of model/head)."
+    ),
+    mc_samples: int = typer.Option(
+        None, "--mc-samples", help="Monte-Carlo DropKey samples averaged per map."
+    ),
+    multirun: bool = typer.Option(
+        False, "-m", "--multirun", help="Sweep over comma-separated override values."
+    ),
     cfg: str = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit."),
 ) -> None:
     """Draw heatmaps for IMAGE files, folders or globs (arguments without '=' are images)."""
@@ -147,22 +169,31 @@ GROUPS_EVAL = ("model", "perturb", "cam", "dataset", "experiment", "hydra/launch
 @app.command(
     name="eval",
     context_settings=EXTRA,
-    epilog=_epilog("eval", GROUPS_EVAL, [
-        "camx eval --noise 0.6                        # every trained head under noise of variance 0.6",
-        "camx eval perturb=noise_sweep methods=[gradcam,gradcampp]",
-        "camx eval perturb=[rotation,contrast] heads=[plain,dropkey]",
-        "camx eval --noise 0.6 --fail-under confidence=0.8 --fail-under dropkey.pointing_game=0.6",
-        "camx eval checkpoints=[a/best.pt,b/best.pt] map_metrics=false",
-    ]),
+    epilog=_epilog(
+        "eval",
+        GROUPS_EVAL,
+        [
+            "camx eval --noise 0.6                        # every trained head under noise of variance 0.6",
+            "camx eval perturb=noise_sweep methods=[gradcam,gradcampp]",
+            "camx eval perturb=[rotation,contrast] heads=[plain,dropkey]",
+            "camx eval --noise 0.6 --fail-under confidence=0.8 --fail-under dropkey.pointing_game=0.6",
+            "camx eval checkpoints=[a/best.pt,b/best.pt] map_metrics=false",
+        ],
+    ),
 )
 def evaluate(
     ctx: typer.Context,
-    noise: str = typer.Option(None, "--noise", help="Shorthand for perturb=noise perturb.noise.variance=[V,...]."),
+    noise: str = typer.Option(
+        None, "--noise", help="Shorthand for perturb=noise perturb.noise.variance=[V,...]."
+    ),
     method: str = typer.Option(None, "--method", help="Comma-separated CAM methods to score."),
     checkpoint: str = typer.Option(None, "--checkpoint", help="Evaluate only this checkpoint."),
-    fail_under: list[str] = typer.Option(None, "--fail-under",
-                                         help="METRIC=VALUE or QUALIFIER.METRIC=VALUE; exit 1 if any falls short."),
-    multirun: bool = typer.Option(False, "-m", "--multirun", help="Sweep over comma-separated override values."),
+    fail_under: list[str] = typer.Option(
+        None, "--fail-under", help="METRIC=VALUE or QUALIFIER.METRIC=VALUE; exit 1 if any falls short."
+    ),
+    multirun: bool = typer.Option(
+        False, "-m", "--multirun", help="Sweep over comma-separated override values."
+    ),
     cfg: str = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit."),
 ) -> None:
     """Measure accuracy, confidence and CAM quality of trained models, clean and perturbed."""

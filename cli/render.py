@@ -76,8 +76,12 @@ def _fmt(key: str, value: Any) -> str:
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     t = Table(title=title, title_justify="left", show_lines=False)
     for c in columns:
-        t.add_column(c, justify="right" if c not in ("model", "head", "method", "perturbation", "class", "file",
-                                                     "metric", "checkpoint") else "left")
+        t.add_column(
+            c,
+            justify="right"
+            if c not in ("model", "head", "method", "perturbation", "class", "file", "metric", "checkpoint")
+            else "left",
+        )
     for r in rows:
         t.add_row(*[f"{v:.3f}" if isinstance(v, float) else ("—" if v is None else str(v)) for v in r])
     console.print(t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -28,7 +29,9 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
             if task == "train":  # explain/eval check it against the checkpoint's model, inside the job
                 validate_target_layer(cfg.model)
         except (TypeError, ValueError) as exc:  # a value of the wrong type that no check anticipated
-            raise ConfigError(f"invalid configuration value ({exc}); check it with `camx {task} --cfg job`") from None
+            raise ConfigError(
+                f"invalid configuration value ({exc}); check it with `camx {task} --cfg job`"
+            ) from None
         preflight(cfg)
 
     GATES_FAILED.clear()
@@ -62,18 +65,25 @@ def _unknown_key(task: str, overrides: list[str]) -> str | None:
             for depth, part in enumerate(parts):
                 if not isinstance(node, DictConfig):
                     where = ".".join(parts[:depth])
-                    return (f"unknown config key {key}: {where} is a value, not a group of keys; "
-                            f"set it with {where}=VALUE")
+                    return (
+                        f"unknown config key {key}: {where} is a value, not a group of keys; "
+                        f"set it with {where}=VALUE"
+                    )
                 if part not in node:
                     where = ".".join(parts[:depth])
                     valid = [str(k) for k in node]
                     close = difflib.get_close_matches(part, valid, n=1)
                     hint = f" (did you mean {'.'.join([*parts[:depth], close[0]])}?)" if close else ""
                     group = parts[0] if depth == 1 and parts[0] in hb.GROUPS else None
-                    select = (f"; {group}={part} selects it" if group and part in hb.group_choices(group)
-                              else f"; add a new key with +{key}=VALUE")
-                    return (f"unknown config key {key}: {where or 'the config'} has no {part!r}{hint}; "
-                            f"valid keys: {', '.join(valid)}{select}")
+                    select = (
+                        f"; {group}={part} selects it"
+                        if group and part in hb.group_choices(group)
+                        else f"; add a new key with +{key}=VALUE"
+                    )
+                    return (
+                        f"unknown config key {key}: {where or 'the config'} has no {part!r}{hint}; "
+                        f"valid keys: {', '.join(valid)}{select}"
+                    )
                 node = node[part]
     return None
 
@@ -106,14 +116,32 @@ def _train(cfg: DictConfig, run_dir: Path) -> None:
     from camx.jobs.train import train
 
     m = cfg.model
-    render.console.print(f"training [bold]{m.arch}/{m.head}[/] on {cfg.dataset.name} "
-                         f"({cfg.dataset.image_size} px) for {cfg.trainer.epochs} epochs")
+    render.console.print(
+        f"training [bold]{m.arch}/{m.head}[/] on {cfg.dataset.name} "
+        f"({cfg.dataset.image_size} px) for {cfg.trainer.epochs} epochs"
+    )
     result = train(cfg, run_dir, render.RichReporter())
-    render.table("training", ["epoch", "train loss", "train acc", "val acc", "val conf", "seconds"],
-                 [[h["epoch"], h["train_loss"], h["train_accuracy"], h["val_accuracy"], h["val_confidence"], h["seconds"]]
-                  for h in result.history])
-    render.console.print(f"best val accuracy {result.best_val_accuracy:.3f} · {result.images_per_second:.1f} img/s · "
-                         f"{result.seconds:.0f} s")
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 reports (and writes the run dir)
+        return
+    render.table(
+        "training",
+        ["epoch", "train loss", "train acc", "val acc", "val conf", "seconds"],
+        [
+            [
+                h["epoch"],
+                h["train_loss"],
+                h["train_accuracy"],
+                h["val_accuracy"],
+                h["val_confidence"],
+                h["seconds"],
+            ]
+            for h in result.history
+        ],
+    )
+    render.console.print(
+        f"best val accuracy {result.best_val_accuracy:.3f} · {result.images_per_second:.1f} img/s · "
+        f"{result.seconds:.0f} s"
+    )
     render.console.print(f"checkpoints: {result.best} (best), {result.last} (last)")
 
 
@@ -122,8 +150,11 @@ def _explain(cfg: DictConfig, run_dir: Path) -> None:
 
     result = explain_images(cfg, run_dir, render.RichReporter())
     for pred in result.predictions:
-        render.table(f"{pred['file']} — {pred['head']}", ["rank", "class", "probability"],
-                     [[i + 1, c, p] for i, (c, p) in enumerate(pred["top"])])
+        render.table(
+            f"{pred['file']} — {pred['head']}",
+            ["rank", "class", "probability"],
+            [[i + 1, c, p] for i, (c, p) in enumerate(pred["top"])],
+        )
     for path in result.written:
         render.console.print(f"wrote {path}")
     if result.failures:

@@ -16,7 +16,9 @@ def camx(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None) -
     """Run the installed ``camx`` console script (the real CLI) in ``cwd``."""
     exe = Path(sys.executable).with_name("camx")
     full_env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore", **(env or {})}
-    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,19 @@ def test_eval_noise_writes_long_format_metrics(trained: Path) -> None:
     run_dir = Path(res.stdout.split("run dir:")[1].split()[0])
     doc = json.loads((run_dir / "metrics.json").read_text())
     records = doc["records"]
-    keys = {"model", "head", "checkpoint", "method", "perturbation", "level", "metric", "value", "ci_low", "ci_high", "n"}
+    keys = {
+        "model",
+        "head",
+        "checkpoint",
+        "method",
+        "perturbation",
+        "level",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n",
+    }
     assert all(set(r) == keys for r in records)
     heads = {r["head"] for r in records}
     assert heads == {"plain", "dropkey"}
@@ -59,16 +71,37 @@ def test_eval_noise_writes_long_format_metrics(trained: Path) -> None:
     assert conds == {("none", 0.0), ("noise", 0.6)}
     acc = [r for r in records if r["metric"] == "accuracy"]
     assert all(r["method"] is None and 0 <= r["value"] <= 1 and r["n"] == 8 for r in acc)
-    assert {r["metric"] for r in records} >= {"accuracy", "confidence", "confidence_pred", "pointing_game", "iou"}
+    assert {r["metric"] for r in records} >= {
+        "accuracy",
+        "confidence",
+        "confidence_pred",
+        "pointing_game",
+        "iou",
+    }
     assert (run_dir / "metrics.csv").is_file() and (run_dir / "metrics.md").is_file()
     assert "accuracy" in res.stdout
 
 
 def test_fail_under_exit_codes(trained: Path) -> None:
-    ok = camx("eval", "experiment=smoke", "map_metrics=false", "perturb=none", "--fail-under", "accuracy=0", cwd=trained)
+    ok = camx(
+        "eval",
+        "experiment=smoke",
+        "map_metrics=false",
+        "perturb=none",
+        "--fail-under",
+        "accuracy=0",
+        cwd=trained,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    bad = camx("eval", "experiment=smoke", "map_metrics=false", "perturb=none", "--fail-under", "dropkey.confidence=1.01",
-               cwd=trained)
+    bad = camx(
+        "eval",
+        "experiment=smoke",
+        "map_metrics=false",
+        "perturb=none",
+        "--fail-under",
+        "dropkey.confidence=1.01",
+        cwd=trained,
+    )
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "dropkey.confidence" in bad.stderr
     typo = camx("eval", "experiment=smoke", "--fail-under", "confidance=0.5", cwd=trained)
@@ -126,8 +159,15 @@ def test_configs_found_from_any_working_directory(tmp_path: Path) -> None:
 
 
 def test_report_aggregates_a_sweep_and_lists_missing_jobs(trained: Path, tmp_path: Path) -> None:
-    res = camx("eval", "-m", "experiment=smoke", "map_metrics=false", "perturb=none", "heads=[plain],[dropkey]",
-               cwd=trained)
+    res = camx(
+        "eval",
+        "-m",
+        "experiment=smoke",
+        "map_metrics=false",
+        "perturb=none",
+        "heads=[plain],[dropkey]",
+        cwd=trained,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     sweep = max((trained / "outputs" / "multirun").glob("*_eval_*"))
     copy = tmp_path / "sweep"

@@ -76,8 +76,10 @@ def test_gradients_reach_the_feature_map_through_the_head(head: str) -> None:
     assert grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize(("arch", "layer", "side"), [("resnet50", "layer4", 2), ("vgg16", "features.29", 4),
-                                                      ("alexnet", "features.11", 3)])
+@pytest.mark.parametrize(
+    ("arch", "layer", "side"),
+    [("resnet50", "layer4", 2), ("vgg16", "features.29", 4), ("alexnet", "features.11", 3)],
+)
 def test_default_target_layer_is_last_conv_map(arch: str, layer: str, side: int) -> None:
     model = build_model(arch, "plain", 5).eval()
     assert model.cam_target_layer == layer
@@ -99,9 +101,15 @@ def test_output_stride_16_doubles_cam_resolution() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
-    [({"arch": "resnet18"}, "model.arch"), ({"head": "foo"}, "model.head"), ({"mask_ratio": 1.0}, "mask_ratio"),
-     ({"mask_ratio": -0.1}, "mask_ratio"), ({"arch": "vgg16", "output_stride": 16}, "output_stride"),
-     ({"weights": "laion"}, "model.weights"), ({"dim": 30, "num_heads": 4, "head": "dropkey"}, "divisible")],
+    [
+        ({"arch": "resnet18"}, "model.arch"),
+        ({"head": "foo"}, "model.head"),
+        ({"mask_ratio": 1.0}, "mask_ratio"),
+        ({"mask_ratio": -0.1}, "mask_ratio"),
+        ({"arch": "vgg16", "output_stride": 16}, "output_stride"),
+        ({"weights": "laion"}, "model.weights"),
+        ({"dim": 30, "num_heads": 4, "head": "dropkey"}, "divisible"),
+    ],
 )
 def test_bad_model_options_are_one_line_config_errors(kwargs: dict, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle) as info:

@@ -32,7 +32,9 @@ def test_at_least_eight_balanced_classes() -> None:
 
 
 def test_splits_are_disjoint() -> None:
-    digests = {s: {_digest(ShapesDataset(s, 40)[i]["image"]) for i in range(40)} for s in ("train", "val", "test")}
+    digests = {
+        s: {_digest(ShapesDataset(s, 40)[i]["image"]) for i in range(40)} for s in ("train", "val", "test")
+    }
     assert not digests["train"] & digests["val"]
     assert not digests["train"] & digests["test"]
     assert not digests["val"] & digests["test"]

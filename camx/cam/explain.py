@@ -176,8 +176,10 @@ def explain(
             p = forward()
             logits = p.logits.detach().float()
             if not bool(torch.isfinite(logits).all()):
-                raise DataError("the model returned NaN or infinite logits for these images; no map can explain "
-                                "them — check the checkpoint and the input normalisation")
+                raise DataError(
+                    "the model returned NaN or infinite logits for these images; no map can explain "
+                    "them — check the checkpoint and the input normalisation"
+                )
             probs = torch.softmax(logits, dim=1)
             logits_sum = logits if logits_sum is None else logits_sum + logits
             probs_sum = probs if probs_sum is None else probs_sum + probs

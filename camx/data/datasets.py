@@ -85,14 +85,25 @@ def _torchvision(name: str, cfg: Mapping[str, Any], split: str) -> Dataset:
             variant = str(cfg.get("variant", "160px"))
             path = root / "imagenette"
             present = path.is_dir() and any(path.iterdir())
-            base = tvd.Imagenette(str(path), split="train" if train_like else "val", size=variant,
-                                  download=download and not present)
+            base = tvd.Imagenette(
+                str(path),
+                split="train" if train_like else "val",
+                size=variant,
+                download=download and not present,
+            )
             classes, masks = [c[0] for c in base.classes], False
         else:
-            base = tvd.OxfordIIITPet(str(root), split="trainval" if train_like else "test",
-                                     target_types=["category", "segmentation"], download=download)
+            base = tvd.OxfordIIITPet(
+                str(root),
+                split="trainval" if train_like else "test",
+                target_types=["category", "segmentation"],
+                download=download,
+            )
             classes, masks = list(base.classes), True
-    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a missing folder without download a RuntimeError
+    except (
+        OSError,
+        RuntimeError,
+    ) as exc:  # URLError is an OSError; a missing folder without download a RuntimeError
         raise DataError(
             f"dataset {name} is not available under {root} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
             f"it downloads on first use, which needs the network — or copy it there and set dataset.root"
@@ -118,13 +129,24 @@ def build_dataset(cfg: Mapping[str, Any], split: str | None = None) -> Dataset:
         length = int(cfg.get(f"{split}_size", 400))
         if length < 1:
             raise ConfigError(f"dataset.{split}_size={length} is out of range; it must be a positive integer")
-        return ShapesDataset(split, length, spec, seed=int(cfg.get("seed", 0)),
-                             fresh_every_epoch=bool(cfg.get("fresh_every_epoch", True)))
+        return ShapesDataset(
+            split,
+            length,
+            spec,
+            seed=int(cfg.get("seed", 0)),
+            fresh_every_epoch=bool(cfg.get("fresh_every_epoch", True)),
+        )
     if name == "imagefolder":
         from camx.data.folder import ImageFolderDataset
 
-        return ImageFolderDataset(cfg.get("root"), split, size, ratios=list(cfg.get("ratios", [0.8, 0.1, 0.1])),
-                                  seed=int(cfg.get("seed", 0)), max_pixels=int(cfg.get("max_pixels", 64_000_000)))
+        return ImageFolderDataset(
+            cfg.get("root"),
+            split,
+            size,
+            ratios=list(cfg.get("ratios", [0.8, 0.1, 0.1])),
+            seed=int(cfg.get("seed", 0)),
+            max_pixels=int(cfg.get("max_pixels", 64_000_000)),
+        )
     return _torchvision(name, cfg, split)
 
 

@@ -29,7 +29,9 @@ def header_problem(path: Path, max_pixels: int) -> str | None:
             with Image.open(path) as im:
                 width, height = im.size
     except UnidentifiedImageError:
-        return "not an image (cannot identify image file); check that it is a JPEG, PNG, BMP, GIF, TIFF or WebP"
+        return (
+            "not an image (cannot identify image file); check that it is a JPEG, PNG, BMP, GIF, TIFF or WebP"
+        )
     except Image.DecompressionBombError:
         return _bomb_reason("too many", max_pixels)
     except PermissionError:
@@ -59,27 +61,45 @@ class ImageFolderDataset(Dataset):
 
     has_masks = False
 
-    def __init__(self, root: object, split: str, size: int, *, ratios: list[float], seed: int = 0,
-                 max_pixels: int = 64_000_000) -> None:
+    def __init__(
+        self,
+        root: object,
+        split: str,
+        size: int,
+        *,
+        ratios: list[float],
+        seed: int = 0,
+        max_pixels: int = 64_000_000,
+    ) -> None:
         from camx.data.images import IMAGE_EXTENSIONS
 
         if root in (None, "", "???"):
-            raise ConfigError("dataset.root is not set; pass dataset.root=/path/to/images (one sub-folder per class)")
+            raise ConfigError(
+                "dataset.root is not set; pass dataset.root=/path/to/images (one sub-folder per class)"
+            )
         base = Path(str(root)).expanduser()
         if not base.is_dir():
-            raise DataError(f"{base}: no such folder; set dataset.root to a folder with one sub-folder per class")
+            raise DataError(
+                f"{base}: no such folder; set dataset.root to a folder with one sub-folder per class"
+            )
         if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-            raise ConfigError(f"dataset.ratios={list(ratios)} is invalid; give three non-negative train/val/test fractions")
+            raise ConfigError(
+                f"dataset.ratios={list(ratios)} is invalid; give three non-negative train/val/test fractions"
+            )
         pre_split = (base / split).is_dir()
         class_root = base / split if pre_split else base
         class_dirs = sorted(d for d in class_root.iterdir() if d.is_dir() and not d.name.startswith("."))
         if pre_split:  # classes are named by the train folder, so labels agree across splits
             train_root = base / "train" if (base / "train").is_dir() else class_root
-            self.classes = sorted(d.name for d in train_root.iterdir() if d.is_dir() and not d.name.startswith("."))
+            self.classes = sorted(
+                d.name for d in train_root.iterdir() if d.is_dir() and not d.name.startswith(".")
+            )
         else:
             self.classes = [d.name for d in class_dirs]
         if len(self.classes) < 2:
-            raise DataError(f"{class_root}: found {len(self.classes)} class folder(s); imagefolder needs at least 2")
+            raise DataError(
+                f"{class_root}: found {len(self.classes)} class folder(s); imagefolder needs at least 2"
+            )
         total = float(sum(ratios))
         bounds = np.cumsum([0.0, *[r / total for r in ratios]])
         k = ("train", "val", "test").index(split)
@@ -104,8 +124,11 @@ class ImageFolderDataset(Dataset):
                 self.failures.append(ImageFailure(str(path), problem))
         self.samples = readable
         if not self.samples:
-            found = f" ({len(self.failures)} unreadable, e.g. {self.failures[0].path}: {self.failures[0].reason})" \
-                if self.failures else f" (looked for {', '.join(IMAGE_EXTENSIONS)})"
+            found = (
+                f" ({len(self.failures)} unreadable, e.g. {self.failures[0].path}: {self.failures[0].reason})"
+                if self.failures
+                else f" (looked for {', '.join(IMAGE_EXTENSIONS)})"
+            )
             raise DataError(f"{class_root}: no readable images for split {split!r}{found}")
 
     def __len__(self) -> int:
@@ -118,7 +141,15 @@ class ImageFolderDataset(Dataset):
         error = ""
         try:
             image = load_image_tensor(path, self.size, max_pixels=self.max_pixels)
-        except ImageReadError as exc:  # keep batches whole: a blank image flagged invalid, reported by the job
+        except (
+            ImageReadError
+        ) as exc:  # keep batches whole: a blank image flagged invalid, reported by the job
             image, error = torch.zeros(3, self.size, self.size), exc.reason
-        return {"image": image, "label": label, "mask": torch.zeros(1, self.size, self.size),
-                "valid": int(not error), "path": str(path), "error": error}
+        return {
+            "image": image,
+            "label": label,
+            "mask": torch.zeros(1, self.size, self.size),
+            "valid": int(not error),
+            "path": str(path),
+            "error": error,
+        }

@@ -70,7 +70,20 @@ def _polygon(kind: str, n: int = 40) -> list[np.ndarray]:
         w = 0.32
         return [
             np.array(
-                [[-w, -1], [w, -1], [w, -w], [1, -w], [1, w], [w, w], [w, 1], [-w, 1], [-w, w], [-1, w], [-1, -w], [-w, -w]],
+                [
+                    [-w, -1],
+                    [w, -1],
+                    [w, -w],
+                    [1, -w],
+                    [1, w],
+                    [w, w],
+                    [w, 1],
+                    [-w, 1],
+                    [-w, w],
+                    [-1, w],
+                    [-1, -w],
+                    [-w, -w],
+                ],
                 float,
             )
         ]
@@ -79,7 +92,12 @@ def _polygon(kind: str, n: int = 40) -> list[np.ndarray]:
     if kind == "crescent":
         return [disc, disc * 0.85 + np.array([0.45, 0.0])]
     if kind == "arrow":
-        return [np.array([[-1, -0.22], [0.15, -0.22], [0.15, -0.6], [1, 0], [0.15, 0.6], [0.15, 0.22], [-1, 0.22]], float)]
+        return [
+            np.array(
+                [[-1, -0.22], [0.15, -0.22], [0.15, -0.6], [1, 0], [0.15, 0.6], [0.15, 0.22], [-1, 0.22]],
+                float,
+            )
+        ]
     if kind == "hexagon_hollow":
         a = np.deg2rad(np.arange(6) * 60)
         h = np.stack([np.cos(a), np.sin(a)], 1)
@@ -96,9 +114,12 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 def _background(rng: np.random.Generator, size: int, texture: float) -> np.ndarray:
     """A smooth random colour field plus mid-frequency texture, (H, W, 3) in [0, 1]."""
     coarse = rng.uniform(0.1, 0.9, (3, 3, 3)).astype(np.float32)
-    img = np.asarray(
-        Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC), np.float32
-    ) / 255.0
+    img = (
+        np.asarray(
+            Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC), np.float32
+        )
+        / 255.0
+    )
     cells = int(rng.integers(6, 16))
     tex = rng.normal(0, 1, (cells, cells)).astype(np.float32)
     tex_img = Image.fromarray(((tex - tex.min()) / (np.ptp(tex) + 1e-6) * 255).astype(np.uint8))
@@ -119,7 +140,9 @@ def _distractors(rng: np.random.Generator, img: np.ndarray, count: int) -> np.nd
             x0, y0, x1, y1 = rng.uniform(0, size, 4)
             draw.line([(x0, y0), (x1, y1)], fill=colour, width=width)
         else:
-            pts = np.cumsum(rng.normal(0, size / 10, (int(rng.integers(3, 6)), 2)), 0) + rng.uniform(0, size, 2)
+            pts = np.cumsum(rng.normal(0, size / 10, (int(rng.integers(3, 6)), 2)), 0) + rng.uniform(
+                0, size, 2
+            )
             draw.line([tuple(p) for p in pts], fill=colour, width=width)
     return np.asarray(canvas, np.float32) / 255.0
 
@@ -179,7 +202,9 @@ class ShapesDataset(Dataset):
         if split not in SPLITS:
             from camx.errors import ConfigError
 
-            raise ConfigError(f"dataset.split={split!r} is not a valid split; choose one of: {', '.join(SPLITS)}")
+            raise ConfigError(
+                f"dataset.split={split!r} is not a valid split; choose one of: {', '.join(SPLITS)}"
+            )
         self.split = split
         self.length = int(length)
         self.spec = spec or ShapesSpec()
@@ -215,8 +240,9 @@ class ShapesDataset(Dataset):
         }
 
 
-def export_samples(folder: str, count: int = 4, split: str = "test", spec: ShapesSpec | None = None,
-                   seed: int = 0) -> list[str]:
+def export_samples(
+    folder: str, count: int = 4, split: str = "test", spec: ShapesSpec | None = None, seed: int = 0
+) -> list[str]:
     """Write the first ``count`` samples of a split as PNG files (``<index>_<class>.png``); return their paths."""
     from pathlib import Path
 

@@ -28,8 +28,12 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
         found: dict[str, str] = {}
         for path in explicit:
             if not Path(path).is_file():
-                raise CheckpointError(f"{path}: no such checkpoint file; pass an existing path or train one with `camx train`")
-            label = Path(path).parent.parent.name if Path(path).parent.name == "checkpoints" else Path(path).stem
+                raise CheckpointError(
+                    f"{path}: no such checkpoint file; pass an existing path or train one with `camx train`"
+                )
+            label = (
+                Path(path).parent.parent.name if Path(path).parent.name == "checkpoints" else Path(path).stem
+            )
             found[label if label not in found else f"{label}#{len(found)}"] = path
         return found
     arch, outputs = cfg["model"]["arch"], cfg.get("outputs_dir", "outputs")
@@ -40,7 +44,8 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
         example = f"model.head={heads[0]} " if heads and heads[0] != "plain" else ""
         raise CheckpointError(
             f"no trained {which} checkpoint under {outputs}/; train one with `camx train {example}"
-            f"{'' if arch == 'resnet50' else 'model=' + arch}`".rstrip() + " or pass --checkpoint PATH"
+            f"{'' if arch == 'resnet50' else 'model=' + arch}`".rstrip()
+            + " or pass --checkpoint PATH"
         )
     return found
 

@@ -9,8 +9,11 @@ from typing import Any
 from camx import figures
 
 # Sensors 2023 §3.1, Fig. 3: true-class confidence of ResNet50 under noise (the only numbers the paper gives)
-PAPER_CONFIDENCE = {"plain": [(0.5, 0.807), (0.6, 0.481)], "dropout": [(0.5, 0.983), (0.6, 0.766)],
-                    "dropkey": [(0.5, 0.998), (0.6, 0.878)]}
+PAPER_CONFIDENCE = {
+    "plain": [(0.5, 0.807), (0.6, 0.481)],
+    "dropout": [(0.5, 0.983), (0.6, 0.766)],
+    "dropkey": [(0.5, 0.998), (0.6, 0.878)],
+}
 
 
 def _value(records: Sequence[Mapping[str, Any]], **where: Any) -> Mapping[str, Any] | None:
@@ -20,7 +23,9 @@ def _value(records: Sequence[Mapping[str, Any]], **where: Any) -> Mapping[str, A
     return None
 
 
-def noise_curves(records: Sequence[Mapping[str, Any]], metric: str) -> dict[str, list[tuple[float, float, Any, Any]]]:
+def noise_curves(
+    records: Sequence[Mapping[str, Any]], metric: str
+) -> dict[str, list[tuple[float, float, Any, Any]]]:
     """``metric`` against noise variance (clean = 0) per head."""
     series: dict[str, list[tuple[float, float, Any, Any]]] = {}
     for r in records:
@@ -30,19 +35,29 @@ def noise_curves(records: Sequence[Mapping[str, Any]], metric: str) -> dict[str,
     return series
 
 
-def draw_all(result: Any, run_dir: Path, models: Mapping[str, Any], methods: Sequence[str],
-             class_names: Sequence[str]) -> list[Path]:
+def draw_all(
+    result: Any, run_dir: Path, models: Mapping[str, Any], methods: Sequence[str], class_names: Sequence[str]
+) -> list[Path]:
     """Every figure the records and kept examples allow; a figure without data is skipped."""
     out: list[Path] = []
     records = result.records
     heads = list(models)
     noise = noise_curves(records, "confidence")
     if any(len(v) > 1 for v in noise.values()):
-        fig = figures.curves(noise, xlabel="noise variance", ylabel="mean true-class confidence",
-                             title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)", paper=PAPER_CONFIDENCE)
+        fig = figures.curves(
+            noise,
+            xlabel="noise variance",
+            ylabel="mean true-class confidence",
+            title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)",
+            paper=PAPER_CONFIDENCE,
+        )
         out.append(figures.save(fig, run_dir / "fig3_confidence_vs_noise.png"))
-        fig = figures.curves(noise_curves(records, "accuracy"), xlabel="noise variance", ylabel="accuracy",
-                             title="Accuracy under Gaussian noise")
+        fig = figures.curves(
+            noise_curves(records, "accuracy"),
+            xlabel="noise variance",
+            ylabel="accuracy",
+            title="Accuracy under Gaussian noise",
+        )
         out.append(figures.save(fig, run_dir / "fig3b_accuracy_vs_noise.png"))
     if not methods:
         return out
@@ -75,7 +90,11 @@ def draw_all(result: Any, run_dir: Path, models: Mapping[str, Any], methods: Seq
         out.append(figures.save(fig, run_dir / name))
 
     by_kind(["noise"], "fig2_noise_heatmaps.png", "Heatmaps under Gaussian noise (cf. Sensors 2023 Fig. 2)")
-    by_kind(["rotation", "stretch"], "fig4_rotation_stretch.png", "Rotated and stretched (cf. Sensors 2023 Fig. 4)")
+    by_kind(
+        ["rotation", "stretch"],
+        "fig4_rotation_stretch.png",
+        "Rotated and stretched (cf. Sensors 2023 Fig. 4)",
+    )
     by_kind(["contrast"], "fig6_low_contrast.png", "Low contrast (cf. Sensors 2023 Fig. 6)")
     by_kind(["small"], "fig7_small_objects.png", "Small objects (cf. Sensors 2023 Fig. 7)")
 
@@ -101,7 +120,10 @@ def draw_all(result: Any, run_dir: Path, models: Mapping[str, Any], methods: Seq
             name = f"{r['method']}" if len(heads) == 1 else f"{r['head']}/{r['method']}"
             groups[r["metric"]][name] = (r["value"], r["ci_low"], r["ci_high"])
     if groups["average_drop"]:
-        fig = figures.bars(groups, ylabel="%", title="Average Drop (lower is better) and Increase in Confidence "
-                           "(cf. IEEE Access 2024 Table 1)")
+        fig = figures.bars(
+            groups,
+            ylabel="%",
+            title="Average Drop (lower is better) and Increase in Confidence (cf. IEEE Access 2024 Table 1)",
+        )
         out.append(figures.save(fig, run_dir / "table1_faithfulness.png"))
     return out

@@ -99,9 +99,21 @@ class _Accumulator:
             if s.n == 0:
                 continue
             info = models[label]
-            out.append({"model": info["arch"], "head": label, "checkpoint": info["path"], "method": method,
-                        "perturbation": cond, "level": level, "metric": metric, "value": s.mean,
-                        "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n})
+            out.append(
+                {
+                    "model": info["arch"],
+                    "head": label,
+                    "checkpoint": info["path"],
+                    "method": method,
+                    "perturbation": cond,
+                    "level": level,
+                    "metric": metric,
+                    "value": s.mean,
+                    "ci_low": s.ci_low,
+                    "ci_high": s.ci_high,
+                    "n": s.n,
+                }
+            )
         return out
 
 
@@ -142,9 +154,15 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     reporter.begin("eval", total)
     for label, path in checkpoints.items():
         model, meta = load_for_job(path, device)
-        layer = check_target_layer(model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})")
-        models[label] = {"arch": meta["arch"], "path": path, "head": meta["head"],
-                         "mask_ratio": meta.get("model", {}).get("mask_ratio")}
+        layer = check_target_layer(
+            model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})"
+        )
+        models[label] = {
+            "arch": meta["arch"],
+            "path": path,
+            "head": meta["head"],
+            "mask_ratio": meta.get("model", {}).get("mask_ratio"),
+        }
 
         def forward(images01: torch.Tensor, _model: Any = model) -> torch.Tensor:
             with torch.inference_mode():
@@ -172,7 +190,9 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
             perturbed = []
             for cond in conds:
                 if cond.steps:
-                    x, m = P.apply_chain(list(cond.steps), images, masks=masks, seed=seed, keys=keys, axis=cond.axis)
+                    x, m = P.apply_chain(
+                        list(cond.steps), images, masks=masks, seed=seed, keys=keys, axis=cond.axis
+                    )
                 else:
                     x, m = images, masks
                 perturbed.append((cond, x, m))
@@ -182,23 +202,33 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
             maps_all: dict[str, torch.Tensor] = {}
             probs_all = None
             for method in all_methods:
-                outs = [explain_checked(path, model, normalize(stacked[i:i + chunk]), method=method,
-                                        targets=all_labels[i:i + chunk],
-                                        mc_samples=int(cam_cfg.get("mc_samples", 1)) if method in methods else 1,
-                                        chunk_size=int(cam_cfg.get("chunk_size", 64)), target_layer=layer,
-                                        **method_options(cfg, method))
-                        for i in range(0, len(stacked), chunk)]
+                outs = [
+                    explain_checked(
+                        path,
+                        model,
+                        normalize(stacked[i : i + chunk]),
+                        method=method,
+                        targets=all_labels[i : i + chunk],
+                        mc_samples=int(cam_cfg.get("mc_samples", 1)) if method in methods else 1,
+                        chunk_size=int(cam_cfg.get("chunk_size", 64)),
+                        target_layer=layer,
+                        **method_options(cfg, method),
+                    )
+                    for i in range(0, len(stacked), chunk)
+                ]
                 maps_all[method] = torch.cat([o.maps for o in outs])
                 if probs_all is None:  # the maps' own forward gives the predictions too
                     probs_all = torch.cat([o.probs.float() for o in outs])
             if probs_all is None:
-                probs_all = torch.cat([forward(stacked[i:i + chunk]) for i in range(0, len(stacked), chunk)])
+                probs_all = torch.cat(
+                    [forward(stacked[i : i + chunk]) for i in range(0, len(stacked), chunk)]
+                )
                 check_finite_logits(probs_all, path)
             clean_maps: dict[str, torch.Tensor] = {}
             n = len(labels)
             for ci, (cond, x, m) in enumerate(perturbed):
-                probs = probs_all[ci * n:(ci + 1) * n]
-                maps_of = {method: maps[ci * n:(ci + 1) * n] for method, maps in maps_all.items()}
+                probs = probs_all[ci * n : (ci + 1) * n]
+                maps_of = {method: maps[ci * n : (ci + 1) * n] for method, maps in maps_all.items()}
                 pred = probs.argmax(1)
                 acc.add(label, None, cond, "accuracy", (pred == labels).float())
                 acc.add(label, None, cond, "confidence", probs.gather(1, labels[:, None])[:, 0])
@@ -215,20 +245,33 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                         present = M.has_object(m)
                         if bool(present.any()):
                             acc.add(label, method, cond, "pointing_game", M.pointing_game(maps, m)[present])
-                            acc.add(label, method, cond, "energy_pointing_game", M.energy_pointing_game(maps, m)[present])
+                            acc.add(
+                                label,
+                                method,
+                                cond,
+                                "energy_pointing_game",
+                                M.energy_pointing_game(maps, m)[present],
+                            )
                             acc.add(label, method, cond, "iou", M.iou(maps, m, threshold)[present])
                     if not cond.steps:
                         clean_maps[method] = maps
                     elif method in clean_maps:
-                        ref = P.warp_chain(list(cond.steps), clean_maps[method], axis=cond.axis) if cond.geometric \
+                        ref = (
+                            P.warp_chain(list(cond.steps), clean_maps[method], axis=cond.axis)
+                            if cond.geometric
                             else clean_maps[method]
+                        )
                         acc.add(label, method, cond, "stability_pearson", M.pearson(ref, maps))
                         acc.add(label, method, cond, "stability_ssim", M.ssim(ref, maps))
                 if batch_no == 0:  # keep the first images for the figures
                     k = min(EXAMPLES, len(labels))
                     for method, maps in maps_of.items():
                         result.examples[(label, method, cond.name, cond.level)] = [
-                            x[:k].cpu(), maps[:k].cpu(), probs[:k].cpu(), labels[:k].cpu()]
+                            x[:k].cpu(),
+                            maps[:k].cpu(),
+                            probs[:k].cpu(),
+                            labels[:k].cpu(),
+                        ]
                     result.examples.setdefault(("", "", cond.name, cond.level), [x[:k].cpu()])
                 reporter.advance(len(labels), model=label, condition=f"{cond.name} {cond.level}")
     reporter.end()
@@ -240,7 +283,9 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     if cfg.get("figures", True):
         from camx.jobs.eval_figures import draw_all
 
-        result.written += draw_all(result, run_dir, models, methods, class_names=list(getattr(dataset, "classes", [])))
+        result.written += draw_all(
+            result, run_dir, models, methods, class_names=list(getattr(dataset, "classes", []))
+        )
     result.seconds = time.perf_counter() - started
     return result
 

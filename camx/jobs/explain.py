@@ -36,7 +36,9 @@ class ExplainResult:
     predictions: list[dict[str, Any]] = field(default_factory=list)  # {file, head, top: [(class, prob)]}
     written: list[Path] = field(default_factory=list)
     failures: list[ImageFailure] = field(default_factory=list)
-    maps: dict[tuple[str, str, str], torch.Tensor] = field(default_factory=dict)  # (file, head, method) → (H, W)
+    maps: dict[tuple[str, str, str], torch.Tensor] = field(
+        default_factory=dict
+    )  # (file, head, method) → (H, W)
 
 
 def resolve_target(target: Any, classes: Sequence[str]) -> int | None:
@@ -47,10 +49,14 @@ def resolve_target(target: Any, classes: Sequence[str]) -> int | None:
     if text.lstrip("-").isdigit():
         index = int(text)
         if not 0 <= index < len(classes):
-            raise ConfigError(f"--target {index} is out of range; the model has classes 0..{len(classes) - 1}")
+            raise ConfigError(
+                f"--target {index} is out of range; the model has classes 0..{len(classes) - 1}"
+            )
         return index
     if text not in classes:
-        raise ConfigError(f"--target {text!r} is not a class of this model; choose one of: {', '.join(classes)}")
+        raise ConfigError(
+            f"--target {text!r} is not a class of this model; choose one of: {', '.join(classes)}"
+        )
     return list(classes).index(text)
 
 
@@ -92,7 +98,9 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
     methods = methods_of(cfg)
     grid_mode = not cfg.get("checkpoint") and (cfg.get("heads") is not None)
     checkpoints = resolve_checkpoints(cfg, all_heads=grid_mode)
-    if not grid_mode and not cfg.get("checkpoint"):  # a grid of every trained head comes for free when there are several
+    if not grid_mode and not cfg.get(
+        "checkpoint"
+    ):  # a grid of every trained head comes for free when there are several
         from camx.checkpoint import latest_checkpoints
 
         others = latest_checkpoints(cfg.get("outputs_dir", "outputs"), cfg["model"]["arch"])
@@ -107,13 +115,15 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
     reporter.begin("explain", len(checkpoints) * len(methods) * len(files))
     for label, path in checkpoints.items():
         model, meta = load_for_job(path, device)
-        layer = check_target_layer(model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})")
+        layer = check_target_layer(
+            model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})"
+        )
         classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
         classes_of[label] = classes
         size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
         target = resolve_target(cfg.get("target"), classes)
         for start in range(0, len(files), batch):
-            chunk = files[start:start + batch]
+            chunk = files[start : start + batch]
             ok, images, failed = load_images(chunk, size, max_pixels=int(cfg.get("max_pixels", 64_000_000)))
             if label == primary:
                 result.failures += failed
@@ -121,10 +131,17 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
                 continue
             x = normalize(images.to(device))
             for method in methods:
-                out = explain_checked(path, model, x, method=method, targets=target,
-                                      mc_samples=int(cam_cfg.get("mc_samples", 1)),
-                                      chunk_size=int(cam_cfg.get("chunk_size", 64)), target_layer=layer,
-                                      **method_options(cfg, method))
+                out = explain_checked(
+                    path,
+                    model,
+                    x,
+                    method=method,
+                    targets=target,
+                    mc_samples=int(cam_cfg.get("mc_samples", 1)),
+                    chunk_size=int(cam_cfg.get("chunk_size", 64)),
+                    target_layer=layer,
+                    **method_options(cfg, method),
+                )
                 for i, f in enumerate(ok):
                     result.maps[(str(f), label, method)] = out.maps[i].cpu()
                     probs_of[(str(f), label)] = out.probs[i].cpu()
@@ -150,9 +167,18 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
             classes = classes_of[label]
             k = min(top_k, len(classes))
             values, indices = probs.topk(k)
-            result.predictions.append({"file": key, "head": label,
-                                       "top": [(classes[int(i)], float(v)) for v, i in zip(values, indices)]})
-            explained = int(indices[0]) if cfg.get("target") in (None, "", "null") else resolve_target(cfg["target"], classes)
+            result.predictions.append(
+                {
+                    "file": key,
+                    "head": label,
+                    "top": [(classes[int(i)], float(v)) for v, i in zip(values, indices)],
+                }
+            )
+            explained = (
+                int(indices[0])
+                if cfg.get("target") in (None, "", "null")
+                else resolve_target(cfg["target"], classes)
+            )
             caption = f"{classes[explained]} {float(probs[explained]):.2f}"
             for m in methods:
                 grid_cells[m][label] = (result.maps[(key, label, m)], caption)

@@ -84,15 +84,23 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
     if expected is not None and expected > len(job_dirs):
         result.missing.append(f"{expected - len(job_dirs)} of {expected} jobs have not started (no run dir)")
     if not result.records:
-        raise DataError(f"{sweep_dir}: no metrics.json found below it; `camx report` aggregates `camx eval` runs "
-                        "(e.g. camx eval -m model.arch=resnet50,vgg16)")
+        raise DataError(
+            f"{sweep_dir}: no metrics.json found below it; `camx report` aggregates `camx eval` runs "
+            "(e.g. camx eval -m model.arch=resnet50,vgg16)"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    result.written += write_metrics(out, result.records, {"sweep_dir": str(sweep_dir), "jobs": found,
-                                                          "missing": result.missing})
+    result.written += write_metrics(
+        out, result.records, {"sweep_dir": str(sweep_dir), "jobs": found, "missing": result.missing}
+    )
     noise = noise_curves(result.records, "confidence")
     if any(len(v) > 1 for v in noise.values()):
-        fig = figures.curves(noise, xlabel="noise variance", ylabel="mean true-class confidence",
-                             title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)", paper=PAPER_CONFIDENCE)
+        fig = figures.curves(
+            noise,
+            xlabel="noise variance",
+            ylabel="mean true-class confidence",
+            title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)",
+            paper=PAPER_CONFIDENCE,
+        )
         result.written.append(figures.save(fig, out / "fig3_confidence_vs_noise.png"))
     ratio_series: dict[str, list[tuple[float, float, Any, Any]]] = {}
     for r in result.records:
@@ -103,7 +111,11 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
             name = f"{r['metric']} ({cond})" + (f" {r['method']}" if r.get("method") else "")
             ratio_series.setdefault(name, []).append((r["mask_ratio"], r["value"], r["ci_low"], r["ci_high"]))
     if any(len(v) > 1 for v in ratio_series.values()):
-        fig = figures.curves(ratio_series, xlabel="DropKey mask ratio", ylabel="value",
-                             title="Mask-ratio sweep (cf. Sensors 2023 Fig. 8)")
+        fig = figures.curves(
+            ratio_series,
+            xlabel="DropKey mask ratio",
+            ylabel="value",
+            title="Mask-ratio sweep (cf. Sensors 2023 Fig. 8)",
+        )
         result.written.append(figures.save(fig, out / "fig8_mask_ratio.png"))
     return result

@@ -119,8 +119,12 @@ def _whole(name: str, value: Any, low: int | None) -> int:
     except (TypeError, ValueError):
         number = math.nan
     if not math.isfinite(number) or number != int(number) or (low is not None and int(number) < low):
-        what = {None: "an integer", 0: "0 or a positive integer", 1: "a positive integer"}.get(low, f"an integer ≥ {low}")
-        problem = "is out of range" if math.isfinite(number) and number == int(number) else "is not an integer"
+        what = {None: "an integer", 0: "0 or a positive integer", 1: "a positive integer"}.get(
+            low, f"an integer ≥ {low}"
+        )
+        problem = (
+            "is out of range" if math.isfinite(number) and number == int(number) else "is not an integer"
+        )
         raise ConfigError(f"trainer.{name}={value!r} {problem}; it must be {what}")
     return int(number)
 
@@ -173,16 +177,23 @@ def _optimizer(model: nn.Module, t: Mapping[str, Any]) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-    groups = [{"params": decay, "weight_decay": float(t["weight_decay"])}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": float(t["weight_decay"])},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     if t["optimizer"] == "adamw":
         return torch.optim.AdamW(groups, lr=float(t["lr"]))
     return torch.optim.SGD(groups, lr=float(t["lr"]), momentum=float(t.get("momentum", 0.9)), nesterov=True)
 
 
-def _scheduler(opt: torch.optim.Optimizer, t: Mapping[str, Any], total: int) -> torch.optim.lr_scheduler.LRScheduler:
+def _scheduler(
+    opt: torch.optim.Optimizer, t: Mapping[str, Any], total: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     if t["schedule"] == "onecycle" and total >= 4:
         pct = min(max(float(t.get("warmup", 0.25)), 2.0 / total), 0.5)  # at least two warm-up steps
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(t["lr"]), total_steps=total, pct_start=pct)
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=float(t["lr"]), total_steps=total, pct_start=pct
+        )
     if t["schedule"] == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
@@ -201,8 +212,14 @@ def unreadable(batch: Mapping[str, Any]) -> dict[str, str]:
     return {str(batch["path"][i]): str(batch["error"][i]) for i in bad}
 
 
-def evaluate_accuracy(model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int,
-                      channels_last: bool = False, skipped: dict[str, str] | None = None) -> tuple[float, float]:
+def evaluate_accuracy(
+    model: nn.Module,
+    dataset: Dataset,
+    device: torch.device,
+    batch_size: int,
+    channels_last: bool = False,
+    skipped: dict[str, str] | None = None,
+) -> tuple[float, float]:
     """(accuracy, mean softmax probability of the true class) of ``model`` on ``dataset``.
 
     Samples flagged unreadable (imagefolder's ``valid == 0``) are left out and added to ``skipped``.
@@ -244,7 +261,9 @@ def _resume_source(cfg: Mapping[str, Any]) -> Path | None:
         path = Path(str(resume))
         path = path / "checkpoints" / "last.pt" if path.is_dir() else path
         if not path.is_file():
-            raise CheckpointError(f"trainer.resume={resume}: no last.pt there; pass a run dir or its checkpoints/last.pt")
+            raise CheckpointError(
+                f"trainer.resume={resume}: no last.pt there; pass a run dir or its checkpoints/last.pt"
+            )
         return path
     arch, head = cfg["model"]["arch"], cfg["model"]["head"]
     for rec in find_runs(cfg.get("outputs_dir", "outputs"), arch=arch, head=head):
@@ -267,7 +286,9 @@ def _mark_resumed(source: Path, run_dir: Path) -> None:
     except (OSError, ValueError):
         return
     if isinstance(rec, dict) and rec.get("status") != "finished":
-        write_run_record(rec_path.parent, {**rec, "status": "resumed", "resumed_by": str(Path(run_dir).resolve())})
+        write_run_record(
+            rec_path.parent, {**rec, "status": "resumed", "resumed_by": str(Path(run_dir).resolve())}
+        )
 
 
 def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> TrainResult:
@@ -298,8 +319,12 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
     for split_set in (train_set, val_set):  # imagefolder: files whose header could not be read
         report_skipped({f.path: f.reason for f in getattr(split_set, "failures", [])})
     model_cfg = dict(cfg["model"])
-    model = build_model(model_cfg["arch"], model_cfg["head"], len(classes), **{
-        k: v for k, v in model_cfg.items() if k not in ("arch", "head")})
+    model = build_model(
+        model_cfg["arch"],
+        model_cfg["head"],
+        len(classes),
+        **{k: v for k, v in model_cfg.items() if k not in ("arch", "head")},
+    )
     channels_last = bool(t.get("channels_last", True)) and device.type != "mps"
     model = model.to(device)
     if channels_last:
@@ -316,8 +341,10 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
     if resume_from is not None:
         state = read_checkpoint(resume_from, map_location=device)
         if (state.get("arch"), state.get("head")) != (model_cfg["arch"], model_cfg["head"]):
-            raise CheckpointError(f"{resume_from}: a {state.get('arch')}/{state.get('head')} run cannot resume "
-                                  f"{model_cfg['arch']}/{model_cfg['head']}")
+            raise CheckpointError(
+                f"{resume_from}: a {state.get('arch')}/{state.get('head')} run cannot resume "
+                f"{model_cfg['arch']}/{model_cfg['head']}"
+            )
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -331,14 +358,22 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         best_src = Path(resume_from).parent / "best.pt"
         if best_src.is_file() and ctx.is_main:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(ckpt_dir / "best.pt", {k: v for k, v in read_checkpoint(best_src).items() if k != "format"})
+            save_checkpoint(
+                ckpt_dir / "best.pt", {k: v for k, v in read_checkpoint(best_src).items() if k != "format"}
+            )
 
     from omegaconf import OmegaConf
 
     config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
-    record = {"task": "train", "arch": model_cfg["arch"], "head": model_cfg["head"],
-              "dataset": cfg["dataset"]["name"], "num_classes": len(classes), "status": "running",
-              "resumed_from": str(Path(resume_from).resolve()) if resume_from else None}
+    record = {
+        "task": "train",
+        "arch": model_cfg["arch"],
+        "head": model_cfg["head"],
+        "dataset": cfg["dataset"]["name"],
+        "num_classes": len(classes),
+        "status": "running",
+        "resumed_from": str(Path(resume_from).resolve()) if resume_from else None,
+    }
 
     def status(**fields: Any) -> dict[str, Any]:
         """``run.json`` contents: the record, ``fields`` and the images skipped so far."""
@@ -350,15 +385,24 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
     def payload(epoch: int, step: int, metrics: dict[str, Any], full: bool) -> dict[str, Any]:
         data: dict[str, Any] = {
             "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-            "arch": model_cfg["arch"], "head": model_cfg["head"], "num_classes": len(classes),
-            "class_names": classes, "model": model_cfg, "config": config, "metrics": metrics,
-            "camx_version": camx.__version__, "dataset": cfg["dataset"]["name"],
+            "arch": model_cfg["arch"],
+            "head": model_cfg["head"],
+            "num_classes": len(classes),
+            "class_names": classes,
+            "model": model_cfg,
+            "config": config,
+            "metrics": metrics,
+            "camx_version": camx.__version__,
+            "dataset": cfg["dataset"]["name"],
             "image_size": int(cfg["dataset"]["image_size"]),
         }
         if full:
-            data.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                        rng={"torch": torch.get_rng_state()},
-                        position={"epoch": epoch, "step": step, "partial": dict(partial)})
+            data.update(
+                optimizer=opt.state_dict(),
+                scheduler=sched.state_dict(),
+                rng={"torch": torch.get_rng_state()},
+                position={"epoch": epoch, "step": step, "partial": dict(partial)},
+            )
         return data
 
     started, images_done = time.perf_counter(), 0
@@ -372,9 +416,15 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
             first = start_step if epoch == start_epoch else 0
             if first == 0:
                 partial = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
-            loader = DataLoader(train_set, batch_size=bs, sampler=order[first * bs:], num_workers=workers,
-                                drop_last=False, generator=_loader_generator(seed, epoch),
-                                worker_init_fn=_ignore_stop_signals if workers else None)
+            loader = DataLoader(
+                train_set,
+                batch_size=bs,
+                sampler=order[first * bs :],
+                num_workers=workers,
+                drop_last=False,
+                generator=_loader_generator(seed, epoch),
+                worker_init_fn=_ignore_stop_signals if workers else None,
+            )
             reporter.begin(f"epoch {epoch + 1}/{epochs}", steps_per_epoch)
             if first:
                 reporter.advance(first)
@@ -405,10 +455,18 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                 partial["seen"] += n
                 images_done += n
                 rate = images_done / max(time.perf_counter() - started, 1e-9)
-                reporter.advance(1, loss=partial["loss"] / partial["seen"], acc=partial["correct"] / partial["seen"],
-                                 ips=rate)
+                reporter.advance(
+                    1,
+                    loss=partial["loss"] / partial["seen"],
+                    acc=partial["correct"] / partial["seen"],
+                    ips=rate,
+                )
                 if distributed.any_flag(stop.is_set(), ctx):  # every process stops at the same step
-                    metrics = {"history": history, "best_val_accuracy": best_acc, "skipped_images": dict(skipped)}
+                    metrics = {
+                        "history": history,
+                        "best_val_accuracy": best_acc,
+                        "skipped_images": dict(skipped),
+                    }
                     if ctx.is_main:
                         save_checkpoint(ckpt_dir / "last.pt", payload(epoch, step + 1, metrics, True))
                         write_run_record(run_dir, status(status="interrupted", epoch=epoch))
@@ -418,20 +476,34 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                     raise Interrupted(ckpt_dir / "last.pt", stop.signum)  # type: ignore[attr-defined]
             reporter.end()
             found: dict[str, str] = {}
-            val_acc, val_conf = evaluate_accuracy(model, val_set, device, int(t.get("eval_batch_size", 128)),
-                                                  channels_last, found)
+            val_acc, val_conf = evaluate_accuracy(
+                model, val_set, device, int(t.get("eval_batch_size", 128)), channels_last, found
+            )
             report_skipped(found)
             model.train()
-            history.append({"epoch": epoch + 1, "train_loss": partial["loss"] / max(partial["seen"], 1),
-                            "train_accuracy": partial["correct"] / max(partial["seen"], 1),
-                            "val_accuracy": val_acc, "val_confidence": val_conf,
-                            "seconds": time.perf_counter() - tick, "lr": sched.get_last_lr()[0]})
-            reporter.note(f"epoch {epoch + 1}/{epochs}: loss {history[-1]['train_loss']:.3f}, "
-                          f"train acc {history[-1]['train_accuracy']:.3f}, val acc {val_acc:.3f}, val conf {val_conf:.3f}")
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": partial["loss"] / max(partial["seen"], 1),
+                    "train_accuracy": partial["correct"] / max(partial["seen"], 1),
+                    "val_accuracy": val_acc,
+                    "val_confidence": val_conf,
+                    "seconds": time.perf_counter() - tick,
+                    "lr": sched.get_last_lr()[0],
+                }
+            )
+            reporter.note(
+                f"epoch {epoch + 1}/{epochs}: loss {history[-1]['train_loss']:.3f}, "
+                f"train acc {history[-1]['train_accuracy']:.3f}, val acc {val_acc:.3f}, val conf {val_conf:.3f}"
+            )
             improved = val_acc > best_acc
             best_acc = max(best_acc, val_acc)
-            metrics = {"history": history, "best_val_accuracy": best_acc, "val_accuracy": val_acc,
-                       "skipped_images": dict(skipped)}
+            metrics = {
+                "history": history,
+                "best_val_accuracy": best_acc,
+                "val_accuracy": val_acc,
+                "skipped_images": dict(skipped),
+            }
             if ctx.is_main:
                 if improved:
                     save_checkpoint(ckpt_dir / "best.pt", payload(epoch + 1, 0, metrics, False))
@@ -441,10 +513,24 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                     _mark_resumed(resume_from, run_dir)
     seconds = time.perf_counter() - started
     if ctx.is_main:
-        write_run_record(run_dir, status(status="finished", epoch=epochs, best_val_accuracy=best_acc, seconds=seconds))
-    distributed.finish(ctx, run_dir)  # distributed: wait for every process; drop the other ranks' empty run dirs
+        write_run_record(
+            run_dir, status(status="finished", epoch=epochs, best_val_accuracy=best_acc, seconds=seconds)
+        )
+    distributed.finish(
+        ctx, run_dir
+    )  # distributed: wait for every process; drop the other ranks' empty run dirs
     if skipped:
-        reporter.note(f"{len(skipped)} unreadable image(s) were skipped (listed under skipped_images in "
-                      f"{run_dir / 'run.json'})")
-    return TrainResult(run_dir, ckpt_dir / "best.pt", ckpt_dir / "last.pt", best_acc, history,
-                       images_done / max(seconds, 1e-9), seconds, dict(skipped))
+        reporter.note(
+            f"{len(skipped)} unreadable image(s) were skipped (listed under skipped_images in "
+            f"{run_dir / 'run.json'})"
+        )
+    return TrainResult(
+        run_dir,
+        ckpt_dir / "best.pt",
+        ckpt_dir / "last.pt",
+        best_acc,
+        history,
+        images_done / max(seconds, 1e-9),
+        seconds,
+        dict(skipped),
+    )

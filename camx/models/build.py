@@ -40,7 +40,9 @@ _TV_WEIGHTS = {
 class CamxNet(nn.Sequential):
     """A classifier ``backbone → head`` that returns logits, with what camx needs to explain it."""
 
-    def __init__(self, modules: OrderedDict[str, nn.Module], *, arch: str, head: str, target_layer: str) -> None:
+    def __init__(
+        self, modules: OrderedDict[str, nn.Module], *, arch: str, head: str, target_layer: str
+    ) -> None:
         super().__init__(modules)
         self.arch = arch
         self.head_kind = head
@@ -118,7 +120,9 @@ def build_model(
     if arch == "resnet50":
         names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
         body = [(n, getattr(net, n)) for n in names]
-        plain = nn.Sequential(OrderedDict(avgpool=net.avgpool, flatten=nn.Flatten(1), fc=nn.Linear(2048, num_classes)))
+        plain = nn.Sequential(
+            OrderedDict(avgpool=net.avgpool, flatten=nn.Flatten(1), fc=nn.Linear(2048, num_classes))
+        )
         if weights != "none" and num_classes == net.fc.out_features:
             plain.fc = net.fc
     else:
