@@ -180,3 +180,16 @@ def test_report_aggregates_a_sweep_and_lists_missing_jobs(trained: Path, tmp_pat
     doc = json.loads((copy / "report" / "metrics.json").read_text())
     assert {r["metric"] for r in doc["records"]} == {"accuracy", "confidence", "confidence_pred"}
     assert (copy / "report" / "metrics.md").is_file()
+
+
+def test_mask_ratio_sweep_gives_fig8(tmp_path: Path) -> None:
+    res = camx(
+        "train", "-m", "experiment=smoke", "model.head=dropkey", "model.mask_ratio=0.1,0.3", cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    ckpts = sorted(str(p) for p in (tmp_path / "outputs").rglob("best.pt"))
+    assert len(ckpts) == 2
+    res = camx("eval", "experiment=smoke", "perturb=none", f"checkpoints=[{','.join(ckpts)}]", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run_dir = Path(res.stdout.split("run dir:")[1].split()[0])
+    assert (run_dir / "fig8_mask_ratio.png").stat().st_size > 1000

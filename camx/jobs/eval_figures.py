@@ -59,6 +59,25 @@ def draw_all(
             title="Accuracy under Gaussian noise",
         )
         out.append(figures.save(fig, run_dir / "fig3b_accuracy_vs_noise.png"))
+    ratios = {
+        label: info.get("mask_ratio") for label, info in models.items() if info.get("head") == "dropkey"
+    }
+    if len({r for r in ratios.values() if r is not None}) > 1:  # Fig. 8: several DropKey checkpoints
+        series: dict[str, list[tuple[float, float, Any, Any]]] = {}
+        for r in records:
+            if r["head"] in ratios and r["metric"] in ("accuracy", "confidence", "pointing_game"):
+                cond = "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {r['level']:g}"
+                name = f"{r['metric']} ({cond})" + (f" {r['method']}" if r.get("method") else "")
+                series.setdefault(name, []).append(
+                    (float(ratios[r["head"]]), r["value"], r["ci_low"], r["ci_high"])
+                )
+        fig = figures.curves(
+            series,
+            xlabel="DropKey mask ratio",
+            ylabel="value",
+            title="Mask-ratio sweep (cf. Sensors 2023 Fig. 8)",
+        )
+        out.append(figures.save(fig, run_dir / "fig8_mask_ratio.png"))
     if not methods:
         return out
     method = methods[0]
