@@ -35,6 +35,50 @@ def noise_curves(
     return series
 
 
+def noise_figures(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
+    """Fig. 3: confidence (with the paper's points) and accuracy against noise variance, per head."""
+    noise = noise_curves(records, "confidence")
+    if not any(len(v) > 1 for v in noise.values()):
+        return []
+    conf = figures.curves(
+        noise,
+        xlabel="noise variance",
+        ylabel="mean true-class confidence",
+        title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)",
+        paper=PAPER_CONFIDENCE,
+    )
+    acc = figures.curves(
+        noise_curves(records, "accuracy"),
+        xlabel="noise variance",
+        ylabel="accuracy",
+        title="Accuracy under Gaussian noise",
+    )
+    return [
+        figures.save(conf, out_dir / "fig3_confidence_vs_noise.png"),
+        figures.save(acc, out_dir / "fig3b_accuracy_vs_noise.png"),
+    ]
+
+
+def mask_ratio_figure(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
+    """Fig. 8: accuracy, confidence and pointing game against the DropKey ``mask_ratio`` of each record."""
+    series: dict[str, list[tuple[float, float, Any, Any]]] = {}
+    for r in records:
+        if r.get("mask_ratio") is None or r["metric"] not in ("accuracy", "confidence", "pointing_game"):
+            continue
+        cond = "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {r['level']}"
+        name = f"{r['metric']} ({cond})" + (f" {r['method']}" if r.get("method") else "")
+        series.setdefault(name, []).append((float(r["mask_ratio"]), r["value"], r["ci_low"], r["ci_high"]))
+    if not any(len({x for x, *_ in v}) > 1 for v in series.values()):
+        return []
+    fig = figures.curves(
+        series,
+        xlabel="DropKey mask ratio",
+        ylabel="value",
+        title="Mask-ratio sweep (cf. Sensors 2023 Fig. 8)",
+    )
+    return [figures.save(fig, out_dir / "fig8_mask_ratio.png")]
+
+
 def draw_all(
     result: Any, run_dir: Path, models: Mapping[str, Any], methods: Sequence[str], class_names: Sequence[str]
 ) -> list[Path]:
@@ -42,42 +86,11 @@ def draw_all(
     out: list[Path] = []
     records = result.records
     heads = list(models)
-    noise = noise_curves(records, "confidence")
-    if any(len(v) > 1 for v in noise.values()):
-        fig = figures.curves(
-            noise,
-            xlabel="noise variance",
-            ylabel="mean true-class confidence",
-            title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)",
-            paper=PAPER_CONFIDENCE,
-        )
-        out.append(figures.save(fig, run_dir / "fig3_confidence_vs_noise.png"))
-        fig = figures.curves(
-            noise_curves(records, "accuracy"),
-            xlabel="noise variance",
-            ylabel="accuracy",
-            title="Accuracy under Gaussian noise",
-        )
-        out.append(figures.save(fig, run_dir / "fig3b_accuracy_vs_noise.png"))
+    out += noise_figures(records, run_dir)
     ratios = {
         label: info.get("mask_ratio") for label, info in models.items() if info.get("head") == "dropkey"
     }
-    if len({r for r in ratios.values() if r is not None}) > 1:  # Fig. 8: several DropKey checkpoints
-        series: dict[str, list[tuple[float, float, Any, Any]]] = {}
-        for r in records:
-            if r["head"] in ratios and r["metric"] in ("accuracy", "confidence", "pointing_game"):
-                cond = "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {r['level']:g}"
-                name = f"{r['metric']} ({cond})" + (f" {r['method']}" if r.get("method") else "")
-                series.setdefault(name, []).append(
-                    (float(ratios[r["head"]]), r["value"], r["ci_low"], r["ci_high"])
-                )
-        fig = figures.curves(
-            series,
-            xlabel="DropKey mask ratio",
-            ylabel="value",
-            title="Mask-ratio sweep (cf. Sensors 2023 Fig. 8)",
-        )
-        out.append(figures.save(fig, run_dir / "fig8_mask_ratio.png"))
+    out += mask_ratio_figure([{**r, "mask_ratio": ratios.get(r["head"])} for r in records], run_dir)
     if not methods:
         return out
     method = methods[0]

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camx import figures
 from camx.errors import DataError
-from camx.jobs.eval_figures import PAPER_CONFIDENCE, noise_curves
+from camx.jobs.eval_figures import mask_ratio_figure, noise_figures
 from camx.results import read_metrics, write_metrics
 
 
@@ -92,30 +91,6 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
     result.written += write_metrics(
         out, result.records, {"sweep_dir": str(sweep_dir), "jobs": found, "missing": result.missing}
     )
-    noise = noise_curves(result.records, "confidence")
-    if any(len(v) > 1 for v in noise.values()):
-        fig = figures.curves(
-            noise,
-            xlabel="noise variance",
-            ylabel="mean true-class confidence",
-            title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)",
-            paper=PAPER_CONFIDENCE,
-        )
-        result.written.append(figures.save(fig, out / "fig3_confidence_vs_noise.png"))
-    ratio_series: dict[str, list[tuple[float, float, Any, Any]]] = {}
-    for r in result.records:
-        if r.get("mask_ratio") is None:
-            continue
-        if r["metric"] in ("accuracy", "confidence", "pointing_game", "energy_pointing_game"):
-            cond = "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {r['level']}"
-            name = f"{r['metric']} ({cond})" + (f" {r['method']}" if r.get("method") else "")
-            ratio_series.setdefault(name, []).append((r["mask_ratio"], r["value"], r["ci_low"], r["ci_high"]))
-    if any(len(v) > 1 for v in ratio_series.values()):
-        fig = figures.curves(
-            ratio_series,
-            xlabel="DropKey mask ratio",
-            ylabel="value",
-            title="Mask-ratio sweep (cf. Sensors 2023 Fig. 8)",
-        )
-        result.written.append(figures.save(fig, out / "fig8_mask_ratio.png"))
+    result.written += noise_figures(result.records, out)
+    result.written += mask_ratio_figure(result.records, out)
     return result
