@@ -113,6 +113,7 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
     probs_of: dict[tuple[str, str], torch.Tensor] = {}
     classes_of: dict[str, list[str]] = {}
     reporter.begin("explain", len(checkpoints) * len(methods) * len(files))
+    jobs = []  # every model is loaded once, every chunk of files decoded once per input size
     for label, path in checkpoints.items():
         model, meta = load_for_job(path, device)
         layer = check_target_layer(
@@ -121,10 +122,15 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
         classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
         classes_of[label] = classes
         size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
-        target = resolve_target(cfg.get("target"), classes)
-        for start in range(0, len(files), batch):
-            chunk = files[start : start + batch]
-            ok, images, failed = load_images(chunk, size, max_pixels=int(cfg.get("max_pixels", 64_000_000)))
+        jobs.append((label, path, model, layer, size, resolve_target(cfg.get("target"), classes)))
+    max_pixels = int(cfg.get("max_pixels", 64_000_000))
+    for start in range(0, len(files), batch):
+        chunk = files[start : start + batch]
+        decoded: dict[int, tuple[list[Path], torch.Tensor | None, list[Any]]] = {}
+        for label, path, model, layer, size, target in jobs:
+            if size not in decoded:
+                decoded[size] = load_images(chunk, size, max_pixels=max_pixels)
+            ok, images, failed = decoded[size]
             if label == primary:
                 result.failures += failed
             if images is None:
