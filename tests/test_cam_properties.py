@@ -360,7 +360,22 @@ def _plain_scorecam(model: nn.Module, x: Tensor, act: Tensor, targets: Tensor) -
     return weights
 
 
-def test_scorecam_constant_channel_shortcut_matches_plain_computation() -> None:
+def _count_forwards(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Batch sizes of the masked forward passes masked_scores makes."""
+    import camx.cam.score as score
+
+    counted: list[int] = []
+    original = score._forward_probs
+
+    def counting(model: torch.nn.Module, x: torch.Tensor, what: str) -> torch.Tensor:
+        counted.append(int(x.shape[0]))
+        return original(model, x, what)
+
+    monkeypatch.setattr(score, "_forward_probs", counting)
+    return counted
+
+
+def test_scorecam_constant_channel_shortcut_matches_plain_computation(monkeypatch: pytest.MonkeyPatch) -> None:
     model = seeded(HalfDeadCNN(), seed=0)
     with torch.no_grad():
         model.features[4].weight[::2].zero_()  # seeded() re-initialised it
@@ -372,16 +387,12 @@ def test_scorecam_constant_channel_shortcut_matches_plain_computation() -> None:
     n_const = int(constant.sum())
     assert n_const >= 16  # the 8 zeroed channels per image, plus any channel the ReLU kills everywhere
 
-    counted: list[int] = []
-    handle = model.register_forward_pre_hook(lambda _m, inp: counted.append(inp[0].shape[0]))
-    try:
-        fast = masked_scores(model, x, act, targets, chunk_size=5)
-        n_fast = sum(counted)
-        counted.clear()
-        slow = masked_scores(model, x, act, targets, chunk_size=5, dedup=False)
-        n_slow = sum(counted)
-    finally:
-        handle.remove()
+    counted = _count_forwards(monkeypatch)
+    fast = masked_scores(model, x, act, targets, chunk_size=5)
+    n_fast = sum(counted)
+    counted.clear()
+    slow = masked_scores(model, x, act, targets, chunk_size=5, dedup=False)
+    n_slow = sum(counted)
     assert torch.allclose(fast, slow, atol=1e-6)
     assert n_slow == 32 and n_fast == 32 - n_const + 1  # one zero image replaces all constant-channel masks
     assert max(counted) <= 5  # chunked
@@ -390,6 +401,34 @@ def test_scorecam_constant_channel_shortcut_matches_plain_computation() -> None:
     result = explain(model, x, "scorecam", targets=targets, size=None)
     expected = minmax(torch.einsum("bk,bkhw->bhw", reference, act).clamp_min(0))
     assert torch.allclose(result.maps, expected, atol=1e-5)
+
+
+def test_scorecam_channels_with_equal_normalised_maps_share_one_forward(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = seeded(HalfDeadCNN(), seed=0)
+    x = images()
+    targets = torch.tensor([2, 0])
+    act, _ = layer_grads(model, model.features, x, targets)
+    act = act.clone()
+    # channels 1–3 of image 0 normalise to channel 0's map (scaled by powers of two, or, for channels
+    # active at one position only, any scale): one masked image for the four
+    act[0, 0] = 0.0
+    act[0, 0, 1, 2] = 0.7
+    act[0, 1] = act[0, 0] * 2.0
+    act[0, 2] = act[0, 0] * 0.5
+    act[0, 3] = act[0, 0] * 3.1
+    # image 1 gets channel 0's map of image 0: a different image, so it is forwarded separately
+    act[1, 0] = act[0, 0]
+    constant = act.flatten(2).amax(2) == act.flatten(2).amin(2)
+    live, zero_image = int((~constant).sum()), int(bool(constant.any()))
+
+    counted = _count_forwards(monkeypatch)
+    fast = masked_scores(model, x, act, targets, chunk_size=4)
+    n_fast = sum(counted)
+    counted.clear()
+    slow = masked_scores(model, x, act, targets, chunk_size=4, dedup=False)
+    assert n_fast == live - 3 + zero_image
+    assert torch.allclose(fast, slow, atol=1e-5)
+    assert torch.allclose(fast[0, :4], fast[0, :1].expand(4), atol=1e-5)
 
 
 def test_gradpp_scorecam_options() -> None:

@@ -120,3 +120,37 @@ def test_bad_model_options_are_one_line_config_errors(kwargs: dict, needle: str)
 def test_unknown_target_layer_lists_valid_names() -> None:
     with pytest.raises(ConfigError, match="layer4"):
         build_model("resnet50", "plain", 3, target_layer="layer9")
+
+
+def test_inference_copy_folds_batchnorm_and_follows_weight_changes() -> None:
+    from camx.models.inference import inference_copy
+
+    torch.manual_seed(0)
+    model = build_model("resnet50", "plain", 4)
+    # give BatchNorm non-trivial statistics, then freeze
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(4, 3, 48, 48))
+    model.eval()
+    x = torch.randn(2, 3, 48, 48)
+    hook_calls: list[int] = []
+    handle = model.layer4.register_forward_hook(lambda *_: hook_calls.append(1))
+    try:
+        fast = inference_copy(model)
+        assert fast is not model and inference_copy(model) is fast  # cached
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+        with torch.no_grad():
+            ref, got = model(x), fast(x)
+        assert torch.allclose(ref, got, rtol=1e-4, atol=1e-4)
+        assert len(hook_calls) == 1  # the original's hooks are not copied
+        with torch.no_grad():
+            model.head.fc.bias.add_(1.0)  # an in-place update invalidates the cached copy
+        again = inference_copy(model)
+        assert again is not fast
+        with torch.no_grad():
+            assert torch.allclose(model(x), again(x), rtol=1e-4, atol=1e-4)
+    finally:
+        handle.remove()
+    model.train()
+    assert inference_copy(model) is model  # training (or Monte-Carlo) mode uses the model itself

@@ -6,7 +6,9 @@ whole batch at once: every selected (image, channel) pair becomes one masked ima
 masked images go through the model in chunks of ``chunk_size`` under ``torch.inference_mode()``,
 so memory is bounded by the chunk and there is no Python loop over channels. A channel whose
 activation is constant has an all-zero normalised mask, so its masked input is the zero tensor
-whatever the image: camx forwards one zero image and reuses its score for all such pairs.
+whatever the image: camx forwards one zero image and reuses its score for all such pairs; channels
+of one image with equal normalised maps share one forward pass too. The forward passes use
+:func:`camx.models.inference.inference_copy` (BatchNorm folded, channels-last on CPU).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import Tensor, nn
 from camx.cam.base import CamRun, ChannelWeightMethod, is_constant, minmax
 from camx.cam.gradient import gradcampp_weights
 from camx.errors import ConfigError
+from camx.models.inference import inference_copy
 
 
 def _forward_probs(model: nn.Module, x: Tensor, what: str) -> Tensor:
@@ -60,6 +63,8 @@ def masked_scores(
     b_idx, k_idx = select.nonzero(as_tuple=True)
     if b_idx.numel() == 0:
         return out
+    model = inference_copy(model)
+    layout = torch.channels_last if images.device.type == "cpu" else torch.contiguous_format
     src = activation[b_idx, k_idx]  # (n, h, w): activation-sized, cheap
     constant = is_constant(src)
     scores = torch.empty(b_idx.numel(), dtype=torch.float32, device=activation.device)
@@ -69,14 +74,30 @@ def masked_scores(
         live = (~constant).nonzero().squeeze(1)
     else:
         live = torch.arange(b_idx.numel(), device=activation.device)
-    for start in range(0, live.numel(), chunk_size):
-        sel = live[start : start + chunk_size]
+    # Two channels of one image whose min–max normalised maps are equal (e.g. both active at a single
+    # position) give the same masked image: forward one representative per distinct (image, map).
+    inverse = None
+    if dedup and live.numel() > 1:
+        keys = torch.cat([b_idx[live, None].to(src.dtype), minmax(src[live]).flatten(1)], 1)
+        distinct, inverse = torch.unique(keys, dim=0, return_inverse=True)
+        if distinct.shape[0] < live.numel():
+            first = torch.full((distinct.shape[0],), live.numel(), dtype=torch.long, device=live.device)
+            first.scatter_reduce_(0, inverse, torch.arange(live.numel(), device=live.device), "amin")
+            todo = live[first]
+        else:
+            inverse, todo = None, live
+    else:
+        todo = live
+    for start in range(0, todo.numel(), chunk_size):
+        sel = todo[start : start + chunk_size]
         masks = src[sel].unsqueeze(1)
         if (h, w) != size:
             masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
         masked = images[b_idx[sel]] * minmax(masks).to(images.dtype)
-        probs = _forward_probs(model, masked, what)
+        probs = _forward_probs(model, masked.contiguous(memory_format=layout), what)
         scores[sel] = probs.gather(1, targets[b_idx[sel]].view(-1, 1)).squeeze(1)
+    if inverse is not None:
+        scores[live] = scores[todo][inverse]
     out[b_idx, k_idx] = scores
     return out
 
