@@ -375,7 +375,9 @@ def _count_forwards(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return counted
 
 
-def test_scorecam_constant_channel_shortcut_matches_plain_computation(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scorecam_constant_channel_shortcut_matches_plain_computation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     model = seeded(HalfDeadCNN(), seed=0)
     with torch.no_grad():
         model.features[4].weight[::2].zero_()  # seeded() re-initialised it
@@ -403,7 +405,9 @@ def test_scorecam_constant_channel_shortcut_matches_plain_computation(monkeypatc
     assert torch.allclose(result.maps, expected, atol=1e-5)
 
 
-def test_scorecam_channels_with_equal_normalised_maps_share_one_forward(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scorecam_channels_with_equal_normalised_maps_share_one_forward(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     model = seeded(HalfDeadCNN(), seed=0)
     x = images()
     targets = torch.tensor([2, 0])
