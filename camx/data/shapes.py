@@ -49,6 +49,7 @@ class ShapesSpec:
     distractors: int = 6  # up to this many strokes per image
     texture: float = 0.25  # amplitude of the background texture
     min_contrast: float = 0.25  # least luminance gap between object and local background
+    max_rotation: float = 180.0  # degrees: objects are rotated uniformly in [−max_rotation, max_rotation]
 
 
 def _polygon(kind: str, n: int = 40) -> list[np.ndarray]:
@@ -156,6 +157,8 @@ def render_sample(spec: ShapesSpec, label: int, rng: np.random.Generator) -> tup
     scale = rng.uniform(spec.min_scale, spec.max_scale) * size / 2  # radius in pixels
     cx, cy = rng.uniform(scale * 0.8, size - scale * 0.8, 2)  # anywhere, object kept (mostly) in frame
     angle = rng.uniform(0, 2 * math.pi)
+    if spec.max_rotation < 180.0:  # same draw, mapped to [−max_rotation, max_rotation]
+        angle = (angle / math.pi - 1.0) * math.radians(spec.max_rotation)
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     aspect = np.array([1.0, rng.uniform(0.8, 1.2)])
 
