@@ -90,3 +90,22 @@ def test_image_size_is_configurable_and_values_in_unit_range() -> None:
 def test_export_samples_writes_pngs(tmp_path) -> None:
     paths = export_samples(str(tmp_path), 3)
     assert len(paths) == 3 and all(p.endswith(".png") for p in paths)
+
+
+def test_max_rotation_zero_keeps_squares_axis_aligned() -> None:
+    """A square drawn without rotation fills its bounding box; a freely rotated one usually does not."""
+
+    def fill(max_rotation: float) -> list[float]:
+        spec = ShapesSpec(
+            image_size=64, num_classes=2, min_scale=0.4, max_scale=0.5, max_rotation=max_rotation
+        )
+        out = []
+        for i in range(8):
+            mask = ShapesDataset("test", 16, spec)[2 * i + 1]["mask"][0]  # odd samples are squares
+            rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
+            box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+            out.append(float(mask.sum() / box))
+        return out
+
+    assert min(fill(0.0)) > 0.9
+    assert np.mean(fill(180.0)) < 0.8

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -140,6 +141,25 @@ def validate_trainer(t: Mapping[str, Any]) -> None:
     check_range("trainer.warmup", t.get("warmup", 0.25), 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     check_choice("trainer.optimizer", t.get("optimizer", "sgd"), ("sgd", "adamw"))
     check_choice("trainer.schedule", t.get("schedule", "onecycle"), ("onecycle", "cosine", "constant"))
+    _whole("threads", t.get("threads", 0), 0)
+    sizes = t.get("sizes")
+    if sizes is not None:
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__") or len(list(sizes)) == 0:
+            raise ConfigError(
+                f"trainer.sizes={sizes!r} must be null or a list of input sides, one per epoch, e.g. [32,32,48]"
+            )
+        for side in sizes:
+            _whole("sizes", side, 8)
+
+
+def epoch_size(t: Mapping[str, Any], epoch: int) -> int | None:
+    """Input side of ``epoch`` under progressive resizing (``trainer.sizes``: one side per epoch, the last
+    repeated), or None to keep the dataset's size."""
+    sizes = t.get("sizes")
+    if not sizes:
+        return None
+    sizes = list(sizes)
+    return int(sizes[min(epoch, len(sizes) - 1)])
 
 
 def check_target_layer(model: nn.Module, name: Any, what: str) -> str | None:
@@ -303,6 +323,8 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         reporter = SILENT  # distributed: only rank 0 shows progress and writes files
     seed = int(t.get("seed", 0))
     seed_everything(seed)
+    if int(t.get("threads", 0)) > 0:
+        torch.set_num_threads(int(t["threads"]))
     resume_from = _resume_source(cfg)
 
     train_set = build_dataset(cfg["dataset"], "train")
@@ -425,7 +447,10 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                 generator=_loader_generator(seed, epoch),
                 worker_init_fn=_ignore_stop_signals if workers else None,
             )
-            reporter.begin(f"epoch {epoch + 1}/{epochs}", steps_per_epoch)
+            side = epoch_size(t, epoch)
+            reporter.begin(
+                f"epoch {epoch + 1}/{epochs}" + (f" at {side} px" if side else ""), steps_per_epoch
+            )
             if first:
                 reporter.advance(first)
             tick = time.perf_counter()
@@ -434,6 +459,10 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
             for step, batch in enumerate(batches, start=first):
                 x = normalize(batch["image"].to(device, non_blocking=True))
                 y = batch["label"].to(device)
+                if side and tuple(x.shape[-2:]) != (side, side):  # progressive resizing
+                    x = F.interpolate(
+                        x, size=(side, side), mode="bilinear", align_corners=False, antialias=True
+                    )
                 if "valid" in batch:  # imagefolder: skip unreadable files
                     report_skipped(unreadable(batch))
                     keep = batch["valid"].bool().to(device)
