@@ -193,3 +193,45 @@ def test_mask_ratio_sweep_gives_fig8(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     run_dir = Path(res.stdout.split("run dir:")[1].split()[0])
     assert (run_dir / "fig8_mask_ratio.png").stat().st_size > 1000
+
+
+def test_export_samples_draws_the_presets_images(tmp_path: Path) -> None:
+    from camx.cli.export_samples import main as export_main
+    from PIL import Image
+
+    assert export_main([str(tmp_path / "s"), "2", "experiment=smoke"]) == 0
+    files = sorted((tmp_path / "s").glob("*.png"))
+    assert len(files) == 2 and Image.open(files[0]).size == (32, 32)  # smoke draws 32 px images
+    assert export_main([str(tmp_path / "t"), "1", "dataset.min_scale=7"]) == 2
+    assert not (tmp_path / "t").exists()
+
+
+def test_demo_summary_reports_targets_from_eval_records(tmp_path: Path) -> None:
+    from camx.cli.demo_summary import main as summary_main
+
+    def rec(head: str, metric: str, perturbation: str, level: float, value: float) -> dict:
+        return {
+            "model": "resnet50", "head": head, "checkpoint": "x", "method": None, "perturbation": perturbation,
+            "level": level, "metric": metric, "value": value, "ci_low": value - 0.01, "ci_high": value + 0.01,
+            "n": 400,
+        }  # fmt: skip
+
+    records = []
+    for head, acc, conf10 in (("plain", 0.95, 0.5), ("dropkey", 0.88, 0.8)):
+        records += [
+            rec(head, "accuracy", "none", 0, acc),
+            rec(head, "confidence", "none", 0, 0.9),
+            rec(head, "accuracy", "noise", 0.6, acc - 0.2),
+            rec(head, "confidence", "noise", 0.6, 0.7),
+            rec(head, "confidence", "noise", 1.0, conf10),
+        ]
+    run = tmp_path / "eval" / "2026-01-01_00-00-00_resnet50_1"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"records": records}))
+    assert summary_main([str(tmp_path), "600"]) == 0
+    text = (tmp_path / "summary.md").read_text()
+    assert "| plain | 0.950 [0.940, 0.960] |" in text
+    assert "| 10.0 min | met |" in text
+    assert "lowest 0.880 | **not met** |" in text  # dropkey below 90%
+    assert "| 0.400 | met |" in text  # plain: 0.9 − 0.5
+    assert summary_main([str(tmp_path / "nothing"), "1"]) == 2
