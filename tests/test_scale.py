@@ -74,7 +74,11 @@ def _sweep_jobs(work: Path) -> list[Path]:
 
 @pytest.mark.parametrize(
     "launcher",
-    [["hydra/launcher=submitit_local"], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+    [
+        ["hydra/launcher=submitit_local"],
+        # make demo's setting: a data-loading worker inside each joblib (loky) process
+        ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "trainer.workers=1", "trainer.threads=1"],
+    ],
     ids=["submitit_local", "joblib"],
 )
 def test_sweep_runs_both_jobs_through_the_launcher(tmp_path: Path, launcher: list[str]) -> None:

@@ -64,6 +64,15 @@ class TrainResult:
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+def _worker_context() -> Any:
+    """Start data-loading workers with ``fork`` where the platform has it. Inside a joblib (loky)
+    worker, as under ``hydra/launcher=parallel``, the default context is loky's own, whose processes
+    the DataLoader cannot start."""
+    import multiprocessing
+
+    return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+
+
 def _ignore_stop_signals(_worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: workers ignore SIGINT/SIGTERM (Ctrl-C reaches the whole process group).
 
@@ -443,6 +452,7 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                 batch_size=bs,
                 sampler=order[first * bs :],
                 num_workers=workers,
+                multiprocessing_context=_worker_context() if workers else None,
                 drop_last=False,
                 generator=_loader_generator(seed, epoch),
                 worker_init_fn=_ignore_stop_signals if workers else None,
