@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +20,9 @@ from rich.table import Table
 
 from camx.jobs.progress import Reporter
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped into a log or CI, rich would squeeze tables into 80 columns and elide every cell; give them room.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

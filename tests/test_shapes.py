@@ -109,3 +109,13 @@ def test_max_rotation_zero_keeps_squares_axis_aligned() -> None:
 
     assert min(fill(0.0)) > 0.9
     assert np.mean(fill(180.0)) < 0.8
+
+
+def test_grain_adds_pixel_noise_and_changes_nothing_else() -> None:
+    clean = ShapesDataset("test", 4, ShapesSpec(image_size=32))
+    grainy = ShapesDataset("test", 4, ShapesSpec(image_size=32, grain=0.2))
+    for i in range(4):
+        a, b = clean[i], grainy[i]
+        assert torch.equal(a["mask"], b["mask"]) and a["label"] == b["label"]
+        diff = (b["image"] - a["image"]).flatten()
+        assert 0 < float(diff.std()) <= 0.2 and abs(float(diff.mean())) < 0.05

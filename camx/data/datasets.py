@@ -163,6 +163,7 @@ def shapes_spec(cfg: Mapping[str, Any]) -> ShapesSpec:
         texture=check_range("dataset.texture", cfg.get("texture", 0.25), 0.0, 1.0),
         min_contrast=check_range("dataset.min_contrast", cfg.get("min_contrast", 0.25), 0.0, 1.0),
         max_rotation=check_range("dataset.max_rotation", cfg.get("max_rotation", 180.0), 0.0, 180.0),
+        grain=check_range("dataset.grain", cfg.get("grain", 0.0), 0.0, 1.0),
     )
 
 

@@ -50,6 +50,7 @@ class ShapesSpec:
     texture: float = 0.25  # amplitude of the background texture
     min_contrast: float = 0.25  # least luminance gap between object and local background
     max_rotation: float = 180.0  # degrees: objects are rotated uniformly in [−max_rotation, max_rotation]
+    grain: float = 0.0  # sensor noise: i.i.d. Gaussian pixel noise of std uniform in [0, grain] per image
 
 
 def _polygon(kind: str, n: int = 40) -> list[np.ndarray]:
@@ -182,6 +183,9 @@ def render_sample(spec: ShapesSpec, label: int, rng: np.random.Generator) -> tup
     shade = 1.0 + 0.15 * (np.linspace(-1, 1, size, dtype=np.float32)[None, :, None] * rng.uniform(-1, 1))
     obj = np.clip(colour[None, None, :] * shade, 0, 1)
     img = img * (1 - alpha[..., None]) + obj * alpha[..., None]
+    if spec.grain > 0:  # drawn last, so grain=0 leaves every other draw (and sample) unchanged
+        std = rng.uniform(0.0, spec.grain)
+        img = np.clip(img + rng.normal(0.0, std, img.shape), 0.0, 1.0)
     return img.astype(np.float32), mask
 
 
