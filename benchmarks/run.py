@@ -165,6 +165,9 @@ def cam_section(
                     results["camx"] = time_library(
                         model, x, method, "camx", repeats=plan["repeats"], device=device
                     )
+                    # the bare forward timed right after, so a ratio is not skewed by drifting machine load
+                    adjacent = timeit(bare_forward(model, x), device, repeats=plan["repeats"], warmup=0)
+                    results["camx"]["bare_adjacent"] = adjacent["seconds"]
                     for lib in peers:
                         results[lib] = time_library(
                             model, x, method, lib, repeats=plan["repeats"], device=device
