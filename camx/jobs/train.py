@@ -65,12 +65,13 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _worker_context() -> Any:
-    """Start data-loading workers with ``fork`` where the platform has it. Inside a joblib (loky)
+    """Start data-loading workers with ``fork`` on Linux (its usual default). Inside a joblib (loky)
     worker, as under ``hydra/launcher=parallel``, the default context is loky's own, whose processes
-    the DataLoader cannot start."""
+    the DataLoader cannot start. Elsewhere (macOS, Windows) the platform default is kept."""
     import multiprocessing
+    import sys
 
-    return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    return multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
 
 
 def _ignore_stop_signals(_worker_id: int) -> None:
