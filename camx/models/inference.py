@@ -25,13 +25,16 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[Any, nn.Module]] = weakref.WeakKeyDictionary()
 
 
 def _fold_pairs(module: nn.Module) -> None:
-    """Fold BatchNorm2d into the Conv2d it follows, in place, for the patterns torchvision uses:
-    consecutive children of an ``nn.Sequential`` and sibling attributes ``convN``/``bnN``."""
+    """Fold BatchNorm2d into the Conv2d it follows, in place, where the order is known: consecutive
+    children of an ``nn.Sequential``, and ``convN``/``bnN`` of torchvision's ResNet blocks (a block of
+    another kind may apply its ``bn1`` before ``conv1``, as pre-activation ResNets do, so names alone
+    are not trusted)."""
     for child in module.children():
         _fold_pairs(child)
     if isinstance(module, nn.Sequential):
@@ -41,6 +44,8 @@ def _fold_pairs(module: nn.Module) -> None:
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
                 module._modules[first] = fuse_conv_bn_eval(conv, bn)
                 module._modules[second] = nn.Identity()
+    if not isinstance(module, (BasicBlock, Bottleneck)):  # blocks whose forward is convN → bnN
+        return
     for name, conv in list(module._modules.items()):
         if not (isinstance(conv, nn.Conv2d) and name.startswith("conv")):
             continue
