@@ -158,10 +158,9 @@ def test_eval_accumulator_never_emits_non_finite_records() -> None:
     assert records[0]["n"] == 2 and all(math.isfinite(records[0][k]) for k in ("value", "ci_low", "ci_high"))
 
 
-def test_write_metrics_turns_non_finite_into_null(tmp_path: Path) -> None:
-    from camx.results import write_metrics
-
-    rec = {
+def _iou_record(**values: float) -> dict:
+    """One metrics record (an empty-sample IoU), with ``values`` for value / ci_low / ci_high."""
+    return {
         "model": "resnet50",
         "head": "plain",
         "checkpoint": "x.pt",
@@ -169,11 +168,15 @@ def test_write_metrics_turns_non_finite_into_null(tmp_path: Path) -> None:
         "perturbation": "none",
         "level": 0.0,
         "metric": "iou",
-        "value": float("nan"),
-        "ci_low": float("-inf"),
-        "ci_high": float("inf"),
         "n": 0,
+        **values,
     }
+
+
+def test_write_metrics_turns_non_finite_into_null(tmp_path: Path) -> None:
+    from camx.results import write_metrics
+
+    rec = _iou_record(value=float("nan"), ci_low=float("-inf"), ci_high=float("inf"))
     write_metrics(tmp_path, [rec], {})
     text = (tmp_path / "metrics.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
@@ -185,17 +188,5 @@ def test_write_metrics_turns_non_finite_into_null(tmp_path: Path) -> None:
 def test_markdown_table_shows_non_finite_as_dash(tmp_path: Path) -> None:
     from camx.results import markdown
 
-    rec = {
-        "model": "resnet50",
-        "head": "plain",
-        "checkpoint": "x.pt",
-        "method": "gradcam",
-        "perturbation": "none",
-        "level": 0.0,
-        "metric": "iou",
-        "value": float("nan"),
-        "ci_low": float("nan"),
-        "ci_high": float("nan"),
-        "n": 0,
-    }
+    rec = _iou_record(value=float("nan"), ci_low=float("nan"), ci_high=float("nan"))
     assert "nan" not in markdown([rec]).lower()
