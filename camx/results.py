@@ -2,9 +2,15 @@
 
 One record per figure::
 
-    {"model": "resnet50", "head": "dropkey", "checkpoint": "outputs/…/best.pt", "method": "gradcam" | null,
+    {"model": "resnet50", "head": "dropkey", "run": "dropkey", "seed": 0, "mask_ratio": 0.1,
+     "checkpoint": "outputs/…/best.pt", "method": "gradcam" | null,
      "perturbation": "noise" | "none", "level": 0.6, "metric": "confidence",
      "value": 0.87, "ci_low": 0.84, "ci_high": 0.90, "n": 200}
+
+``head`` is the model's head (plain, attention, dropout, dropkey); ``run`` names the evaluated checkpoint
+(the head itself for the latest checkpoint of each head, the run folder's name for explicit or swept
+checkpoints), ``seed`` its training seed and ``mask_ratio`` its Dropout/DropKey ratio (null for plain and
+attention). Tables and figures have one row or line per ``run``.
 
 ``method`` is null for metrics that involve no map (accuracy, confidence, confidence_pred);
 clean images have perturbation ``"none"`` and level 0.
@@ -26,6 +32,9 @@ from camx.checkpoint import atomic_write_text
 FIELDS = (
     "model",
     "head",
+    "run",
+    "seed",
+    "mask_ratio",
     "checkpoint",
     "method",
     "perturbation",
@@ -36,8 +45,8 @@ FIELDS = (
     "ci_high",
     "n",
 )
-SCHEMA = "camx-metrics-1"
-LOWER_IS_BETTER = {"average_drop", "deletion_auc"}
+SCHEMA = "camx-metrics-2"  # 2 added run, seed, mask_ratio; version-1 files still read
+LOWER_IS_BETTER = {"average_drop", "deletion_auc", "seconds_per_image"}
 
 
 def flatten_gates(gates: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -53,9 +62,14 @@ def flatten_gates(gates: Mapping[str, Any], prefix: str = "") -> dict[str, float
 
 
 def _matches(record: Mapping[str, Any], qualifiers: Sequence[str]) -> bool:
-    fields = {str(record.get(k)) for k in ("model", "head", "method", "perturbation")}
+    fields = {str(record.get(k)) for k in ("model", "head", "run", "method", "perturbation")}
     fields.add(f"{record.get('perturbation')}={_fmt_level(record.get('level'))}")
     return all(q in fields for q in qualifiers)
+
+
+def run_of(record: Mapping[str, Any]) -> str:
+    """The evaluated checkpoint's name: ``run`` (``head`` in version-1 files)."""
+    return str(record.get("run") or record["head"])
 
 
 def _fmt_level(level: Any) -> str:
@@ -85,7 +99,7 @@ def check_gates(records: Sequence[Mapping[str, Any]], gates: Mapping[str, Any]) 
                     str(x)
                     for x in (
                         r["model"],
-                        r["head"],
+                        run_of(r),
                         r.get("method") or "",
                         r["perturbation"],
                         _fmt_level(r["level"]),
@@ -127,17 +141,26 @@ def write_metrics(run_dir: Path, records: Sequence[Mapping[str, Any]], config: A
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """The records of a ``metrics.json`` file."""
     doc = json.loads(Path(path).read_text())
-    return list(doc["records"] if isinstance(doc, dict) else doc)
+    records = list(doc["records"] if isinstance(doc, dict) else doc)
+    for r in records:  # version 1 had neither run nor seed: the head named the run
+        r.setdefault("run", r.get("head"))
+        r.setdefault("seed", None)
+        r.setdefault("mask_ratio", None)
+    return records
 
 
 def summary_rows(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Pivot records into (columns, rows): one row per model/head/method/perturbation/level, one column per metric."""
+    """Pivot records into (columns, rows): one row per model/run/method/perturbation/level, one column per metric.
+
+    The second column is titled ``head``: it shows each record's ``run``, which is the head unless several
+    checkpoints of one head were evaluated.
+    """
     metrics: list[str] = []
     rows: dict[tuple, dict[str, Any]] = {}
     for r in records:
         if r["metric"] not in metrics:
             metrics.append(r["metric"])
-        key = (r["model"], r["head"], r.get("method") or "—", r["perturbation"], _fmt_level(r["level"]))
+        key = (r["model"], run_of(r), r.get("method") or "—", r["perturbation"], _fmt_level(r["level"]))
         rows.setdefault(key, {})[r["metric"]] = r["value"]
     # map-free metrics live on method "—" rows; show them on every method row of the same condition
     shared: dict[tuple, dict[str, Any]] = {}
@@ -159,7 +182,7 @@ def markdown(records: Sequence[Mapping[str, Any]]) -> str:
     ci = {
         (
             r["model"],
-            r["head"],
+            run_of(r),
             r.get("method") or "—",
             r["perturbation"],
             _fmt_level(r["level"]),

@@ -54,6 +54,9 @@ def test_eval_noise_writes_long_format_metrics(trained: Path) -> None:
     keys = {
         "model",
         "head",
+        "run",
+        "seed",
+        "mask_ratio",
         "checkpoint",
         "method",
         "perturbation",
@@ -67,6 +70,8 @@ def test_eval_noise_writes_long_format_metrics(trained: Path) -> None:
     assert all(set(r) == keys for r in records)
     heads = {r["head"] for r in records}
     assert heads == {"plain", "dropkey"}
+    assert all(r["run"] == r["head"] and r["seed"] == 0 for r in records)  # latest checkpoint of each head
+    assert {r["mask_ratio"] for r in records if r["head"] == "plain"} == {None}
     conds = {(r["perturbation"], r["level"]) for r in records}
     assert conds == {("none", 0.0), ("noise", 0.6)}
     acc = [r for r in records if r["metric"] == "accuracy"]
@@ -187,12 +192,21 @@ def test_mask_ratio_sweep_gives_fig8(tmp_path: Path) -> None:
         "train", "-m", "experiment=smoke", "model.head=dropkey", "model.mask_ratio=0.1,0.3", cwd=tmp_path
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    ckpts = sorted(str(p) for p in (tmp_path / "outputs").rglob("best.pt"))
-    assert len(ckpts) == 2
-    res = camx("eval", "experiment=smoke", "perturb=none", f"checkpoints=[{','.join(ckpts)}]", cwd=tmp_path)
+    assert len(list((tmp_path / "outputs").rglob("best.pt"))) == 2
+    sweep = next((tmp_path / "outputs" / "multirun").iterdir())  # the sweep folder stands for its two runs
+    res = camx(
+        "eval", "experiment=smoke", "perturb=none", f"checkpoints=[{sweep}]", "timing=true", cwd=tmp_path
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     run_dir = Path(res.stdout.split("run dir:")[1].split()[0])
     assert (run_dir / "fig8_mask_ratio.png").stat().st_size > 1000
+    records = json.loads((run_dir / "metrics.json").read_text())["records"]
+    assert {(r["head"], r["mask_ratio"]) for r in records} == {("dropkey", 0.1), ("dropkey", 0.3)}
+    assert {r["run"] for r in records} == {"0_resnet50-dropkey", "1_resnet50-dropkey"}  # run folder names
+    timed = [r for r in records if r["metric"] == "seconds_per_image"]
+    assert {r["method"] for r in timed} == {"gradcam", "random", "center"} and all(
+        r["value"] > 0 for r in timed
+    )
 
 
 def test_export_samples_draws_the_presets_images(tmp_path: Path) -> None:

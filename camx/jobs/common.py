@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from camx.checkpoint import latest_checkpoints, load_checkpoint
+from camx.checkpoint import find_runs, latest_checkpoints, load_checkpoint
 from camx.config import methods_of
 from camx.errors import CheckpointError
 
@@ -17,13 +18,16 @@ from camx.errors import CheckpointError
 def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str, str]:
     """Label → checkpoint path of the models a job uses.
 
-    Explicit ``checkpoint``/``checkpoints`` win; otherwise the latest trained checkpoint of
+    Explicit ``checkpoint``/``checkpoints`` win (a folder among them stands for every training run below
+    it, e.g. a ``camx train -m`` sweep dir, labelled by run folder, optionally only ``heads``); otherwise the latest trained checkpoint of
     ``model.arch`` for ``model.head`` (``all_heads=False``) or for every trained head (optionally only
     ``heads``). Nothing found → one CheckpointError saying how to train one.
     """
     explicit = [str(p) for p in (cfg.get("checkpoints") or [])]
     if cfg.get("checkpoint"):
         explicit = [str(cfg["checkpoint"])]
+    only = list(cfg["heads"]) if cfg.get("heads") else None
+    explicit = [c for p in explicit for c in (_runs_below(p, only) if Path(p).is_dir() else [p])]
     if explicit:
         found: dict[str, str] = {}
         for path in explicit:
@@ -48,6 +52,22 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
             + " or pass --checkpoint PATH"
         )
     return found
+
+
+def _runs_below(folder: str, heads: list[str] | None) -> list[str]:
+    """The checkpoint of every training run below ``folder`` (a train sweep) of one of ``heads``, in job order."""
+    runs = [r for r in find_runs(folder) if heads is None or r["head"] in heads]
+    if not runs:
+        which = f"{'/'.join(heads)} " if heads else ""
+        raise CheckpointError(
+            f"{folder}: no trained {which}checkpoint below this folder; pass a `camx train -m` sweep dir "
+            "(outputs/multirun/<date>_train_…) or checkpoint files"
+        )
+
+    def order(rec: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(rec["run_dir"])))
+
+    return [rec["checkpoint"] for rec in sorted(runs, key=order)]
 
 
 def load_for_job(path: str, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
@@ -81,9 +101,9 @@ def preflight(cfg: Mapping[str, Any]) -> None:
             raise DataError(f"no readable image among the inputs ({reasons})")
         resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None and not cfg.get("checkpoint"))
     elif task == "eval":
-        resolve_checkpoints(cfg, all_heads=True)
+        found = resolve_checkpoints(cfg, all_heads=True)
         if cfg.get("checkpoints"):
-            for path in cfg["checkpoints"]:
+            for path in found.values():
                 load_checkpoint(path)
     if task in ("explain",) and cfg.get("checkpoint"):
         load_checkpoint(cfg["checkpoint"])

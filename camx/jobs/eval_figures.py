@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from camx import figures
+from camx.results import run_of
 
 # Sensors 2023 §3.1, Fig. 3: true-class confidence of ResNet50 under noise (the only numbers the paper gives)
 PAPER_CONFIDENCE = {
@@ -31,7 +32,7 @@ def noise_curves(
     for r in records:
         if r["metric"] == metric and r["method"] is None and r["perturbation"] in ("none", "noise"):
             level = 0.0 if r["perturbation"] == "none" else float(r["level"])
-            series.setdefault(r["head"], []).append((level, r["value"], r["ci_low"], r["ci_high"]))
+            series.setdefault(run_of(r), []).append((level, r["value"], r["ci_low"], r["ci_high"]))
     return series
 
 
@@ -63,7 +64,11 @@ def mask_ratio_figure(records: Sequence[Mapping[str, Any]], out_dir: Path) -> li
     """Fig. 8: accuracy, confidence and pointing game against the DropKey ``mask_ratio`` of each record."""
     series: dict[str, list[tuple[float, float, Any, Any]]] = {}
     for r in records:
-        if r.get("mask_ratio") is None or r["metric"] not in ("accuracy", "confidence", "pointing_game"):
+        if (
+            r.get("head") != "dropkey"
+            or r.get("mask_ratio") is None
+            or r["metric"] not in ("accuracy", "confidence", "pointing_game")
+        ):
             continue
         cond = "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {r['level']}"
         name = f"{r['metric']} ({cond})" + (f" {r['method']}" if r.get("method") else "")
@@ -87,10 +92,7 @@ def draw_all(
     records = result.records
     heads = list(models)
     out += noise_figures(records, run_dir)
-    ratios = {
-        label: info.get("mask_ratio") for label, info in models.items() if info.get("head") == "dropkey"
-    }
-    out += mask_ratio_figure([{**r, "mask_ratio": ratios.get(r["head"])} for r in records], run_dir)
+    out += mask_ratio_figure(records, run_dir)
     if not methods:
         return out
     method = methods[0]
@@ -149,7 +151,7 @@ def draw_all(
     groups: dict[str, dict[str, tuple[float, Any, Any]]] = {"average_drop": {}, "increase_in_confidence": {}}
     for r in records:
         if r["metric"] in groups and r["perturbation"] == "none" and r["method"]:
-            name = f"{r['method']}" if len(heads) == 1 else f"{r['head']}/{r['method']}"
+            name = f"{r['method']}" if len(heads) == 1 else f"{run_of(r)}/{r['method']}"
             groups[r["metric"]][name] = (r["value"], r["ci_low"], r["ci_high"])
     if groups["average_drop"]:
         fig = figures.bars(

@@ -11,7 +11,9 @@ selected perturbation at each of its levels (or, with ``compose=true``, their ch
 With ``dataset=imagefolder``, unreadable images are left out of every figure and reported once each
 through ``Reporter.note`` (and in :attr:`EvalResult.skipped`). A checkpoint whose logits are NaN or
 infinite stops the job with a CheckpointError rather than filling the tables with meaningless values.
-Same config and seed on CPU → the same ``metrics.json`` (apart from its ``created`` time).
+Same config and seed on CPU → the same ``metrics.json`` (apart from its ``created`` time, and the
+``seconds_per_image`` records that ``timing=true`` adds: each method's wall time per image, one value
+per batch, filed under the clean condition).
 """
 
 from __future__ import annotations
@@ -102,7 +104,10 @@ class _Accumulator:
             out.append(
                 {
                     "model": info["arch"],
-                    "head": label,
+                    "head": info.get("head", label),
+                    "run": label,
+                    "seed": info.get("seed"),
+                    "mask_ratio": info.get("mask_ratio"),
                     "checkpoint": info["path"],
                     "method": method,
                     "perturbation": cond,
@@ -139,6 +144,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     steps = int(cfg.get("faithfulness_steps", 16))
     threshold = float(cfg.get("iou_threshold", 0.5))
     batch_size = int(cfg.get("batch_size", 50))
+    timing = bool(cfg.get("timing", False))
     acc = _Accumulator()
     result = EvalResult()
     models: dict[str, dict[str, Any]] = {}
@@ -161,7 +167,10 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
             "arch": meta["arch"],
             "path": path,
             "head": meta["head"],
-            "mask_ratio": meta.get("model", {}).get("mask_ratio"),
+            "seed": (meta.get("config") or {}).get("trainer", {}).get("seed"),
+            "mask_ratio": (
+                meta.get("model", {}).get("mask_ratio") if meta["head"] in ("dropout", "dropkey") else None
+            ),
         }
 
         def forward(images01: torch.Tensor, _model: Any = model) -> torch.Tensor:
@@ -202,6 +211,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
             maps_all: dict[str, torch.Tensor] = {}
             probs_all = None
             for method in all_methods:
+                tick = time.perf_counter()
                 outs = [
                     explain_checked(
                         path,
@@ -216,6 +226,9 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                     )
                     for i in range(0, len(stacked), chunk)
                 ]
+                if timing:  # one value per batch: its wall time over all conditions, per image
+                    per_image = (time.perf_counter() - tick) / len(stacked)
+                    acc.add(label, method, conds[0], "seconds_per_image", torch.tensor([per_image]))
                 maps_all[method] = torch.cat([o.maps for o in outs])
                 if probs_all is None:  # the maps' own forward gives the predictions too
                     probs_all = torch.cat([o.probs.float() for o in outs])

@@ -14,7 +14,7 @@ from typing import Any
 
 from camx.errors import DataError
 from camx.jobs.eval_figures import mask_ratio_figure, noise_figures
-from camx.results import read_metrics, write_metrics
+from camx.results import read_metrics, run_of, write_metrics
 
 
 @dataclass
@@ -74,10 +74,11 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
         for r in records:
             r = dict(r)
             if len(job_dirs) > 1 and tag:
-                r["head"] = f"{r['head']} [{tag}]"
+                r["run"] = f"{run_of(r)} [{tag}]"
             r["job"] = job.name
             ratio = re.search(r"model\.mask_ratio=([0-9.]+)", tag)
-            r["mask_ratio"] = float(ratio.group(1)) if ratio else None
+            if r.get("mask_ratio") is None:  # version-1 records: the ratio only shows in the overrides
+                r["mask_ratio"] = float(ratio.group(1)) if ratio else None
             result.records.append(r)
     expected = expected_jobs(sweep_dir)
     if expected is not None and expected > len(job_dirs):
