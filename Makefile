@@ -6,10 +6,14 @@ CAMX    := $(BIN)/camx
 STAMP   := $(VENV)/.installed
 DEMO_DIR ?= outputs/demo
 DEMO_PRESET ?= quick
+STUDY_DIR ?= outputs/study
+RESULTS ?= docs/RESULTS.md
+# study trainings side by side, one torch thread each (drop on a GPU: STUDY_TRAIN=)
+STUDY_TRAIN ?= hydra/launcher=parallel hydra.launcher.n_jobs=3 trainer.threads=1
 # the three trainings side by side, one torch thread each (2 cores: ~2× the throughput of one 2-thread run at a time)
 DEMO_TRAIN ?= hydra/launcher=parallel hydra.launcher.n_jobs=3 trainer.threads=1
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean study study-quick study-dropkey study-gradpp study-dropkey-quick study-gradpp-quick _study-dropkey _study-gradpp
 
 install: $(STAMP)
 
@@ -41,6 +45,55 @@ demo: install
 	$(CAMX) explain $(DEMO_DIR)/samples --method gradcam,gradcampp,gradpp_scorecam outputs_dir=$(DEMO_DIR) && \
 	$(BIN)/python -m camx.cli.demo_summary $(DEMO_DIR) $$(( $$(date +%s) - start )) && \
 	echo "make demo: finished in $$(( $$(date +%s) - start )) s; results under $(DEMO_DIR)/"
+
+# The study (docs/RESULTS.md): both papers' experiments as Hydra sweeps, then `camx report --results`.
+# study-quick: the 2-CPU-core variants (ResNet50 from scratch at 48 px). study: VARIANT= the paper's
+# setting on shapes (224 px, three architectures, ImageNet weights), VARIANT=_pets the same on Oxford-IIIT
+# Pets; both meant for a GPU (pass STUDY_TRAIN= there). Each study dir gets study.json (command, wall time).
+VARIANT ?=
+study-quick:
+	$(MAKE) --no-print-directory study VARIANT=_quick CMD="make study-quick"
+
+study: install
+	$(MAKE) --no-print-directory _study-dropkey EXP=paper_dropkey$(VARIANT) CMD="$(or $(CMD),make study VARIANT=$(VARIANT))"
+	$(MAKE) --no-print-directory _study-gradpp EXP=paper_gradpp_scorecam$(VARIANT) CMD="$(or $(CMD),make study VARIANT=$(VARIANT))"
+	$(CAMX) report $(STUDY_DIR)/paper_dropkey$(VARIANT) $(STUDY_DIR)/paper_gradpp_scorecam$(VARIANT) --results $(RESULTS)
+
+study-dropkey-quick study-gradpp-quick:
+	$(MAKE) --no-print-directory $(subst -quick,,$@) VARIANT=_quick CMD="make $@"
+
+study-dropkey study-gradpp: install
+	$(MAKE) --no-print-directory _$@ EXP=$(if $(findstring dropkey,$@),paper_dropkey,paper_gradpp_scorecam)$(VARIANT) \
+	  CMD="$(or $(CMD),make $@ VARIANT=$(VARIANT))"
+
+# Study 1: heads × seeds (the experiment's sweep), DropKey mask ratios 0.3/0.5 (seed 0), then three evals:
+# the noise curve (predictions), Grad-CAM under every paper perturbation, Monte-Carlo maps of the drop heads.
+_study-dropkey:
+	@D=$(STUDY_DIR)/$(EXP); rm -rf $$D; start=$$(date +%s); \
+	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) hydra.sweep.dir=$$D/train && \
+	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) model.arch=resnet50 model.head=dropkey trainer.seed=0 \
+	  model.mask_ratio=0.3,0.5 hydra.sweep.dir=$$D/train_ratio && \
+	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$D/train,$$D/train_ratio]" perturb=noise_grid \
+	  map_metrics=false hydra.run.dir=$$D/eval_noise && \
+	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$D/train,$$D/train_ratio]" perturb=paper \
+	  "methods=[gradcam]" hydra.run.dir=$$D/eval_maps && \
+	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$D/train]" "heads=[dropout,dropkey]" \
+	  perturb=noise "perturb.noise.variance=[0.5,1.0]" "methods=[gradcam]" cam.mc_samples=8 \
+	  hydra.run.dir=$$D/eval_mc && \
+	printf '{"command": "%s", "experiment": "%s", "seconds": %d}\n' "$(CMD)" "$(EXP)" \
+	  $$(( $$(date +%s) - start )) > $$D/study.json && \
+	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
+
+# Study 2: every method on Study 1's plain checkpoints (run the matching Study 1 first), clean test images.
+_study-gradpp:
+	@D=$(STUDY_DIR)/$(EXP); S1=$(STUDY_DIR)/$(subst gradpp_scorecam,dropkey,$(EXP)); \
+	test -d $$S1/train || { echo "$(EXP) explains the plain checkpoints of $$S1/train, which does not exist: run make study-dropkey VARIANT=$(VARIANT) first" >&2; exit 2; }; \
+	rm -rf $$D; start=$$(date +%s); \
+	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$S1/train]" "heads=[plain]" perturb=none \
+	  hydra.run.dir=$$D/eval_methods && \
+	printf '{"command": "%s", "experiment": "%s", "seconds": %d}\n' "$(CMD)" "$(EXP)" \
+	  $$(( $$(date +%s) - start )) > $$D/study.json && \
+	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
 
 # Benchmarks against pytorch-grad-cam and TorchCAM (run on an idle machine; writes benchmarks/results/ and
 # docs/PERFORMANCE.md). BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--full for everything.

@@ -215,14 +215,33 @@ def evaluate(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(
+    epilog="Examples:\n\n"
+    "  camx report outputs/multirun/2026-11-22_10-00-00_eval_ab12\n\n"
+    "  camx report outputs/study/paper_dropkey_quick outputs/study/paper_gradpp_scorecam_quick "
+    "--results docs/RESULTS.md"
+)
 def report(
-    sweep_dir: str = typer.Argument(..., help="A Hydra multirun dir (or any folder of eval runs)."),
+    dirs: list[str] = typer.Argument(
+        ..., help="A Hydra multirun dir (or any folder of eval runs); with --results, study dirs."
+    ),
     out: str = typer.Option(None, "--out", help="Where to write the report (default: SWEEP_DIR/report)."),
+    results: str = typer.Option(
+        None,
+        "--results",
+        help="Write the studies (dirs from `make study-quick`/`make study`) as one markdown file, "
+        "e.g. docs/RESULTS.md, with its figures in docs/results/.",
+    ),
 ) -> None:
     """Aggregate the eval runs of a sweep into one table (metrics.md/json/csv) and the figures."""
     try:
-        tasks.report(sweep_dir, out)
+        if results:
+            tasks.study_report(dirs, results)
+            return
+        if len(dirs) > 1:
+            render.error(f"got {len(dirs)} dirs; pass one sweep dir (several only with --results)")
+            raise typer.Exit(2)
+        tasks.report(dirs[0], out)
     except CamxError as exc:
         render.error(str(exc))
         raise typer.Exit(2) from None

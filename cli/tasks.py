@@ -194,3 +194,11 @@ def report(sweep_dir: str, out: str | None) -> None:
         render.console.print(f"wrote {path}")
     for line in result.missing:
         render.err_console.print(f"[yellow]missing:[/] {line}")
+
+
+def study_report(dirs: list[str], results: str) -> None:
+    from camx.jobs.study import write_results
+
+    report = write_results([Path(d) for d in dirs], Path(results))
+    for path in report.written:
+        render.console.print(f"wrote {path}")

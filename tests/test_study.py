@@ -1,0 +1,169 @@
+"""The study report (docs/RESULTS.md) from synthetic study dirs, and checkpoints taken from a sweep folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import camx
+
+from camx.errors import CamxError, CheckpointError
+from camx.jobs.common import resolve_checkpoints
+from camx.jobs.study import _spearman, write_results
+from camx.metrics import mean_ci
+
+# true-class confidence under noise per head and seed: dropkey > dropout > attention > plain, well apart
+CONF = {"plain": 0.40, "attention": 0.50, "dropout": 0.60, "dropkey": 0.80}
+LEVELS = (0.5, 0.6, 1.0)
+
+
+def _rec(
+    head: str,
+    seed: int,
+    metric: str,
+    value: float,
+    *,
+    method: str | None = None,
+    perturbation: str = "none",
+    level: float = 0.0,
+    ratio: float | None = 0.1,
+) -> dict:
+    return {
+        "model": "resnet50", "head": head, "run": f"{head}-s{seed}-r{ratio}", "seed": seed,
+        "mask_ratio": ratio if head in ("dropout", "dropkey") else None,
+        "checkpoint": f"ckpt/{head}/{seed}/{ratio}.pt", "method": method, "perturbation": perturbation,
+        "level": level, "metric": metric, "value": value, "ci_low": value - 0.05, "ci_high": value + 0.05,
+        "n": 100,
+    }  # fmt: skip
+
+
+def _write_eval(folder: Path, records: list[dict], mc: int = 1) -> None:
+    folder.mkdir(parents=True)
+    doc = {"schema": "camx-metrics-2", "config": {"cam": {"mc_samples": mc}}, "records": records}
+    (folder / "metrics.json").write_text(json.dumps(doc))
+
+
+def _dropkey_study(root: Path) -> Path:
+    study = root / "paper_dropkey_quick"
+    noise, maps, mc = [], [], []
+    for head, base in CONF.items():
+        for seed in range(3):
+            jitter = 0.01 * (seed - 1)  # seeds 0, 1, 2 → base − 0.01, base, base + 0.01
+            noise.append(_rec(head, seed, "confidence", 0.95, perturbation="none"))
+            noise.append(_rec(head, seed, "accuracy", 0.9 + jitter, perturbation="none"))
+            for lvl in LEVELS:
+                noise.append(_rec(head, seed, "confidence", base + jitter, perturbation="noise", level=lvl))
+            maps.append(_rec(head, seed, "pointing_game", 0.7, method="gradcam"))
+            maps.append(_rec(head, seed, "pointing_game", 0.3, method="center"))
+            maps.append(_rec(head, seed, "stability_pearson", 0.5 + jitter, method="gradcam",
+                             perturbation="noise", level=0.5))  # fmt: skip
+            if head in ("dropout", "dropkey"):
+                mc.append(_rec(head, seed, "stability_pearson", 0.9, method="gradcam", perturbation="noise",
+                               level=0.5))  # fmt: skip
+    for ratio, acc in ((0.3, 0.85), (0.5, 0.8)):  # the mask-ratio sweep: seed 0 only
+        noise.append(_rec("dropkey", 0, "accuracy", acc, ratio=ratio))
+    _write_eval(study / "eval_noise", noise)
+    _write_eval(study / "eval_maps", maps)
+    _write_eval(study / "eval_mc", mc, mc=8)
+    (study / "study.json").write_text(json.dumps({"command": "make study-quick", "experiment": study.name,
+                                                  "seconds": 1500}))  # fmt: skip
+    return study
+
+
+def _gradpp_study(root: Path) -> Path:
+    study = root / "paper_gradpp_scorecam_quick"
+    # AD in the paper's order (cam worst … smoothgradcampp best), IC in the opposite order of the paper
+    ad = {
+        "cam": 50,
+        "gradcam": 49,
+        "gradcampp": 45,
+        "scorecam": 33,
+        "smoothgradcampp": 20,
+        "gradpp_scorecam": 30,
+    }
+    ic = {
+        "cam": 40,
+        "gradcam": 35,
+        "gradcampp": 30,
+        "scorecam": 20,
+        "smoothgradcampp": 15,
+        "gradpp_scorecam": 10,
+    }
+    recs = []
+    for method in ad:
+        recs.append(_rec("plain", 0, "average_drop", ad[method], method=method))
+        recs.append(_rec("plain", 0, "increase_in_confidence", ic[method], method=method))
+        recs.append(_rec("plain", 0, "seconds_per_image", 0.25, method=method))
+    _write_eval(study / "eval_resnet50", recs)
+    (study / "study.json").write_text(json.dumps({"command": "make study-quick", "experiment": study.name,
+                                                  "seconds": 600}))  # fmt: skip
+    return study
+
+
+def test_results_markdown_aggregates_seeds_and_compares_with_the_papers(tmp_path: Path) -> None:
+    out = tmp_path / "docs" / "RESULTS.md"
+    report = write_results([_dropkey_study(tmp_path), _gradpp_study(tmp_path)], out)
+    text = out.read_text()
+    assert report.markdown == text
+    # the mean over the three seeds with a t-interval over seeds, not over images
+    s = mean_ci([CONF["dropkey"] - 0.01, CONF["dropkey"], CONF["dropkey"] + 0.01])
+    assert f"{s.mean:.3f} ± {(s.ci_high - s.ci_low) / 2:.3f}" in text
+    # the paper's ResNet50 confidences beside camx's
+    assert "0.998 / " in text and "0.481 / " in text
+    assert "dropkey > dropout > plain holds, and the confidence intervals separate" in text
+    assert (
+        "most of the difference comes from the drop" in text
+    )  # dropkey − attention 0.30 > attention − plain 0.10
+    assert "25.0 min" in text and "10.0 min" in text and "make study-quick" in text
+    # Fig. 8 from the ratio runs (seed 0 of every ratio), MC against single pass
+    assert "| 0.3 | 0.850 ± 0.050 |" in text
+    assert "0.500 ± 0.025 → 0.900" in text or "0.500" in text.split("Monte-Carlo")[1]
+    # Study 2: the AD ranking agrees with the paper's, the IC ranking is reversed
+    assert "47.2 / 13.0" in text
+    rho_ad = _spearman([47.2, 47.8, 45.5, 31.5, 29.1, 32.6], [50, 49, 45, 33, 20, 30])
+    assert f"Spearman ρ = {rho_ad:+.2f} for Average Drop" in text
+    pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
+    assert "study1_mask_ratio.png" in pngs and "study1_resnet50_confidence_vs_noise.png" in pngs
+    assert all(p.is_file() for p in report.written)
+
+
+def test_spearman_of_identical_and_reversed_orders() -> None:
+    assert _spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert _spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert _spearman([1, 1, 2], [5, 5, 9]) == pytest.approx(1.0)  # ties share their mean rank
+
+
+def test_unfinished_study_is_a_clear_error(tmp_path: Path) -> None:
+    study = _dropkey_study(tmp_path)
+    (study / "study.json").unlink()
+    with pytest.raises(CamxError, match="no study.json"):
+        write_results([study], tmp_path / "R.md")
+    res = camx("report", str(study), "--results", str(tmp_path / "R.md"), cwd=tmp_path)
+    assert res.returncode == 2 and "no study.json" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "R.md").exists()
+
+
+def _fake_run(folder: Path, head: str) -> None:
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "best.pt").write_bytes(b"")
+    (folder / "run.json").write_text(json.dumps({"task": "train", "arch": "resnet50", "head": head}))
+
+
+def test_a_sweep_folder_stands_for_its_runs_in_job_order(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    for name, head in (
+        ("10_resnet50-dropkey", "dropkey"),
+        ("2_resnet50-plain", "plain"),
+        ("3_resnet50-dropkey", "dropkey"),
+    ):
+        _fake_run(sweep / name, head)
+    cfg = {"checkpoints": [str(sweep)], "model": {"arch": "resnet50"}}
+    assert list(resolve_checkpoints(cfg, all_heads=True)) == [
+        "2_resnet50-plain", "3_resnet50-dropkey", "10_resnet50-dropkey",
+    ]  # fmt: skip
+    assert list(resolve_checkpoints({**cfg, "heads": ["dropkey"]}, all_heads=True)) == [
+        "3_resnet50-dropkey", "10_resnet50-dropkey",
+    ]  # fmt: skip
+    with pytest.raises(CheckpointError, match="no trained attention checkpoint below"):
+        resolve_checkpoints({**cfg, "heads": ["attention"]}, all_heads=True)
