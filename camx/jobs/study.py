@@ -294,7 +294,7 @@ def _study1(study: Study, fig_dir: Path, rel: str) -> tuple[list[str], list[Path
                     ]
                 )
             out += _table(["head", "variance 0.5", "variance 0.6"], rows)
-            out += _ordering(conf, heads)
+            out += _ordering(conf, heads, mine)
     out += _localisation(core, study)
     ratio_lines, ratio_figs = _mask_ratio(recs, fig_dir, rel)
     out += ratio_lines
@@ -314,7 +314,29 @@ def _verdict(a: Cell, b: Cell) -> str:
     return "≈"
 
 
-def _ordering(conf: Mapping[tuple[str, float], Cell], heads: Sequence[str]) -> list[str]:
+def _area_cells(records: Sequence[Mapping[str, Any]], levels: Sequence[float]) -> dict[str, Cell]:
+    """Per head: each checkpoint's mean confidence over the noise ``levels``, summarised over checkpoints."""
+    per_ckpt: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
+    for r in records:
+        if (
+            r["metric"] == "confidence"
+            and r["method"] is None
+            and r["perturbation"] == "noise"
+            and float(r["level"]) in levels
+            and r["value"] is not None
+        ):
+            per_ckpt[(r["head"], r["checkpoint"])][float(r["level"])] = float(r["value"])
+    by_head: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for (head, ckpt), vals in per_ckpt.items():
+        if len(vals) == len(levels):
+            v = sum(vals.values()) / len(vals)
+            by_head[head].append({"checkpoint": ckpt, "value": v, "ci_low": None, "ci_high": None})
+    return {h: _seed_cell(by_head[h]) for h in HEAD_ORDER if h in by_head}
+
+
+def _ordering(
+    conf: Mapping[tuple[str, float], Cell], heads: Sequence[str], records: Sequence[Mapping[str, Any]]
+) -> list[str]:
     """Does dropkey > dropout > plain hold, and is it the attention head or the drop? Sentences from numbers."""
     lines = []
     levels = sorted({lvl for _, lvl in conf})
@@ -340,28 +362,33 @@ def _ordering(conf: Mapping[tuple[str, float], Cell], heads: Sequence[str]) -> l
             f"(here: {order}; dropkey vs dropout {_verdict(k, d)}, dropout vs plain {_verdict(d, p)})."
         )
     mid = [lvl for lvl in levels if 0 < lvl <= 1.0]
-    if "attention" in heads and mid:
-        area = {
-            h: sum(conf[(h, lvl)].mean for lvl in mid if (h, lvl) in conf) / len(mid)
-            for h in heads
-            if all((h, lvl) in conf for lvl in mid)
-        }
-        if "attention" in area:
-            rank = " > ".join(sorted(area, key=lambda h: -area[h]))
-            drops = [h for h in ("dropout", "dropkey") if h in area]
-            gain_head = area["attention"] - area.get("plain", float("nan"))
-            gain_drop = max((area[h] for h in drops), default=float("nan")) - area["attention"]
+    area = _area_cells(records, mid)
+    if "attention" in area and "plain" in area and mid:
+        rank = " > ".join(sorted(area, key=lambda h: -area[h].mean))
+        drops = [h for h in ("dropout", "dropkey") if h in area]
+        best = max(drops, key=lambda h: area[h].mean) if drops else None
+        head_v = _verdict(area["attention"], area["plain"])
+        drop_v = _verdict(area[best], area["attention"]) if best else "≈"
+        if head_v == "≈" and drop_v == "≈":
             which = (
-                "the attention head itself"
-                if abs(gain_head) > abs(gain_drop)
-                else "the drop (Dropout/DropKey) on top of the attention head"
+                "no difference beyond the spread between seeds: neither the attention head (attention vs plain ≈) "
+                f"nor the drop ({best} vs attention ≈) changes it measurably here"
             )
-            lines.append(
-                f"- Mean confidence over variances {mid[0]:g}–{mid[-1]:g}: {rank} "
-                f"({', '.join(f'{h} {area[h]:.3f}' for h in area)}). Attention without drop minus plain: "
-                f"{gain_head:+.3f}; best drop head minus attention: {gain_drop:+.3f} — most of the difference "
-                f"comes from {which}."
+        else:
+            which = (
+                f"attention vs plain {head_v}, {best} vs attention {drop_v}: the difference comes from "
+                + (
+                    "the attention head itself"
+                    if drop_v == "≈"
+                    else "the drop on top of the attention head"
+                    if head_v == "≈"
+                    else "both the attention head and the drop"
+                )
             )
+        lines.append(
+            f"- Mean confidence over variances {mid[0]:g}–{mid[-1]:g} (per seed, then over seeds): {rank} "
+            f"({', '.join(f'{h} {c.text()}' for h, c in area.items())}) — {which}."
+        )
     return lines + [""] if lines else []
 
 
