@@ -166,3 +166,18 @@ def test_a_sweep_folder_stands_for_its_runs_in_job_order(tmp_path: Path) -> None
     ]  # fmt: skip
     with pytest.raises(CheckpointError, match="no trained attention checkpoint below"):
         resolve_checkpoints({**cfg, "heads": ["attention"]}, all_heads=True)
+
+
+def test_heads_within_the_seed_spread_are_called_equal() -> None:
+    from camx.jobs.study import Cell, _ordering
+
+    records = [
+        _rec(head, seed, "confidence", base + 0.05 * (seed - 1), perturbation="noise", level=lvl)
+        for head, base in (("plain", 0.40), ("attention", 0.41), ("dropout", 0.42), ("dropkey", 0.43))
+        for seed in range(3)
+        for lvl in LEVELS
+    ]
+    conf = {(h, lvl): Cell(0.4, 0.3, 0.5, 3) for h in CONF for lvl in LEVELS}
+    text = "\n".join(_ordering(conf, list(CONF), records))
+    assert "no difference beyond the spread between seeds" in text
+    assert "does not hold (here:" in text  # equal means: the strict ordering does not hold
