@@ -404,14 +404,19 @@ def _localisation(core: Sequence[Mapping[str, Any]], study: Study) -> list[str]:
         for method in methods:
             for metric in (*LOCALISATION, *STABILITY):
                 cells = _cells(mine, lambda r: (r["head"], _cond(r)), metric=metric, method=method)
-                base = _cells(mine, lambda r: (r["method"], _cond(r)), metric=metric)
+                first = next((r["checkpoint"] for r in mine if r["method"] in BASELINES), None)
+                base = _cells(  # baseline maps ignore the model: one checkpoint's records, CI over images
+                    [r for r in mine if r["checkpoint"] == first],
+                    lambda r: (r["method"], _cond(r)),
+                    metric=metric,
+                )
                 if not cells:
                     continue
                 conds = list(dict.fromkeys(_cond(r) for r in mine if r["metric"] == metric))
                 cols = [b for b in BASELINES if any((b, c) in base for c in conds)]
                 out += [
                     f"**{model} · {method} · {metric}** (seeds: {_seeds_note(cells.values())}; "
-                    f"baseline columns pool every model)",
+                    "baselines: CI over images)",
                     "",
                 ]
                 out += _table(
@@ -425,7 +430,25 @@ def _localisation(core: Sequence[Mapping[str, Any]], study: Study) -> list[str]:
                         for c in conds
                     ),
                 )
+                out += _head_verdicts(cells, conds)
     return out
+
+
+def _head_verdicts(cells: Mapping[tuple[str, str], Cell], conds: Sequence[str]) -> list[str]:
+    """One line per drop head: in which conditions its interval lies above / below plain's, or overlaps."""
+    lines = []
+    for head in ("dropout", "dropkey"):
+        tally: dict[str, list[str]] = {">": [], "<": [], "≈": []}
+        for c in conds:
+            if (head, c) in cells and ("plain", c) in cells:
+                tally[_verdict(cells[(head, c)], cells[("plain", c)])].append(c)
+        if any(tally.values()):
+            lines.append(
+                f"- {head} vs plain: above in {len(tally['>'])} ({', '.join(tally['>']) or '—'}), below in "
+                f"{len(tally['<'])} ({', '.join(tally['<']) or '—'}), within the seeds' spread in "
+                f"{len(tally['≈'])} of {sum(map(len, tally.values()))} conditions."
+            )
+    return lines + [""] if lines else []
 
 
 def _mask_ratio(recs: Sequence[Mapping[str, Any]], fig_dir: Path, rel: str) -> tuple[list[str], list[Path]]:
