@@ -589,6 +589,17 @@ def _study2(study: Study) -> list[str]:
             row += [cells[m][method].text(d) if method in cells[m] else "—" for m, _, d in present]
             rows.append(row)
         out += _table(["method", "paper AD / IC", *[t for _, t, _ in present]], rows)
+        ad = cells["average_drop"]
+        named = [m for m in methods if m in ad and m not in BASELINES]
+        if named and "random" in ad:
+            lo, hi = min(ad[m].mean for m in named), max(ad[m].mean for m in named)
+            below = [m for m in named if _verdict(ad[m], ad["random"]) == "<"]
+            out.append(
+                f"- Average Drop of the {len(named)} methods spans {lo:.1f}–{hi:.1f} % (random maps: "
+                f"{ad['random'].text(1)} %); {len(below)} of them drop less than random maps beyond the seeds' spread."
+            )
+        ckpts = sorted({r["checkpoint"] for r in mine})
+        out += [f"- Checkpoints ({len(ckpts)}): " + ", ".join(f"`{c}`" for c in ckpts), ""]
         shared = [
             m
             for m in methods
@@ -606,9 +617,13 @@ def _study2(study: Study) -> list[str]:
             best_ic = max(shared, key=lambda m: cells["increase_in_confidence"][m].mean)
             paper_ad = min(shared, key=lambda m: PAPER_TABLE1[m][0])
             paper_ic = max(shared, key=lambda m: PAPER_TABLE1[m][1])
+
+            def rho(v: float) -> str:
+                return f"{v:+.2f}" if math.isfinite(v) else "undefined (every method ties)"
+
             out += [
-                f"- Ranking against the paper over {', '.join(shared)}: Spearman ρ = {rho_ad:+.2f} for Average Drop, "
-                f"{rho_ic:+.2f} for Increase in Confidence (1 = same order). Lowest AD here: {best_ad} "
+                f"- Ranking against the paper over {', '.join(shared)}: Spearman ρ = {rho(rho_ad)} for Average Drop, "
+                f"{rho(rho_ic)} for Increase in Confidence (1 = same order). Lowest AD here: {best_ad} "
                 f"(paper: {paper_ad}); highest IC here: {best_ic} (paper: {paper_ic}).",
                 "",
             ]
