@@ -295,7 +295,7 @@ def _study1(study: Study, fig_dir: Path, rel: str) -> tuple[list[str], list[Path
                 )
             out += _table(["head", "variance 0.5", "variance 0.6"], rows)
             out += _ordering(conf, heads, mine)
-    out += _localisation(core, study)
+    out += _localisation(core)
     ratio_lines, ratio_figs = _mask_ratio(recs, fig_dir, rel)
     out += ratio_lines
     written += ratio_figs
@@ -392,7 +392,7 @@ def _ordering(
     return lines + [""] if lines else []
 
 
-def _localisation(core: Sequence[Mapping[str, Any]], study: Study) -> list[str]:
+def _localisation(core: Sequence[Mapping[str, Any]]) -> list[str]:
     maps = [r for r in core if r.get("method") and r["metric"] in (*LOCALISATION, *STABILITY)]
     if not maps:
         return []
