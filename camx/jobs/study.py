@@ -236,6 +236,7 @@ def _study1(study: Study, fig_dir: Path, rel: str) -> tuple[list[str], list[Path
         heads = _heads(mine)
         out += [f"### {model}: accuracy and confidence under Gaussian noise", ""]
         curves: dict[str, dict[str, list[tuple[float, float, Any, Any]]]] = {}
+        by_metric: dict[str, dict[Any, Cell]] = {}
         for metric in ("accuracy", "confidence"):
             cells = _cells(
                 [r for r in mine if r["perturbation"] in ("none", "noise")],
@@ -243,6 +244,7 @@ def _study1(study: Study, fig_dir: Path, rel: str) -> tuple[list[str], list[Path
                 metric=metric,
                 method=None,
             )
+            by_metric[metric] = cells
             levels = sorted({lvl for _, lvl in cells})
             out += [
                 f"**{metric}** (mean over training seeds ± 95% CI; seeds per head: {_seeds_note(cells.values())})",
@@ -270,12 +272,7 @@ def _study1(study: Study, fig_dir: Path, rel: str) -> tuple[list[str], list[Path
                 path = figures.save(fig, fig_dir / f"study1_{model}_{metric}_vs_noise.png")
                 written.append(path)
                 out += [f"![{metric} against noise variance]({rel}/{path.name})", ""]
-        conf = _cells(
-            [r for r in mine if r["perturbation"] == "noise"],
-            lambda r: (r["head"], float(r["level"])),
-            metric="confidence",
-            method=None,
-        )
+        conf = {k: c for k, c in by_metric["confidence"].items() if k[1] > 0}  # the noisy levels
         if model == "resnet50" and any((h, 0.5) in conf for h in PAPER_CONFIDENCE):
             out += [
                 "**Beside the paper** (Sensors 2023 §3.1: ResNet50 true-class confidence; paper / camx)",
