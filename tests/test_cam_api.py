@@ -159,3 +159,18 @@ def test_chunk_size_does_not_change_score_maps() -> None:
     a = explain(model, x, "scorecam", chunk_size=1)
     b = explain(model, x, "scorecam", chunk_size=1000)
     assert torch.allclose(a.maps, b.maps, atol=1e-6)
+
+
+def test_auto_chunk_size_is_sized_to_the_masked_inputs() -> None:
+    from camx.cam.score import AUTO_CHUNK_PIXELS, chunk_for
+
+    cpu = torch.device("cpu")
+    assert chunk_for("auto", (224, 224), cpu) == AUTO_CHUNK_PIXELS // (224 * 224) == 5
+    assert chunk_for("auto", (48, 48), cpu) == 113
+    assert chunk_for("auto", (4096, 4096), cpu) == 1  # never 0
+    assert chunk_for(7, (224, 224), cpu) == 7
+    model, x = _cnn(), images()
+    auto = explain(model, x, "scorecam")  # the default
+    assert torch.allclose(auto.maps, explain(model, x, "scorecam", chunk_size=3).maps, atol=1e-6)
+    with pytest.raises(ConfigError, match="chunk_size"):
+        explain(model, x, "scorecam", chunk_size="big")

@@ -125,6 +125,7 @@ def test_fail_under_exit_codes(trained: Path) -> None:
         (["eval", "--noise", "-1"], "variance"),
         (["eval", "perturb=contrast", "perturb.contrast.factor=[0]"], "contrast"),
         (["eval", "cam=nosuchcam"], "choose one of"),
+        (["eval", "cam.chunk_size=big"], "cam.chunk_size"),
         (["explain", "nosuch.jpg", "experiment=smoke"], "nosuch.jpg"),
         (["explain", "x.jpg", "--checkpoint", "missing.pt"], "missing.pt"),
     ],

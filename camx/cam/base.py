@@ -30,7 +30,7 @@ class CamRun:
     logits: Tensor  #: (B, K) detached
     targets: Tensor  #: (B,) long, the class each map explains
     out_size: tuple[int, int]  #: the size the final map will have
-    chunk_size: int  #: at most this many masked images per forward pass (score methods)
+    chunk_size: int | str  #: masked images per forward pass (score methods), or "auto"
     probe: Probe
     forward_pass: Pass
 

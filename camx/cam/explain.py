@@ -39,6 +39,15 @@ def _positive_int(name: str, value: Any) -> int:
     return value
 
 
+def _check_chunk(value: Any) -> int | str:
+    if value == "auto":
+        return "auto"
+    try:
+        return _positive_int("chunk_size", value)
+    except ConfigError:
+        raise ConfigError(f"chunk_size={value!r} must be a positive integer or 'auto'") from None
+
+
 def _check_images(images: Any) -> Tensor:
     if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point():
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
@@ -109,7 +118,7 @@ def explain(
     targets: Targets = None,
     size: Size = "input",
     mc_samples: int = 1,
-    chunk_size: int = 64,
+    chunk_size: int | str = "auto",
     **method_options: Any,
 ) -> CamResult:
     """Class activation maps of ``images`` (normalised, (B, 3, H, W)) for ``model`` (returns logits).
@@ -126,7 +135,8 @@ def explain(
       method's ReLU, before resizing and min–max) and the softmax probabilities are averaged over
       the samples. With ``targets=None`` the explained class is the argmax of the averaged
       probabilities, so the samples' forward passes are kept until it is known.
-    - ``chunk_size``: at most this many masked images per forward pass (scorecam, gradpp_scorecam).
+    - ``chunk_size``: at most this many masked images per forward pass (scorecam, gradpp_scorecam);
+      ``"auto"`` sizes the chunk to the masked inputs' pixels (:func:`camx.cam.score.chunk_for`).
 
     One forward pass of the B images (plus one backward pass, down to the target layer only, for
     gradient methods) per sample. The model is left exactly as found: train/eval flags,
@@ -135,7 +145,7 @@ def explain(
     impl = make_method(get_method(method), method_options)
     images = _check_images(images)
     mc = _positive_int("mc_samples", mc_samples)
-    chunk = _positive_int("chunk_size", chunk_size)
+    chunk = _check_chunk(chunk_size)
     out_size = _check_size(size, images)
     layer = _target_module(model, target_layer)
 

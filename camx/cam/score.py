@@ -22,6 +22,26 @@ from camx.cam.gradient import gradcampp_weights
 from camx.errors import ConfigError
 from camx.models.inference import inference_copy
 
+#: ``chunk_size="auto"`` on CPU: as many masked images per forward as keep chunk·H·W ≤ this many pixels.
+AUTO_CHUNK_PIXELS = 2**18
+#: ``chunk_size="auto"`` on an accelerator (not measured here: this machine has none).
+AUTO_CHUNK_ACCELERATOR = 64
+
+
+def chunk_for(chunk_size: int | str, size: tuple[int, int], device: torch.device) -> int:
+    """Masked images per forward pass: ``chunk_size`` itself, or for ``"auto"`` on CPU the largest
+    chunk with chunk·H·W ≤ :data:`AUTO_CHUNK_PIXELS` (at least 1): 5 images of 224², 113 of 48².
+
+    Measured on 2 CPU cores (docs/PERFORMANCE.md, "Score-CAM chunk size"): ResNet50 forwards cost
+    ~54 ms per image in chunks of 4–8 at 224 px but ~75 ms in chunks of 64, whose activations no
+    longer fit the caches; at 48 px chunks of ~128 are fastest. Maps do not depend on the chunk.
+    """
+    if chunk_size != "auto":
+        return int(chunk_size)
+    if device.type != "cpu":
+        return AUTO_CHUNK_ACCELERATOR
+    return max(1, AUTO_CHUNK_PIXELS // max(1, size[0] * size[1]))
+
 
 def _forward_probs(model: nn.Module, x: Tensor, what: str) -> Tensor:
     try:
@@ -43,7 +63,7 @@ def masked_scores(
     targets: Tensor,
     *,
     select: Tensor | None = None,
-    chunk_size: int = 64,
+    chunk_size: int | str = "auto",
     dedup: bool = True,
     what: str = "scorecam",
 ) -> Tensor:
@@ -53,10 +73,12 @@ def masked_scores(
     the downsized input); ``Up`` resizes A_bk bilinearly (align_corners=False) to H×W and ``s`` is
     min–max over the mask (constant up to rounding → 0, :func:`~camx.cam.base.is_constant`).
     Unselected entries are 0. ``dedup=False`` forwards the
-    constant-channel masks too (same result, more work; for tests).
+    constant-channel masks too (same result, more work; for tests). ``chunk_size``: masked images
+    per forward, or ``"auto"`` (:func:`chunk_for`).
     """
     b, c, h, w = activation.shape
     size = (int(images.shape[-2]), int(images.shape[-1]))
+    chunk_size = chunk_for(chunk_size, size, images.device)
     out = torch.zeros(b, c, dtype=torch.float32, device=activation.device)
     if select is None:
         select = torch.ones(b, c, dtype=torch.bool, device=activation.device)

@@ -220,7 +220,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                         method=method,
                         targets=all_labels[i : i + chunk],
                         mc_samples=int(cam_cfg.get("mc_samples", 1)) if method in methods else 1,
-                        chunk_size=int(cam_cfg.get("chunk_size", 64)),
+                        chunk_size=cam_cfg.get("chunk_size", "auto"),
                         target_layer=layer,
                         **method_options(cfg, method),
                     )

@@ -144,7 +144,7 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
                     method=method,
                     targets=target,
                     mc_samples=int(cam_cfg.get("mc_samples", 1)),
-                    chunk_size=int(cam_cfg.get("chunk_size", 64)),
+                    chunk_size=cam_cfg.get("chunk_size", "auto"),
                     target_layer=layer,
                     **method_options(cfg, method),
                 )
