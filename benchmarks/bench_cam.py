@@ -5,7 +5,7 @@ registered) before the clock starts and removed afterwards. Targets are the pred
 (each library's default). camx and pytorch-grad-cam return maps at the input size; TorchCAM returns
 feature-resolution maps, which are upsampled (bilinear) inside its timed call so every library
 delivers the same thing. Peers run with their own defaults (pytorch-grad-cam ScoreCAM forwards 16
-masked images at a time, TorchCAM 32, camx ``chunk_size=64``).
+masked images at a time, TorchCAM 32, camx ``chunk_size="auto"``: 5 at 224 px).
 """
 
 from __future__ import annotations
@@ -164,10 +164,51 @@ def _minmax(maps: Tensor) -> Tensor:
     return (maps - lo) / (hi - lo).clamp_min(1e-12)
 
 
+def reference_scorecam(model: nn.Module, x: Tensor, chunk: int = 16) -> Tensor:
+    """Exact Score-CAM as the paper defines it, written plainly, at feature resolution and min–max normalised.
+
+    α_k = softmax(f(X ⊙ s(Up(A_k))))_c with c the predicted class, Up bilinear (align_corners=False) to
+    the input size and s min–max (a map whose range is ≤ 1e-6·max|A| counts as constant: a zero mask);
+    L = ReLU(Σ_k α_k A_k). Every channel is forwarded through the model as given — BatchNorm not
+    folded, default memory format, no deduplication — so camx's map must match it to float rounding.
+    """
+    act = activations(model, x)
+    maps = []
+    with torch.inference_mode():
+        target = model(x).argmax(1)
+        for b in range(x.shape[0]):
+            up = F.interpolate(act[b][:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)
+            flat = up.flatten(1)
+            lo, hi = flat.min(1).values, flat.max(1).values
+            constant = (hi - lo) <= torch.maximum(hi.abs(), lo.abs()) * 1e-6
+            span = torch.where(constant, torch.ones_like(hi), hi - lo)
+            masks = torch.where(
+                constant[:, None], torch.zeros_like(flat), (flat - lo[:, None]) / span[:, None]
+            )
+            masks = masks.view_as(up)
+            alpha = torch.cat(
+                [
+                    torch.softmax(model(x[b : b + 1] * masks[i : i + chunk]), dim=1)[:, target[b]]
+                    for i in range(0, masks.shape[0], chunk)
+                ]
+            )
+            maps.append(torch.einsum("k,khw->hw", alpha, act[b]).clamp_min(0))
+    return _minmax(torch.stack(maps))
+
+
 def scorecam_comparison(
-    model: nn.Module, x: Tensor, *, device: torch.device, run_peers: bool, skip_reason: str
+    model: nn.Module,
+    x: Tensor,
+    *,
+    device: torch.device,
+    run_peers: bool,
+    skip_reason: str,
+    reference: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Tensor]:
     """Exact Score-CAM by each library, each run once (they take minutes), and how the peers' maps agree.
+
+    ``reference=True`` also computes :func:`reference_scorecam` (untimed) and adds its agreement with
+    camx as library ``"reference"``: the check that camx's speed-ups leave the map as defined.
 
     camx's map is at feature resolution (``size=None``); each peer runs on ``LogSoftmax(model)`` (the
     paper's definition, see :class:`LogSoftmax`) and its channel weights, captured during the timed
@@ -189,6 +230,15 @@ def scorecam_comparison(
     ours = holder["map"].float().cpu()
     agreement: list[dict[str, Any]] = []
     act = activations(model, x).cpu()
+    if reference:
+        plain = reference_scorecam(model, x).cpu()
+        agreement.append(
+            {
+                "library": "reference",
+                "max_abs_diff": float((plain - ours).abs().max()),
+                "pearson": float(pearson(plain, ours).mean()),
+            }
+        )
     wrapped = LogSoftmax(model).eval()
     for library, cls_name in PEERS["scorecam"].items():
         if not run_peers:

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
-def measure(method: str, chunk: int, top_k: int | None, size: int, threads: int) -> dict[str, object]:
+def measure(method: str, chunk: int | str, top_k: int | None, size: int, threads: int) -> dict[str, object]:
     import torch
     from bench_common import resnet50, rss_mb, shapes_images
 
@@ -43,6 +43,10 @@ def measure(method: str, chunk: int, top_k: int | None, size: int, threads: int)
 
         options = {} if top_k is None else {"top_k": top_k}
         explain(model, x, method, chunk_size=chunk, **options)
+        from camx.cam.score import chunk_for
+
+        if chunk == "auto":
+            chunk = f"auto ({chunk_for('auto', (size, size), torch.device('cpu'))})"
     seconds = time.perf_counter() - start
     peak = rss_mb()
     return {
@@ -61,12 +65,13 @@ def measure(method: str, chunk: int, top_k: int | None, size: int, threads: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--method", default="scorecam")
-    parser.add_argument("--chunk", type=int, default=64)
+    parser.add_argument("--chunk", default="auto", help="masked images per forward, or auto")
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    print(json.dumps(measure(args.method, args.chunk, args.top_k, args.size, args.threads)))
+    chunk = args.chunk if args.chunk == "auto" else int(args.chunk)
+    print(json.dumps(measure(args.method, chunk, args.top_k, args.size, args.threads)))
 
 
 if __name__ == "__main__":

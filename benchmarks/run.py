@@ -62,7 +62,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "camx_scorecam_batches": [1],
         "tradeoff_images": 1,
         "tradeoff_repeats": 1,
-        "memory_chunks": [8, 32],
+        "memory_chunks": ["auto", 32],
         "memory_peer": False,
         "train_warmup": 2,
         "train_steps": 3,
@@ -76,7 +76,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "camx_scorecam_batches": [1],
         "tradeoff_images": 4,
         "tradeoff_repeats": 3,
-        "memory_chunks": [8, 16, 32, 64],
+        "memory_chunks": [4, 8, 16, 64, "auto"],
         "memory_peer": False,
         "train_warmup": 3,
         "train_steps": 10,
@@ -90,7 +90,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "camx_scorecam_batches": [1, 16],
         "tradeoff_images": 8,
         "tradeoff_repeats": 5,
-        "memory_chunks": [8, 16, 32, 64, 128],
+        "memory_chunks": [4, 8, 16, 32, 64, 128, "auto"],
         "memory_peer": True,
         "train_warmup": 3,
         "train_steps": 15,
@@ -294,21 +294,32 @@ def trained_scorecam_section(
     trained_size = ((meta.get("config") or {}).get("dataset") or {}).get("image_size")
     log(f"exact Score-CAM on the trained {meta['arch']}/{meta['head']} ({shown}) at {size} px")
     run_peers = bool(plan["peer_scorecam_batches"])
-    rows, agreement, _ = scorecam_comparison(
-        trained, x, device=torch.device("cpu"), run_peers=run_peers, skip_reason="--quick"
+    rows, agreement, exact = scorecam_comparison(
+        trained,
+        x,
+        device=torch.device("cpu"),
+        run_peers=run_peers,
+        skip_reason="--quick",
+        reference=run_peers,
     )
+    log(f"Grad++ScoreCAM against that exact map at {size} px (top_k {TOP_KS})")
+    gradpp = gradpp_tradeoff(trained, x, exact, device=torch.device("cpu"), top_ks=TOP_KS, repeats=1)
     data["scorecam_trained"] = {
         "model": f"{shown} ({meta['arch']}/{meta['head']}, trained at {trained_size} px)",
         "image_size": size,
         "results": {r.pop("library"): r for r in rows},
         "agreement": agreement,
+        "gradpp": gradpp,
     }
+
+
+MEMORY_TOP_K = 64  # scorecam channels per memory probe: enough for several chunks, seconds not minutes
 
 
 def memory_section(data: dict[str, Any], plan: dict[str, Any], size: int, log: Any) -> None:
     chunks = plan["memory_chunks"]
-    probes = [("scorecam", c, max(chunks)) for c in chunks]
-    probes.append(("gradpp_scorecam", 64, None))
+    probes: list[tuple[str, int | str, int | None]] = [("scorecam", c, MEMORY_TOP_K) for c in chunks]
+    probes.append(("gradpp_scorecam", "auto", None))
     if plan["memory_peer"]:
         probes.append(("pytorch-grad-cam", 0, None))
     rows = []
