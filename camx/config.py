@@ -58,6 +58,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
     task = cfg.get("task")
     m = cfg["model"]
     validate_model_options(**{k: m[k] for k in m if k != "target_layer"})
+    frozen = task == "train" and (cfg.get("trainer") or {}).get("freeze_backbone")
+    if frozen and not m.get("init_backbone") and m.get("weights", "none") == "none":
+        raise ConfigError(
+            "trainer.freeze_backbone=true would train a head on a random backbone; "
+            "set model.init_backbone=PATH (a camx checkpoint) or model.weights=imagenet"
+        )
     d = cfg["dataset"]
     check_choice("dataset", d.get("name"), DATASETS)
     check_choice("dataset.split", d.get("split", "test"), ("train", "val", "test"))

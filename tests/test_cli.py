@@ -126,6 +126,7 @@ def test_fail_under_exit_codes(trained: Path) -> None:
         (["eval", "perturb=contrast", "perturb.contrast.factor=[0]"], "contrast"),
         (["eval", "cam=nosuchcam"], "choose one of"),
         (["eval", "cam.chunk_size=big"], "cam.chunk_size"),
+        (["train", "model.init_backbone=missing.pt"], "missing.pt"),
         (["explain", "nosuch.jpg", "experiment=smoke"], "nosuch.jpg"),
         (["explain", "x.jpg", "--checkpoint", "missing.pt"], "missing.pt"),
     ],

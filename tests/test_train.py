@@ -68,3 +68,53 @@ def test_progressive_resizing_trains_each_epoch_at_its_size(tmp_path: Path, monk
 def test_bad_sizes_are_config_errors(sizes, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         train_job.validate_trainer({**_cfg()["trainer"], "sizes": sizes})
+
+
+def test_init_backbone_starts_a_head_from_a_trained_backbone(tmp_path: Path) -> None:
+    from camx.checkpoint import load_backbone, load_checkpoint
+    from camx.errors import CheckpointError
+    from camx.models import build_model
+    from camx.models.build import validate_model_options
+
+    train_job.train(_cfg(epochs=1), tmp_path / "plain")
+    source = tmp_path / "plain" / "checkpoints" / "best.pt"
+    trained, _ = load_checkpoint(source)
+    model = build_model("resnet50", "dropkey", 3, output_stride=32)
+    head = {k: v.clone() for k, v in model.head.state_dict().items()}
+    copied = load_backbone(model, source)
+    ours, theirs = model.state_dict(), trained.state_dict()
+    backbone = [k for k in theirs if not k.startswith("head.")]
+    assert copied == sorted(backbone) and all(torch.equal(ours[k], theirs[k]) for k in backbone)
+    assert all(torch.equal(v, head[k]) for k, v in model.head.state_dict().items())  # the head as built
+
+    with pytest.raises(CheckpointError, match="output_stride=32"):
+        load_backbone(build_model("resnet50", "plain", 3, output_stride=16), source)
+    with pytest.raises(CheckpointError, match="resnet50 checkpoint but this run trains alexnet"):
+        load_backbone(build_model("alexnet", "plain", 3), source)
+    with pytest.raises(ConfigError, match="both set the backbone"):
+        validate_model_options("resnet50", "plain", weights="imagenet", init_backbone=str(source))
+
+
+def test_frozen_backbone_keeps_weights_and_batchnorm_statistics(tmp_path: Path) -> None:
+    from camx.checkpoint import load_checkpoint
+    from camx.config import validate
+
+    train_job.train(_cfg(epochs=1), tmp_path / "plain")
+    source = tmp_path / "plain" / "checkpoints" / "last.pt"
+    cfg = _cfg(epochs=1, lr=1e-2, freeze_backbone=True)
+    cfg["model"] = {**cfg["model"], "head": "attention", "init_backbone": str(source)}
+    train_job.train(cfg, tmp_path / "head")
+    before, _ = load_checkpoint(source)
+    after, _ = load_checkpoint(tmp_path / "head" / "checkpoints" / "last.pt")
+    old, new = before.state_dict(), after.state_dict()
+    backbone = [k for k in old if not k.startswith("head.")]
+    assert any(k.endswith("running_mean") for k in backbone)
+    assert all(torch.equal(old[k], new[k]) for k in backbone)
+    model = train_job.build_model("resnet50", "attention", 3, output_stride=32)
+    train_job.freeze_backbone(model)
+    optimised = {id(p) for g in train_job._optimizer(model, cfg["trainer"]).param_groups for p in g["params"]}
+    assert optimised == {id(p) for p in model.head.parameters()}
+
+    bad = {**_cfg(freeze_backbone=True), "task": "train"}
+    with pytest.raises(ConfigError, match="random backbone"):
+        validate(bad)

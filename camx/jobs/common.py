@@ -107,3 +107,10 @@ def preflight(cfg: Mapping[str, Any]) -> None:
                 load_checkpoint(path)
     if task in ("explain",) and cfg.get("checkpoint"):
         load_checkpoint(cfg["checkpoint"])
+    init = (cfg.get("model") or {}).get("init_backbone")
+    if task == "train" and init:
+        from camx.checkpoint import load_backbone
+        from camx.models import build_model
+
+        m = dict(cfg["model"])
+        load_backbone(build_model(m.pop("arch"), m.pop("head"), 2, **m), init)  # names the file and mismatch

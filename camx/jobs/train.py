@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import camx
 from camx import distributed
-from camx.checkpoint import find_runs, read_checkpoint, save_checkpoint, write_run_record
+from camx.checkpoint import find_runs, load_backbone, read_checkpoint, save_checkpoint, write_run_record
 from camx.data.datasets import build_dataset, class_names
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError, check_choice, check_range
@@ -206,7 +206,8 @@ def validate_target_layer(model_cfg: Mapping[str, Any]) -> None:
 def _optimizer(model: nn.Module, t: Mapping[str, Any]) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+        if p.requires_grad:  # a frozen backbone's parameters are not optimised
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
     groups = [
         {"params": decay, "weight_decay": float(t["weight_decay"])},
         {"params": no_decay, "weight_decay": 0.0},
@@ -214,6 +215,23 @@ def _optimizer(model: nn.Module, t: Mapping[str, Any]) -> torch.optim.Optimizer:
     if t["optimizer"] == "adamw":
         return torch.optim.AdamW(groups, lr=float(t["lr"]))
     return torch.optim.SGD(groups, lr=float(t["lr"]), momentum=float(t.get("momentum", 0.9)), nesterov=True)
+
+
+def freeze_backbone(model: nn.Module) -> None:
+    """Stop training everything outside ``model.head``: no gradients, and (see :func:`train_mode`)
+    BatchNorm statistics kept as loaded. The backbone's forward pass then builds no autograd graph."""
+    for name, param in model.named_parameters():
+        if not name.startswith("head."):
+            param.requires_grad_(False)
+
+
+def train_mode(model: nn.Module, frozen_backbone: bool) -> None:
+    """``model.train()``, except that a frozen backbone stays in eval mode."""
+    model.train()
+    if frozen_backbone:
+        for name, child in model.named_children():
+            if name != "head":
+                child.eval()
 
 
 def _scheduler(
@@ -357,6 +375,11 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         len(classes),
         **{k: v for k, v in model_cfg.items() if k not in ("arch", "head")},
     )
+    if model_cfg.get("init_backbone") and resume_from is None:  # a resumed run has its own weights
+        load_backbone(model, model_cfg["init_backbone"])
+    frozen = bool(t.get("freeze_backbone", False))
+    if frozen:
+        freeze_backbone(model)
     channels_last = bool(t.get("channels_last", True)) and device.type != "mps"
     model = model.to(device)
     if channels_last:
@@ -440,7 +463,7 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
     started, images_done = time.perf_counter(), 0
     workers = int(t.get("workers", 0))
     with stop_on_signals() as stop:
-        model.train()
+        train_mode(model, frozen)
         for epoch in range(start_epoch, epochs):
             if hasattr(train_set, "set_epoch"):
                 train_set.set_epoch(epoch)
@@ -520,7 +543,7 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                 model, val_set, device, int(t.get("eval_batch_size", 128)), channels_last, found
             )
             report_skipped(found)
-            model.train()
+            train_mode(model, frozen)
             history.append(
                 {
                     "epoch": epoch + 1,

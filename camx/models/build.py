@@ -78,12 +78,18 @@ def validate_model_options(
     num_heads: int = 4,
     depth: int = 1,
     mask_ratio: float = 0.1,
+    init_backbone: str | None = None,
     **_: Any,
 ) -> None:
     """Raise ConfigError for an unknown choice or out-of-range option of :func:`build_model`."""
     check_choice("model.arch", arch, ARCHS)
     check_choice("model.head", head, HEADS)
     check_choice("model.weights", weights, WEIGHTS)
+    if init_backbone and weights != "none":
+        raise ConfigError(
+            f"model.weights={weights} and model.init_backbone={init_backbone} both set the backbone; "
+            "keep one (model.weights=none to start from the checkpoint)"
+        )
     check_range("model.mask_ratio", mask_ratio, 0.0, 1.0, high_inclusive=False)
     if output_stride not in (16, 32) or (arch != "resnet50" and output_stride != 32):
         raise ConfigError(
