@@ -68,10 +68,16 @@ study-dropkey study-gradpp: install
 
 # Study 1: heads × seeds (the experiment's sweep), DropKey mask ratios 0.3/0.5 (seed 0), then three evals:
 # the noise curve (predictions), Grad-CAM under every paper perturbation, Monte-Carlo maps of the drop heads.
+# When the experiment has a backbone stage (configs/experiment/<EXP>_backbone.yaml, the quick variant),
+# that sweep trains one backbone per seed first and every head starts from the backbone of its seed.
 _study-dropkey:
-	@D=$(STUDY_DIR)/$(EXP); rm -rf $$D; start=$$(date +%s); \
-	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) hydra.sweep.dir=$$D/train && \
-	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) model.arch=resnet50 model.head=dropkey trainer.seed=0 \
+	@D=$(STUDY_DIR)/$(EXP); rm -rf $$D; start=$$(date +%s); INIT=; \
+	if test -f configs/experiment/$(EXP)_backbone.yaml; then \
+	  $(CAMX) train -m experiment=$(EXP)_backbone $(STUDY_TRAIN) hydra.sweep.dir=$$D/backbone || exit $$?; \
+	  INIT="model.init_backbone=$$D/backbone/seed\$${trainer.seed}/checkpoints/best.pt"; \
+	fi; \
+	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) $$INIT hydra.sweep.dir=$$D/train && \
+	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) $$INIT model.arch=resnet50 model.head=dropkey trainer.seed=0 \
 	  model.mask_ratio=0.3,0.5 hydra.sweep.dir=$$D/train_ratio && \
 	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$D/train,$$D/train_ratio]" perturb=noise_grid \
 	  map_metrics=false hydra.run.dir=$$D/eval_noise && \

@@ -181,3 +181,27 @@ def test_heads_within_the_seed_spread_are_called_equal() -> None:
     text = "\n".join(_ordering(conf, list(CONF), records))
     assert "no difference beyond the spread between seeds" in text
     assert "does not hold (here:" in text  # equal means: the strict ordering does not hold
+
+
+def test_setup_tells_the_backbone_stage_from_the_heads_on_it(tmp_path: Path) -> None:
+    from camx.jobs.study import _setup
+
+    def run(folder: Path, head: str, init: str | None, frozen: bool, acc: float) -> None:
+        (folder / ".hydra").mkdir(parents=True)
+        info = {"task": "train", "arch": "resnet50", "head": head, "best_val_accuracy": acc, "seconds": 10}
+        (folder / "run.json").write_text(json.dumps(info))
+        init_line = "null" if init is None else f"'{init}'"
+        (folder / ".hydra" / "config.yaml").write_text(
+            f"model: {{arch: resnet50, head: {head}, mask_ratio: 0.1, init_backbone: {init_line}}}\n"
+            "dataset: {name: shapes, image_size: 48, num_classes: 8, train_size: 2000, grain: 0.3}\n"
+            f"trainer: {{epochs: 2, optimizer: adamw, lr: 0.002, batch_size: 32, seed: 1, freeze_backbone: {frozen}}}\n"
+        )
+
+    study = tmp_path / "paper_dropkey_quick"
+    run(study / "backbone" / "seed1", "plain", None, False, 0.9)
+    run(study / "train" / "0_resnet50-dropkey-seed1", "dropkey", f"{study}/backbone/seed${{trainer.seed}}/checkpoints/best.pt", True, 0.8)  # fmt: skip
+    text = "\n".join(_setup(study))
+    assert "Backbones trained here from scratch (1 runs, plain head)" in text
+    assert "resnet50/plain: 0.900" in text
+    assert "Heads trained here (1 runs), each on the backbone of its training seed (frozen" in text
+    assert "resnet50/dropkey (mask ratio 0.1): 0.800" in text

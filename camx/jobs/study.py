@@ -125,29 +125,69 @@ def _setup(path: Path) -> list[str]:
     for rec in sorted(path.rglob("run.json")):
         try:
             info = json.loads(rec.read_text())
-            cfg = OmegaConf.to_container(OmegaConf.load(rec.parent / ".hydra" / "config.yaml"))
+            conf = OmegaConf.load(rec.parent / ".hydra" / "config.yaml")
+            cfg = OmegaConf.to_container(conf)
+            if isinstance(cfg, dict) and isinstance(cfg.get("model"), dict):  # e.g. …/seed${trainer.seed}/…
+                cfg["model"]["init_backbone"] = OmegaConf.select(conf, "model.init_backbone", default=None)
         except (OSError, ValueError):
             continue
         if isinstance(info, dict) and info.get("task") == "train" and isinstance(cfg, dict):
-            runs.append((info, cfg))
+            runs.append(({**info, "_dir": str(rec.parent.resolve())}, cfg))
     if not runs:
         return []
-    groups: dict[tuple[str, str, float], list[tuple[dict, dict]]] = defaultdict(list)
-    for info, cfg in runs:
-        ratio = cfg["model"].get("mask_ratio") if info["head"] in ("dropout", "dropkey") else -1.0
-        groups[(info["arch"], info["head"], float(ratio))].append((info, cfg))
-    _, cfg = runs[0]
+    # runs whose checkpoint another run starts from (model.init_backbone) are the backbone stage
+    sources = {str(Path(c["model"]["init_backbone"]).resolve().parents[1]) for _, c in runs if _init(c)}
+    backbones = [(i, c) for i, c in runs if i["_dir"] in sources]
+    heads = [(i, c) for i, c in runs if (i, c) not in backbones]
+    lines = []
+    if backbones:
+        lines += [
+            _recipe(
+                f"Backbones trained here from scratch ({len(backbones)} runs, plain head)", backbones[0][1]
+            ),
+            "",
+            *_accuracy_lines(backbones),
+            "",
+        ]
+    _, cfg = heads[0]
+    if _init(cfg):
+        frozen = bool(cfg["trainer"].get("freeze_backbone"))
+        title = f"Heads trained here ({len(heads)} runs), each on the backbone of its training seed" + (
+            " (frozen: weights and BatchNorm statistics)" if frozen else " (fine-tuned with it)"
+        )
+    else:
+        title = f"Trained here from {_start(cfg)} ({len(heads)} runs)"
+    return [*lines, _recipe(title, cfg), "", *_accuracy_lines(heads), ""]
+
+
+def _init(cfg: Mapping[str, Any]) -> str | None:
+    return (cfg.get("model") or {}).get("init_backbone")
+
+
+def _start(cfg: Mapping[str, Any]) -> str:
+    weights = (cfg.get("model") or {}).get("weights", "none")
+    return "scratch" if weights == "none" else f"{weights} weights"
+
+
+def _recipe(title: str, cfg: Mapping[str, Any]) -> str:
     d, t = cfg["dataset"], cfg["trainer"]
     sizes = t.get("sizes")
-    lines = [
-        f"Trained here from scratch ({len(runs)} runs): {d['name']} at {d['image_size']} px, {d['num_classes']} "
+    return (
+        f"{title}: {d['name']} at {d['image_size']} px, {d['num_classes']} "
         f"classes, {t['epochs']} epochs × {d['train_size']} fresh images"
         + (f" (input side per epoch {sizes})" if sizes else "")
         + f", {t['optimizer']} lr {t['lr']:g}, batch {t['batch_size']}, training pixel noise std ≤ "
         f"{d.get('grain', 0):g}, objects rotated ≤ {d.get('max_rotation', 180):g}°. Best validation accuracy "
-        "per group (mean over runs, min–max):",
-        "",
-    ]
+        "per group (mean over runs, min–max):"
+    )
+
+
+def _accuracy_lines(runs: Sequence[tuple[dict, dict]]) -> list[str]:
+    groups: dict[tuple[str, str, float], list[tuple[dict, dict]]] = defaultdict(list)
+    for info, cfg in runs:
+        ratio = cfg["model"].get("mask_ratio") if info["head"] in ("dropout", "dropkey") else -1.0
+        groups[(info["arch"], info["head"], float(ratio))].append((info, cfg))
+    lines = []
     order = {h: i for i, h in enumerate(HEAD_ORDER)}
     for (arch, head, ratio), items in sorted(
         groups.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 9), kv[0][2])
@@ -161,7 +201,7 @@ def _setup(path: Path) -> list[str]:
                 + f": {sum(accs) / len(accs):.3f} ({min(accs):.3f}–{max(accs):.3f}) over {len(accs)} run(s), "
                 f"{sum(secs) / max(len(secs), 1):.0f} s per run"
             )
-    return lines + [""]
+    return lines
 
 
 def _seed_cell(items: Sequence[Mapping[str, Any]]) -> Cell:
