@@ -93,11 +93,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
         c = cfg.get("cam") or {}
         if int(c.get("mc_samples", 1)) < 1:
             raise ConfigError(f"cam.mc_samples={c.get('mc_samples')} is out of range; it must be 1 or more")
-        chunk = c.get("chunk_size", "auto")
-        if chunk != "auto" and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
-            raise ConfigError(
-                f"cam.chunk_size={chunk!r} is not valid; use auto (sized to the input) or an integer ≥ 1"
-            )
+        from camx.cam.score import check_chunk_size
+
+        check_chunk_size(c.get("chunk_size", "auto"), "cam.chunk_size")
     if task == "eval":
         from camx.metrics import METRICS
         from camx.perturb import PERTURBATIONS

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from camx.cam.base import CamMethod, CamRun, make_method, minmax
 from camx.cam.hooks import Pass, Probe, frozen_model, module_name
 from camx.cam.registry import get_method
+from camx.cam.score import check_chunk_size
 from camx.errors import ConfigError, DataError
 from camx.models.build import resolve_layer
 
@@ -37,15 +38,6 @@ def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name}={value!r} must be a positive integer")
     return value
-
-
-def _check_chunk(value: Any) -> int | str:
-    if value == "auto":
-        return "auto"
-    try:
-        return _positive_int("chunk_size", value)
-    except ConfigError:
-        raise ConfigError(f"chunk_size={value!r} must be a positive integer or 'auto'") from None
 
 
 def _check_images(images: Any) -> Tensor:
@@ -145,7 +137,7 @@ def explain(
     impl = make_method(get_method(method), method_options)
     images = _check_images(images)
     mc = _positive_int("mc_samples", mc_samples)
-    chunk = _check_chunk(chunk_size)
+    chunk = check_chunk_size(chunk_size)
     out_size = _check_size(size, images)
     layer = _target_module(model, target_layer)
 

@@ -28,6 +28,13 @@ AUTO_CHUNK_PIXELS = 2**18
 AUTO_CHUNK_ACCELERATOR = 64
 
 
+def check_chunk_size(value: object, name: str = "chunk_size") -> int | str:
+    """``value`` if it is ``"auto"`` or a positive integer, else a ConfigError naming ``name``."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value  # type: ignore[return-value]
+    raise ConfigError(f"{name}={value!r} is not valid; use auto (sized to the input) or an integer ≥ 1")
+
+
 def chunk_for(chunk_size: int | str, size: tuple[int, int], device: torch.device) -> int:
     """Masked images per forward pass: ``chunk_size`` itself, or for ``"auto"`` on CPU the largest
     chunk with chunk·H·W ≤ :data:`AUTO_CHUNK_PIXELS` (at least 1): 5 images of 224², 113 of 48².
