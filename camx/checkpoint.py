@@ -226,31 +226,35 @@ def load_checkpoint(
     return model, meta
 
 
-def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
-    """Copy the backbone of the camx checkpoint at ``path`` into ``model`` (in place); the head is left as built.
-
-    The backbone is every tensor outside ``head.``. The checkpoint must be of the same architecture
-    and output stride (dilation does not change the weights' shapes, but it changes what they compute)
-    and every backbone tensor must match by name and shape; otherwise a CheckpointError says which.
-    Returns the names of the copied tensors. Used by ``model.init_backbone``: a plain run's backbone
-    as the start of an attention, Dropout or DropKey head, the way the Sensors 2023 paper attaches
-    its head to a trained ResNet50.
-    """
+def backbone_state(path: str | Path, arch: str | None, output_stride: int | None) -> dict[str, torch.Tensor]:
+    """The backbone tensors (everything outside ``head.``) of the camx checkpoint at ``path``, after
+    checking that it was trained as ``arch`` with ``output_stride`` (dilation does not change the
+    weights' shapes, but it changes what they compute); a CheckpointError says what differs."""
     data = read_checkpoint(path)
-    arch = getattr(model, "arch", None)
     if data.get("arch") != arch:
         raise CheckpointError(
             f"{path}: model.init_backbone is a {data.get('arch')} checkpoint but this run trains {arch}; "
             f"pass a checkpoint trained as model.arch={arch}"
         )
-    theirs_os = (data.get("model") or {}).get("output_stride")
-    ours_os = _output_stride(model)
-    if theirs_os is not None and ours_os is not None and int(theirs_os) != ours_os:
+    theirs = (data.get("model") or {}).get("output_stride")
+    if theirs is not None and output_stride is not None and int(theirs) != int(output_stride):
         raise CheckpointError(
-            f"{path}: model.init_backbone was trained with output_stride={theirs_os} but this run uses "
-            f"{ours_os}; set model.output_stride={theirs_os}"
+            f"{path}: model.init_backbone was trained with output_stride={theirs} but this run uses "
+            f"{output_stride}; set model.output_stride={theirs}"
         )
-    state = {k: v for k, v in data["state_dict"].items() if not k.startswith("head.")}
+    return {k: v for k, v in data["state_dict"].items() if not k.startswith("head.")}
+
+
+def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
+    """Copy the backbone of the camx checkpoint at ``path`` into ``model`` (in place); the head is left as built.
+
+    Checks as :func:`backbone_state`, and every backbone tensor must match by name and shape.
+    Returns the names of the copied tensors. Used by ``model.init_backbone``: a plain run's backbone
+    as the start of an attention, Dropout or DropKey head, the way the Sensors 2023 paper attaches
+    its head to a trained ResNet50.
+    """
+    arch = getattr(model, "arch", None)
+    state = backbone_state(path, arch, getattr(model, "output_stride", None))
     own = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
     missing = sorted(set(own) - set(state))
     misfit = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
@@ -262,15 +266,6 @@ def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
         )
     model.load_state_dict(state, strict=False)
     return sorted(state)
-
-
-def _output_stride(model: nn.Module) -> int | None:
-    """16 when ResNet50's layer4 is dilated, 32 when it is not, None for other architectures."""
-    layer4 = getattr(model, "layer4", None)
-    if layer4 is None:
-        return None
-    first = next(iter(layer4.children()))
-    return 16 if tuple(first.conv2.stride) == (1, 1) else 32
 
 
 def write_run_record(run_dir: Path, record: dict[str, Any]) -> None:

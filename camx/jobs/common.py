@@ -108,9 +108,7 @@ def preflight(cfg: Mapping[str, Any]) -> None:
     if task in ("explain",) and cfg.get("checkpoint"):
         load_checkpoint(cfg["checkpoint"])
     init = (cfg.get("model") or {}).get("init_backbone")
-    if task == "train" and init:
-        from camx.checkpoint import load_backbone
-        from camx.models import build_model
+    if task == "train" and init:  # the file, its architecture and output stride (train checks the tensors)
+        from camx.checkpoint import backbone_state
 
-        m = dict(cfg["model"])
-        load_backbone(build_model(m.pop("arch"), m.pop("head"), 2, **m), init)  # names the file and mismatch
+        backbone_state(init, cfg["model"]["arch"], int(cfg["model"].get("output_stride", 32)))

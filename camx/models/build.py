@@ -41,12 +41,19 @@ class CamxNet(nn.Sequential):
     """A classifier ``backbone → head`` that returns logits, with what camx needs to explain it."""
 
     def __init__(
-        self, modules: OrderedDict[str, nn.Module], *, arch: str, head: str, target_layer: str
+        self,
+        modules: OrderedDict[str, nn.Module],
+        *,
+        arch: str,
+        head: str,
+        target_layer: str,
+        output_stride: int = 32,
     ) -> None:
         super().__init__(modules)
         self.arch = arch
         self.head_kind = head
         self.cam_target_layer = target_layer
+        self.output_stride = output_stride
 
 
 def _torchvision(arch: str, weights: str, output_stride: int) -> nn.Module:
@@ -156,6 +163,7 @@ def build_model(
         arch=arch,
         head=head,
         target_layer=target_layer or DEFAULT_TARGET_LAYER[arch],
+        output_stride=int(output_stride),
     )
     resolve_layer(model, model.cam_target_layer)  # fail early on a bad path
     return model
