@@ -39,7 +39,7 @@ def chunk_for(chunk_size: int | str, size: tuple[int, int], device: torch.device
     """Masked images per forward pass: ``chunk_size`` itself, or for ``"auto"`` on CPU the largest
     chunk with chunk·H·W ≤ :data:`AUTO_CHUNK_PIXELS` (at least 1): 5 images of 224², 113 of 48².
 
-    Measured on 2 CPU cores (docs/PERFORMANCE.md, "Score-CAM chunk size"): ResNet50 forwards cost
+    Measured on 2 CPU cores (docs/PERFORMANCE.md, "Peak memory of the score family"): ResNet50 forwards cost
     ~54 ms per image in chunks of 4–8 at 224 px but ~75 ms in chunks of 64, whose activations no
     longer fit the caches; at 48 px chunks of ~128 are fastest. Maps do not depend on the chunk.
     """
