@@ -4,14 +4,15 @@ Library entry points (no printing, no CLI):
 
 - :func:`camx.build_model` — ResNet50 / VGG16 / AlexNet with a plain, attention, Dropout or DropKey head;
 - :func:`camx.load_checkpoint` — a trained model and its metadata, loaded without executing code;
-- :func:`camx.explain` — class activation maps by any of camx's methods, for any CNN classifier.
+- :func:`camx.explain` — class activation maps by any of camx's methods, for any CNN classifier;
+- :func:`camx.explain_many` — several methods on the same images, sharing the forward/backward pass.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_model", "explain", "load_checkpoint"]
+__all__ = ["__version__", "build_model", "explain", "explain_many", "load_checkpoint"]
 
 
 def __getattr__(name: str):  # lazy: keep `import camx` (and `camx --help`) free of torch
@@ -19,10 +20,10 @@ def __getattr__(name: str):  # lazy: keep `import camx` (and `camx --help`) free
         from camx.models import build_model
 
         return build_model
-    if name == "explain":
-        from camx.cam import explain
+    if name in ("explain", "explain_many"):
+        import camx.cam
 
-        return explain
+        return getattr(camx.cam, name)
     if name == "load_checkpoint":
         from camx.checkpoint import load_checkpoint
 

@@ -174,3 +174,68 @@ def test_auto_chunk_size_is_sized_to_the_masked_inputs() -> None:
     assert torch.allclose(auto.maps, explain(model, x, "scorecam", chunk_size=3).maps, atol=1e-6)
     with pytest.raises(ConfigError, match="chunk_size"):
         explain(model, x, "scorecam", chunk_size="big")
+
+
+# ------------------------------------------------------------------------------- explain_many
+
+
+def _options(method: str) -> dict:
+    return {"top_k": 4} if "score" in method else {}
+
+
+@pytest.mark.parametrize("targets", [None, [0, 2]])
+def test_explain_many_gives_each_methods_own_maps(targets: list[int] | None) -> None:
+    model, x = _cnn(), images()
+    many = camx.explain_many(model, x, METHODS, targets=targets, options={m: _options(m) for m in METHODS})
+    assert list(many) == list(METHODS)
+    for method in METHODS:
+        alone = explain(model, x, method, targets=targets, **_options(method))
+        got = many[method]
+        assert got.method == alone.method == method and got.target_layer == alone.target_layer
+        assert torch.equal(got.targets, alone.targets)
+        assert torch.allclose(got.probs, alone.probs, atol=1e-6)
+        assert torch.allclose(got.maps, alone.maps, atol=1e-6), method
+
+
+def test_explain_many_shares_one_forward_and_one_backward(monkeypatch: pytest.MonkeyPatch) -> None:
+    model, x = _cnn(), images()
+    forwards, backwards = [], []
+    model.register_forward_hook(lambda *_: forwards.append(1))
+    real_grad = torch.autograd.grad
+
+    def counting_grad(*args, **kwargs):  # noqa: ANN002, ANN003
+        backwards.append(1)
+        return real_grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", counting_grad)
+    shared = ["gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "cam", "eigencam", "random", "center"]
+    camx.explain_many(model, x, shared)
+    assert (len(forwards), len(backwards)) == (1, 1)
+    forwards.clear(), backwards.clear()
+    for method in shared:
+        explain(model, x, method)
+    assert (len(forwards), len(backwards)) == (len(shared), 5)  # what the shared pass saves
+
+
+def test_explain_many_monte_carlo_matches_explain() -> None:
+    model, x = camx_model("resnet50", "dropkey"), images(batch=2, size=64)
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        many = camx.explain_many(model, x, ["gradcam", "layercam"], targets=[0, 1], mc_samples=3)
+        for method in ("gradcam", "layercam"):
+            torch.manual_seed(3)  # the same stochastic passes
+            alone = explain(model, x, method, targets=[0, 1], mc_samples=3)
+            assert torch.allclose(many[method].maps, alone.maps, atol=1e-6)
+            assert torch.allclose(many[method].probs, alone.probs, atol=1e-6)
+
+
+def test_explain_many_argument_validation() -> None:
+    model, x = _cnn(), images()
+    with pytest.raises(ConfigError, match="empty"):
+        camx.explain_many(model, x, [])
+    with pytest.raises(ConfigError, match="'gradcam' more than once"):
+        camx.explain_many(model, x, ["gradcam", "layercam", "gradcam"])
+    with pytest.raises(ConfigError, match="'scorecam'"):
+        camx.explain_many(model, x, ["gradcam"], options={"scorecam": {"top_k": 2}})
+    with pytest.raises(ConfigError, match="unknown|not a|method"):
+        camx.explain_many(model, x, ["gradcam", "nocam"])

@@ -53,6 +53,37 @@ def test_same_eval_twice_gives_identical_metrics(trained: Path) -> None:
     assert all(r["value"] is None or math.isfinite(r["value"]) for r in records)
 
 
+def test_eval_with_shared_passes_equals_one_method_at_a_time(trained: Path) -> None:
+    """timing=true explains each method alone; the default shares one pass between them (camx.explain_many)."""
+    values = []
+    for timing in ("false", "true"):
+        res = run_camx(
+            "eval",
+            "experiment=smoke",
+            "--noise",
+            "0.6",
+            "heads=[plain]",
+            "methods=[gradcam,gradcampp,layercam]",
+            f"timing={timing}",
+            "figures=false",
+            cwd=trained,
+            env=ENV,
+        )
+        assert res.returncode == 0, res.stdout + res.stderr
+        records = json.loads((_run_dir(res.stdout) / "metrics.json").read_text())["records"]
+        values.append(
+            {
+                (r["method"], r["perturbation"], r["level"], r["metric"]): r["value"]
+                for r in records
+                if r["metric"] != "seconds_per_image"
+            }
+        )
+    shared, alone = values
+    assert shared.keys() == alone.keys() and {k[0] for k in shared} >= {"gradcam", "layercam", "random"}
+    for key, value in shared.items():
+        assert value == pytest.approx(alone[key], abs=1e-6), key
+
+
 # ------------------------------------------------------------------------------------------- numerics
 
 

@@ -2,6 +2,7 @@
 
     from camx.cam import explain, METHODS
     result = explain(model, images, method="gradcampp")   # result.maps: (B, H, W) in [0, 1]
+    results = explain_many(model, images, ["gradcam", "layercam", "center"])  # one shared pass
 
 Methods (ids in :data:`METHODS`): ``cam``, ``gradcam``, ``gradcampp``, ``smoothgradcampp``,
 ``scorecam``, ``gradpp_scorecam``, ``xgradcam``, ``layercam``, ``eigencam``, ``hirescam`` and the
@@ -11,7 +12,7 @@ baselines ``random`` and ``center``. Each class docstring gives the formula and 
 from __future__ import annotations
 
 from camx.cam.base import CamMethod, CamRun, ChannelWeightMethod
-from camx.cam.explain import CamResult, explain
+from camx.cam.explain import CamResult, explain, explain_many
 from camx.cam.registry import METHODS, REGISTRY, get_method
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "CamRun",
     "ChannelWeightMethod",
     "explain",
+    "explain_many",
     "get_method",
 ]

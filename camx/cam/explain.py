@@ -1,8 +1,8 @@
-"""``explain``: class activation maps for a batch, by any method, leaving the model as it was found."""
+"""``explain`` / ``explain_many``: class activation maps for a batch, by any methods, leaving the model as it was found."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -132,28 +132,80 @@ def explain(
 
     One forward pass of the B images (plus one backward pass, down to the target layer only, for
     gradient methods) per sample. The model is left exactly as found: train/eval flags,
-    ``requires_grad`` flags, hooks and parameter ``.grad`` buffers.
+    ``requires_grad`` flags, hooks and parameter ``.grad`` buffers. Several methods on the same
+    images: :func:`explain_many` shares that pass between them.
     """
-    impl = make_method(get_method(method), method_options)
+    return explain_many(
+        model,
+        images,
+        [method],
+        target_layer=target_layer,
+        targets=targets,
+        size=size,
+        mc_samples=mc_samples,
+        chunk_size=chunk_size,
+        options={method: method_options},
+    )[method]
+
+
+def explain_many(
+    model: nn.Module,
+    images: Tensor,
+    methods: Sequence[str],
+    target_layer: str | nn.Module | None = None,
+    targets: Targets = None,
+    size: Size = "input",
+    mc_samples: int = 1,
+    chunk_size: int | str = "auto",
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, CamResult]:
+    """:func:`explain` for several methods at once, keyed by method: the same maps, fewer passes.
+
+    Every method explains the same forward pass (one per Monte-Carlo sample) and the gradient
+    methods share its backward pass (∂y^c/∂A is computed once per pass and target), so
+    ``explain_many(model, x, ["gradcam", "gradcampp", "layercam", "random"])`` costs one forward
+    and one head-only backward instead of four forwards and three backwards. Passes a method makes
+    on its own (Score-CAM's masked inputs, SmoothGrad's noisy copies) are not shared.
+    ``options`` maps a method to its options (the ``**method_options`` of :func:`explain`); the
+    other arguments are :func:`explain`'s. Each result equals ``explain(model, images, method,
+    …)`` with the same arguments.
+    """
+    names = list(methods)
+    if not names:
+        raise ConfigError("methods is empty; name at least one CAM method")
+    twice = sorted({m for m in names if names.count(m) > 1})
+    if twice:
+        raise ConfigError(f"methods lists {', '.join(map(repr, twice))} more than once")
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"options given for {', '.join(map(repr, unknown))}, which is not among methods={names}"
+        )
+    impls = {m: make_method(get_method(m), dict(options.get(m) or {})) for m in names}
     images = _check_images(images)
     mc = _positive_int("mc_samples", mc_samples)
     chunk = check_chunk_size(chunk_size)
     out_size = _check_size(size, images)
     layer = _target_module(model, target_layer)
+    gradients = any(impl.needs_gradients for impl in impls.values())
+    track = any(impl.tracks_head for impl in impls.values())
 
     with (
         frozen_model(model, stochastic=mc > 1),
-        Probe(model, layer, gradients=impl.needs_gradients, track=impl.tracks_head) as probe,
+        Probe(model, layer, gradients=gradients, track=track) as probe,
     ):
 
         def forward() -> Pass:
-            if impl.needs_gradients:  # also inside a caller's no_grad() or inference_mode()
+            if gradients:  # also inside a caller's no_grad() or inference_mode()
                 with torch.inference_mode(False), torch.enable_grad():
                     return probe.run(images)
             with torch.inference_mode():
                 return probe.run(images)
 
-        def raw_map(p: Pass, tgt: Tensor) -> Tensor:
+        totals: dict[str, Tensor] = {}
+
+        def add_maps(p: Pass, tgt: Tensor) -> None:
             feat = (int(p.activation.shape[-2]), int(p.activation.shape[-1]))
             run = CamRun(
                 model=model,
@@ -166,10 +218,11 @@ def explain(
                 probe=probe,
                 forward_pass=p,
             )
-            return _raw_map(impl, run)
+            for m, impl in impls.items():
+                raw = _raw_map(impl, run)
+                totals[m] = raw if m not in totals else totals[m] + raw
 
         fixed = targets is not None
-        total: Tensor | None = None
         logits_sum: Tensor | None = None
         probs_sum: Tensor | None = None
         pending: list[Pass] = []
@@ -187,8 +240,7 @@ def explain(
             probs_sum = probs if probs_sum is None else probs_sum + probs
             if fixed:
                 tgt = _resolve_targets(targets, probs) if tgt is None else tgt
-                raw = raw_map(p, tgt)
-                total = raw if total is None else total + raw
+                add_maps(p, tgt)
             else:
                 pending.append(p)
         assert logits_sum is not None and probs_sum is not None
@@ -196,20 +248,23 @@ def explain(
         if tgt is None:
             tgt = _resolve_targets(targets, mean_probs)
         while pending:
-            raw = raw_map(pending.pop(0), tgt)
-            total = raw if total is None else total + raw
-        assert total is not None and probe.layer is not None
+            add_maps(pending.pop(0), tgt)
+        assert probe.layer is not None
         layer_name = module_name(model, probe.layer)
 
-    maps = total / mc
-    final = out_size or (int(maps.shape[-2]), int(maps.shape[-1]))
-    if tuple(maps.shape[-2:]) != final:
-        maps = F.interpolate(maps.unsqueeze(1), size=final, mode="bilinear", align_corners=False).squeeze(1)
-    return CamResult(
-        maps=minmax(maps).to(torch.float32),
-        logits=logits_sum / mc,
-        probs=mean_probs,
-        targets=tgt,
-        method=impl.name,
-        target_layer=layer_name,
-    )
+    results = {}
+    for m, impl in impls.items():
+        maps = totals[m] / mc
+        final = out_size or (int(maps.shape[-2]), int(maps.shape[-1]))
+        if tuple(maps.shape[-2:]) != final:
+            up = F.interpolate(maps.unsqueeze(1), size=final, mode="bilinear", align_corners=False)
+            maps = up.squeeze(1)
+        results[m] = CamResult(
+            maps=minmax(maps).to(torch.float32),
+            logits=logits_sum / mc,
+            probs=mean_probs,
+            targets=tgt,
+            method=impl.name,
+            target_layer=layer_name,
+        )
+    return results

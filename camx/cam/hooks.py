@@ -82,9 +82,17 @@ class Pass:
     activation: Tensor
     logits: Tensor
     head: tuple[nn.Module, ...] = field(default_factory=tuple)
+    _grads: tuple[Tensor, Tensor] | None = field(default=None, repr=False)
 
     def gradients(self, targets: Tensor) -> Tensor:
-        """∂(Σ_b y_b^{c_b}) / ∂A: the raw target logits summed over the batch, differentiated w.r.t. A only."""
+        """∂(Σ_b y_b^{c_b}) / ∂A: the raw target logits summed over the batch, differentiated w.r.t. A only.
+
+        One backward pass per pass and targets: asked again for the same targets (another gradient
+        method on this pass, :func:`camx.cam.explain_many`), it returns the same tensor, which
+        callers must not modify in place.
+        """
+        if self._grads is not None and torch.equal(self._grads[0], targets):
+            return self._grads[1]
         # works inside a caller's no_grad() or inference_mode() too
         with torch.inference_mode(False), torch.enable_grad():
             score = self.logits.gather(1, targets.clone().view(-1, 1)).sum()
@@ -95,6 +103,7 @@ class Pass:
         (grad,) = torch.autograd.grad(score, self.activation, allow_unused=True)
         if grad is None:
             raise ConfigError("the target layer does not influence the logits; pick another target_layer")
+        self._grads = (targets.clone(), grad)
         return grad
 
 

@@ -139,12 +139,22 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     map_metrics = bool(cfg.get("map_metrics", True))
     methods = methods_of(cfg) if map_metrics else []
     baselines = [b for b in (cfg.get("baselines") or []) if b not in methods] if methods else []
-    all_methods = methods + baselines
     cam_cfg = cfg.get("cam") or {}
     steps = int(cfg.get("faithfulness_steps", 16))
     threshold = float(cfg.get("iou_threshold", 0.5))
     batch_size = int(cfg.get("batch_size", 50))
     timing = bool(cfg.get("timing", False))
+    mc = int(cam_cfg.get("mc_samples", 1))
+    # Methods explained together share their forward/backward pass (camx.explain_many); with
+    # Monte-Carlo sampling the baselines get one pass of their own. timing=true explains every method
+    # alone, so its seconds are that method's own.
+    if timing:
+        groups = [[m] for m in methods + baselines]
+    elif mc > 1:
+        groups = [methods, baselines]
+    else:
+        groups = [methods + baselines]
+    method_groups = [g for g in groups if g]
     acc = _Accumulator()
     result = EvalResult()
     models: dict[str, dict[str, Any]] = {}
@@ -210,28 +220,29 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
             chunk = max(batch_size, 256)
             maps_all: dict[str, torch.Tensor] = {}
             probs_all = None
-            for method in all_methods:
+            for group in method_groups:
                 tick = time.perf_counter()
                 outs = [
                     explain_checked(
                         path,
                         model,
                         normalize(stacked[i : i + chunk]),
-                        method=method,
+                        group,
                         targets=all_labels[i : i + chunk],
-                        mc_samples=int(cam_cfg.get("mc_samples", 1)) if method in methods else 1,
+                        mc_samples=mc if group[0] in methods else 1,
                         chunk_size=cam_cfg.get("chunk_size", "auto"),
                         target_layer=layer,
-                        **method_options(cfg, method),
+                        options={m: method_options(cfg, m) for m in group},
                     )
                     for i in range(0, len(stacked), chunk)
                 ]
                 if timing:  # one value per batch: its wall time over all conditions, per image
                     per_image = (time.perf_counter() - tick) / len(stacked)
-                    acc.add(label, method, conds[0], "seconds_per_image", torch.tensor([per_image]))
-                maps_all[method] = torch.cat([o.maps for o in outs])
+                    acc.add(label, group[0], conds[0], "seconds_per_image", torch.tensor([per_image]))
+                for method in group:
+                    maps_all[method] = torch.cat([o[method].maps for o in outs])
                 if probs_all is None:  # the maps' own forward gives the predictions too
-                    probs_all = torch.cat([o.probs.float() for o in outs])
+                    probs_all = torch.cat([o[group[0]].probs.float() for o in outs])
             if probs_all is None:
                 probs_all = torch.cat(
                     [forward(stacked[i : i + chunk]) for i in range(0, len(stacked), chunk)]

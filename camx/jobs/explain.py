@@ -60,18 +60,20 @@ def resolve_target(target: Any, classes: Sequence[str]) -> int | None:
     return list(classes).index(text)
 
 
-def explain_checked(checkpoint: str | Path, model: Any, images: torch.Tensor, **kwargs: Any) -> Any:
-    """:func:`camx.explain`, with a diverged model reported as a CheckpointError naming ``checkpoint``."""
-    from camx.cam import explain
+def explain_checked(
+    checkpoint: str | Path, model: Any, images: torch.Tensor, methods: Sequence[str], **kwargs: Any
+) -> dict[str, Any]:
+    """:func:`camx.explain_many`, with a diverged model reported as a CheckpointError naming ``checkpoint``."""
+    from camx.cam import explain_many
 
     try:
-        out = explain(model, images, **kwargs)
+        outs = explain_many(model, images, methods, **kwargs)
     except DataError as exc:
         if "logits" in str(exc):
             raise CheckpointError(f"{checkpoint}: {exc}") from None
         raise
-    check_finite_logits(out.logits, checkpoint)
-    return out
+    check_finite_logits(next(iter(outs.values())).logits, checkpoint)  # every method explains the same pass
+    return outs
 
 
 def check_finite_logits(logits: torch.Tensor, checkpoint: str | Path) -> None:
@@ -136,18 +138,18 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
             if images is None:
                 continue
             x = normalize(images.to(device))
-            for method in methods:
-                out = explain_checked(
-                    path,
-                    model,
-                    x,
-                    method=method,
-                    targets=target,
-                    mc_samples=int(cam_cfg.get("mc_samples", 1)),
-                    chunk_size=cam_cfg.get("chunk_size", "auto"),
-                    target_layer=layer,
-                    **method_options(cfg, method),
-                )
+            outs = explain_checked(  # every method explains the same forward (and backward) pass
+                path,
+                model,
+                x,
+                methods,
+                targets=target,
+                mc_samples=int(cam_cfg.get("mc_samples", 1)),
+                chunk_size=cam_cfg.get("chunk_size", "auto"),
+                target_layer=layer,
+                options={m: method_options(cfg, m) for m in methods},
+            )
+            for method, out in outs.items():
                 for i, f in enumerate(ok):
                     result.maps[(str(f), label, method)] = out.maps[i].cpu()
                     probs_of[(str(f), label)] = out.probs[i].cpu()
