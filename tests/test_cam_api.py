@@ -208,7 +208,17 @@ def test_explain_many_shares_one_forward_and_one_backward(monkeypatch: pytest.Mo
         return real_grad(*args, **kwargs)
 
     monkeypatch.setattr(torch.autograd, "grad", counting_grad)
-    shared = ["gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "cam", "eigencam", "random", "center"]
+    shared = [
+        "gradcam",
+        "gradcampp",
+        "xgradcam",
+        "layercam",
+        "hirescam",
+        "cam",
+        "eigencam",
+        "random",
+        "center",
+    ]
     camx.explain_many(model, x, shared)
     assert (len(forwards), len(backwards)) == (1, 1)
     forwards.clear(), backwards.clear()
