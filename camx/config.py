@@ -113,6 +113,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
                 f"batch_size={cfg.get('batch_size')} is out of range; it must be a positive integer"
             )
         check_range("iou_threshold", cfg.get("iou_threshold", 0.5), 0.0, 1.0)
+        for key in ("map_metrics", "average_drop", "compose", "figures", "timing"):
+            if not isinstance(cfg.get(key, False), bool):
+                raise ConfigError(f"{key}={cfg[key]!r} is not valid; it must be true or false")
         from camx.results import flatten_gates
 
         for key in flatten_gates(cfg.get("fail_under") or {}):

@@ -141,6 +141,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     baselines = [b for b in (cfg.get("baselines") or []) if b not in methods] if methods else []
     cam_cfg = cfg.get("cam") or {}
     steps = int(cfg.get("faithfulness_steps", 16))
+    average_drop = bool(cfg.get("average_drop", True))
     threshold = float(cfg.get("iou_threshold", 0.5))
     batch_size = int(cfg.get("batch_size", 50))
     timing = bool(cfg.get("timing", False))
@@ -258,9 +259,10 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                 acc.add(label, None, cond, "confidence", probs.gather(1, labels[:, None])[:, 0])
                 acc.add(label, None, cond, "confidence_pred", probs.max(1).values)
                 for method, maps in maps_of.items():
-                    drop, inc = M.average_drop_increase(forward, x, maps, labels, base_probs=probs)
-                    acc.add(label, method, cond, "average_drop", drop)
-                    acc.add(label, method, cond, "increase_in_confidence", inc)
+                    if average_drop:
+                        drop, inc = M.average_drop_increase(forward, x, maps, labels, base_probs=probs)
+                        acc.add(label, method, cond, "average_drop", drop)
+                        acc.add(label, method, cond, "increase_in_confidence", inc)
                     if steps > 0:
                         dele, ins = M.deletion_insertion_auc(forward, x, maps, labels, steps=steps)
                         acc.add(label, method, cond, "deletion_auc", dele)
