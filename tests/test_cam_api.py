@@ -249,3 +249,70 @@ def test_explain_many_argument_validation() -> None:
         camx.explain_many(model, x, ["gradcam"], options={"scorecam": {"top_k": 2}})
     with pytest.raises(ConfigError, match="unknown|not a|method"):
         camx.explain_many(model, x, ["gradcam", "nocam"])
+
+
+# ------------------------------------------------- gradient passes: body in inference mode, head in grad mode
+
+
+class _ModeSpy(nn.Module):
+    """Identity that records, per call, whether it ran under inference mode and with grad enabled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((torch.is_inference_mode_enabled(), torch.is_grad_enabled()))
+        return x
+
+
+class _SpiedCNN(nn.Module):
+    """conv → spy → conv (target) → spy → GAP → Linear; with ``reuse`` the head multiplies the target
+    layer's output by an earlier tensor, which autograd must save for the backward pass."""
+
+    def __init__(self, reuse: bool = False) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.body_spy, self.head_spy = _ModeSpy(), _ModeSpy()
+        self.target = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 3)
+        self.reuse = reuse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.body_spy(self.stem(x))
+        f = self.head_spy(self.target(a))
+        if self.reuse:
+            f = f * a
+        return self.fc(f.mean(dim=(2, 3)))
+
+
+def _manual_gradcam(model: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM the long way: a plain grad-mode forward, autograd down to the target layer's output."""
+    kept = {}
+    handle = model.target.register_forward_hook(lambda _m, _i, out: kept.setdefault("a", out))
+    with torch.enable_grad():
+        x = x.clone().requires_grad_(True)  # so the target layer's output is part of the graph
+        score = model(x).gather(1, targets.view(-1, 1)).sum()
+        (grads,) = torch.autograd.grad(score, kept["a"])
+    handle.remove()
+    act = kept["a"].detach()
+    maps = (grads.mean(dim=(2, 3), keepdim=True) * act).sum(1).clamp_min(0)
+    return minmax(F.interpolate(maps[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0])
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_gradient_pass_runs_the_body_without_autograd(reuse: bool) -> None:
+    model, x = seeded(_SpiedCNN(reuse)).eval(), images(batch=2, size=16)
+    targets = torch.tensor([0, 2])
+    expected = _manual_gradcam(model, x, targets)
+    for call in range(2):
+        model.body_spy.calls.clear(), model.head_spy.calls.clear()
+        result = explain(model, x, "gradcam", target_layer="target", targets=targets)
+        assert torch.allclose(result.maps, expected, atol=1e-5)
+        if not reuse:  # the body under inference_mode, the head in grad mode
+            assert model.body_spy.calls == [(True, False)]
+        elif call == 0:  # the head needs the body's tensor for backward: found out, then a grad-mode pass
+            assert model.body_spy.calls == [(True, False), (False, True)]
+        else:  # remembered for this target layer
+            assert model.body_spy.calls == [(False, True)]
+        assert model.head_spy.calls[-1] == (False, True)

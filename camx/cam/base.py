@@ -40,9 +40,6 @@ class CamRun:
 
     def extra_pass(self, images: Tensor) -> Pass:
         """Another hooked forward pass (gradient-enabled when the method needs gradients)."""
-        if self.probe.gradients:
-            with torch.inference_mode(False), torch.enable_grad():
-                return self.probe.run(images)
         return self.probe.run(images)
 
     @property

@@ -195,14 +195,6 @@ def explain_many(
         frozen_model(model, stochastic=mc > 1),
         Probe(model, layer, gradients=gradients, track=track) as probe,
     ):
-
-        def forward() -> Pass:
-            if gradients:  # also inside a caller's no_grad() or inference_mode()
-                with torch.inference_mode(False), torch.enable_grad():
-                    return probe.run(images)
-            with torch.inference_mode():
-                return probe.run(images)
-
         totals: dict[str, Tensor] = {}
 
         def add_maps(p: Pass, tgt: Tensor) -> None:
@@ -228,7 +220,7 @@ def explain_many(
         pending: list[Pass] = []
         tgt: Tensor | None = None
         for _ in range(mc):
-            p = forward()
+            p = probe.run(images)
             logits = p.logits.detach().float()
             if not bool(torch.isfinite(logits).all()):
                 raise DataError(

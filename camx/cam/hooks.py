@@ -8,11 +8,15 @@ touches parameter ``.grad`` buffers.
 
 :class:`Probe` registers forward hooks (removed on exit) that capture the target layer's output
 ``A`` and hand the rest of the network a copy of a *leaf* tensor: in gradient mode that leaf
-requires grad, so ``torch.autograd.grad(score, A)`` backpropagates through the head only.
+requires grad, so ``torch.autograd.grad(score, A)`` backpropagates through the head only. The
+layers before ``A`` then run under ``torch.inference_mode()`` and only the head records autograd
+history (a model whose head reuses an earlier tensor in a way autograd must save is found out on
+its first pass and from then on runs in grad mode throughout).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +29,9 @@ from torch.utils.hooks import RemovableHandle
 
 from camx.errors import ConfigError
 from camx.models.attention import DropKey
+
+#: Target layers whose head needs an inference tensor for its backward pass (see :meth:`Probe.run`).
+_GRAD_MODE_BODY: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 #: Modules that are stochastic in training mode and switched on for Monte-Carlo sampling.
 STOCHASTIC_MODULES: tuple[type[nn.Module], ...] = (
@@ -130,6 +137,8 @@ class Probe:
         self._order: list[nn.Module] = []
         self._captured: tuple[nn.Module, Tensor, int] | None = None
         self._bad_output: str | None = None
+        self._split = False  # this pass: body in inference mode, head in grad mode from the target layer
+        self._head_mode: list[Any] = []  # the grad-mode contexts entered at the target layer
 
     def __enter__(self) -> Probe:
         hook_all = self.layer is None or self.track
@@ -162,8 +171,12 @@ class Probe:
                 return None
         elif not _is_feature_map(output):
             return None
+        if self._split and not self._head_mode:  # from here on the head records autograd history
+            self._head_mode = [torch.inference_mode(False), torch.enable_grad()]
+            for mode in self._head_mode:
+                mode.__enter__()
         # A private copy: in-place operations downstream (ReLU(inplace=True), `out += identity`)
-        # must not change the captured activation.
+        # must not change the captured activation. (Outside inference mode the copy is a normal tensor.)
         activation = output.detach().clone()
         self._captured = (module, activation, len(self._order))
         if not self.gradients:
@@ -172,13 +185,38 @@ class Probe:
         return activation.clone()  # a non-leaf, so in-place operations downstream stay legal
 
     def run(self, images: Tensor) -> Pass:
-        """Forward ``images`` once; return the captured activation and the logits."""
+        """Forward ``images`` once; return the captured activation and the logits.
+
+        Without gradients the pass runs under ``torch.inference_mode()``. In gradient mode (also
+        inside a caller's ``no_grad()`` or ``inference_mode()``), once the target layer is known,
+        the layers before it run under ``torch.inference_mode()`` (no autograd bookkeeping where
+        no gradient will flow) and the rest in grad mode; if the head then needs an inference
+        tensor for its backward pass, passes to this target layer run in grad mode from then on.
+        """
+        if not self.gradients:
+            with torch.inference_mode():
+                return self._forward(images, split=False)
+        if self.layer is not None and self.layer not in _GRAD_MODE_BODY:
+            try:
+                with torch.inference_mode():
+                    return self._forward(images, split=True)
+            except RuntimeError as exc:
+                if "nference tensor" not in str(exc):
+                    raise
+                _GRAD_MODE_BODY.add(self.layer)
+        with torch.inference_mode(False), torch.enable_grad():
+            return self._forward(images, split=False)
+
+    def _forward(self, images: Tensor, *, split: bool) -> Pass:
         self._captured, self._order, self._bad_output = None, [], None
-        self._recording = True
+        self._recording, self._split = True, split
         try:
             logits = self.model(images)
         finally:
-            self._recording = False
+            self._recording, self._split = False, False
+            for mode in reversed(self._head_mode):
+                mode.__exit__(None, None, None)
+            self._head_mode = []
         if self._bad_output is not None:
             raise ConfigError(
                 f"target_layer={module_name(self.model, self.layer) if self.layer else '?'!r} outputs {self._bad_output}; "
