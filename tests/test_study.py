@@ -205,3 +205,18 @@ def test_setup_tells_the_backbone_stage_from_the_heads_on_it(tmp_path: Path) -> 
     assert "resnet50/plain: 0.900" in text
     assert "Heads trained here (1 runs), each on the backbone of its training seed (frozen" in text
     assert "resnet50/dropkey (mask ratio 0.1): 0.800" in text
+
+
+def test_study2_without_average_drop_says_so(tmp_path: Path) -> None:
+    study = tmp_path / "paper_gradpp_scorecam_quick"
+    recs = [
+        _rec("plain", seed, "pointing_game", 0.5 + 0.1 * seed, method=method)
+        for method in ("gradcam", "scorecam")
+        for seed in range(3)
+    ]
+    _write_eval(study / "eval_methods", recs)
+    (study / "study.json").write_text(json.dumps({"command": "c", "experiment": study.name, "seconds": 60}))
+    text = write_results([study], tmp_path / "RESULTS.md").markdown
+    assert "n = 100 per checkpoint; seeds: 3" in text
+    assert "| gradcam | 47.8 / 19.6 | 0.600 ± " in text  # the columns that were measured
+    assert "were not measured (the eval ran with average_drop=false)" in text

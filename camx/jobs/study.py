@@ -612,8 +612,9 @@ def _study2(study: Study) -> list[str]:
         methods = list(dict.fromkeys(r["method"] for r in mine))
         cells = {m: _cells(mine, lambda r: r["method"], metric=m) for m, _, _ in columns}
         present = [(m, t, d) for m, t, d in columns if cells[m]]
-        n = sorted({r["n"] for r in mine if r["metric"] == "average_drop"})
-        seeds = _seeds_note(cells["average_drop"].values())
+        first = present[0][0] if present else ""  # n and seeds of a metric every method has
+        n = sorted({r["n"] for r in mine if r["metric"] == first})
+        seeds = _seeds_note(cells[first].values()) if first else "0"
         out += [
             f"**{model}** (clean test images, n = {'/'.join(map(str, n))} per checkpoint; seeds: {seeds}; "
             "paper values: ImageNet, VGG16)",
@@ -634,6 +635,10 @@ def _study2(study: Study) -> list[str]:
             out.append(
                 f"- Average Drop of the {len(named)} methods spans {lo:.1f}–{hi:.1f} % (random maps: "
                 f"{ad['random'].text(1)} %); {len(below)} of them drop less than random maps beyond the seeds' spread."
+            )
+        if not ad:
+            out.append(
+                "- Average Drop and Increase in Confidence were not measured (the eval ran with average_drop=false)."
             )
         ckpts = sorted({r["checkpoint"] for r in mine})
         out += [f"- Checkpoints ({len(ckpts)}): " + ", ".join(f"`{c}`" for c in ckpts), ""]
