@@ -487,8 +487,11 @@ METHOD = """\
   *camx/pgc* and *camx/TorchCAM* below 1 mean camx is faster; *camx/bare* is camx's time over a
   plain `model(x)` under `torch.inference_mode()` on the same batch. The gradient-family target
   divides each camx time by a bare forward timed right after it (`bare_adjacent` in the JSON), so
-  load that drifts during the run does not skew the ratio. Exact Score-CAM runs once per library
-  (it takes minutes on a CPU). Peers run with their default batch sizes.
+  load that drifts during the run does not skew the ratio. camx's gradient pass runs the layers
+  before the target layer under `torch.inference_mode()` and records autograd history only from the
+  target layer on (`camx/cam/hooks.py`, `Probe.run`), so its cost over the bare forward is the head's
+  backward and the map. Exact Score-CAM runs once per library (it takes minutes on a CPU). Peers run
+  with their default batch sizes.
 - **Score-CAM agreement.** The peers define Score-CAM's weights as a softmax over *channels* of the
   raw target logit; the paper (and camx) use the class probability of each masked input. On
   `LogSoftmax(model)` the two coincide up to a per-image factor that cancels in ReLU + min–max, so
