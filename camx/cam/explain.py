@@ -168,7 +168,9 @@ def explain_many(
     on its own (Score-CAM's masked inputs, SmoothGrad's noisy copies) are not shared.
     ``options`` maps a method to its options (the ``**method_options`` of :func:`explain`); the
     other arguments are :func:`explain`'s. Each result equals ``explain(model, images, method,
-    …)`` with the same arguments.
+    …)`` with the same arguments — with ``mc_samples > 1`` and the same RNG state too, unless a
+    score method is among ``methods``: its masked passes draw from the global RNG between samples,
+    so the other methods see different (equally distributed) Monte-Carlo samples.
     """
     names = list(methods)
     if not names:
