@@ -113,21 +113,6 @@ def test_fail_under_exit_codes(trained: Path) -> None:
     assert typo.returncode == 2 and "confidance" in typo.stderr
 
 
-def test_eval_without_average_drop_skips_only_those_forwards(trained: Path) -> None:
-    common = ["eval", "experiment=smoke", "--noise", "0.6", "heads=[plain]", "figures=false"]
-    metrics = []
-    for extra in ([], ["average_drop=false"]):
-        res = camx(*common, *extra, cwd=trained)
-        assert res.returncode == 0, res.stdout + res.stderr
-        run_dir = Path(res.stdout.split("run dir:")[1].split()[0])
-        records = json.loads((run_dir / "metrics.json").read_text())["records"]
-        metrics.append({(r["method"], r["perturbation"], r["metric"]): r["value"] for r in records})
-    full, lean = metrics
-    dropped = {k for k in full if k[2] in ("average_drop", "increase_in_confidence")}
-    assert dropped and set(lean) == set(full) - dropped
-    assert all(lean[k] == full[k] for k in lean)  # every other figure unchanged
-
-
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -53,10 +53,11 @@ def test_same_eval_twice_gives_identical_metrics(trained: Path) -> None:
     assert all(r["value"] is None or math.isfinite(r["value"]) for r in records)
 
 
-def test_eval_with_shared_passes_equals_one_method_at_a_time(trained: Path) -> None:
-    """timing=true explains each method alone; the default shares one pass between them (camx.explain_many)."""
+def test_eval_shared_passes_and_average_drop_off_change_no_figure(trained: Path) -> None:
+    """The default explains every method from one shared pass (camx.explain_many); timing=true explains
+    each method alone. average_drop=false leaves out AD/IC and nothing else."""
     values = []
-    for timing in ("false", "true"):
+    for extra in (["timing=false"], ["timing=true", "average_drop=false"]):
         res = run_camx(
             "eval",
             "experiment=smoke",
@@ -64,8 +65,8 @@ def test_eval_with_shared_passes_equals_one_method_at_a_time(trained: Path) -> N
             "0.6",
             "heads=[plain]",
             "methods=[gradcam,gradcampp,layercam]",
-            f"timing={timing}",
             "figures=false",
+            *extra,
             cwd=trained,
             env=ENV,
         )
@@ -79,9 +80,11 @@ def test_eval_with_shared_passes_equals_one_method_at_a_time(trained: Path) -> N
             }
         )
     shared, alone = values
-    assert shared.keys() == alone.keys() and {k[0] for k in shared} >= {"gradcam", "layercam", "random"}
-    for key, value in shared.items():
-        assert value == pytest.approx(alone[key], abs=1e-6), key
+    dropped = {k for k in shared if k[3] in ("average_drop", "increase_in_confidence")}
+    assert dropped and set(alone) == set(shared) - dropped
+    assert {k[0] for k in alone} >= {"gradcam", "layercam", "random", "center"}
+    for key, value in alone.items():
+        assert value == pytest.approx(shared[key], abs=1e-6), key
 
 
 # ------------------------------------------------------------------------------------------- numerics
