@@ -155,7 +155,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
         groups = [methods, baselines]
     else:
         groups = [methods + baselines]
-    method_groups = [g for g in groups if g]
+    method_groups = [(g, {m: method_options(cfg, m) for m in g}) for g in groups if g]
     acc = _Accumulator()
     result = EvalResult()
     models: dict[str, dict[str, Any]] = {}
@@ -221,7 +221,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
             chunk = max(batch_size, 256)
             maps_all: dict[str, torch.Tensor] = {}
             probs_all = None
-            for group in method_groups:
+            for group, options in method_groups:
                 tick = time.perf_counter()
                 outs = [
                     explain_checked(
@@ -233,7 +233,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                         mc_samples=mc if group[0] in methods else 1,
                         chunk_size=cam_cfg.get("chunk_size", "auto"),
                         target_layer=layer,
-                        options={m: method_options(cfg, m) for m in group},
+                        options=options,
                     )
                     for i in range(0, len(stacked), chunk)
                 ]
