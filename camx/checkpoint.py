@@ -13,9 +13,7 @@ share a file that could be corrupted.
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -23,43 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from camx.atomic import atomic_write_bytes, atomic_write_text
 from camx.errors import CheckpointError
 
 FORMAT = "camx-checkpoint-1"
-
-
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Write through a temp file in the same folder and rename it into place (never half-written).
-
-    The file gets the usual permissions (0666 minus the umask), not the temp file's private 0600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

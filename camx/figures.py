@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from camx.checkpoint import atomic_write_bytes  # noqa: E402
+from camx.atomic import atomic_write_bytes  # noqa: E402
 
 _CMAP = plt.get_cmap("jet")
 

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from camx.checkpoint import atomic_write_text
+from camx.atomic import atomic_write_text
 
 FIELDS = (
     "model",

@@ -33,7 +33,7 @@ from typing import Any
 
 from camx import figures
 from camx import metrics as M
-from camx.checkpoint import atomic_write_text
+from camx.atomic import atomic_write_text
 from camx.errors import DataError
 from camx.jobs.eval_figures import PAPER_CONFIDENCE
 
