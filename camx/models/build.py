@@ -22,13 +22,10 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from camx.errors import ConfigError, check_choice, check_range
+from camx.errors import ConfigError
 from camx.models.attention import AttentionHead
+from camx.options.model import ARCHS, DEFAULT_TARGET_LAYER, HEADS, WEIGHTS, validate_model_options
 
-ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "alexnet")
-HEADS: tuple[str, ...] = ("plain", "attention", "dropout", "dropkey")
-WEIGHTS: tuple[str, ...] = ("none", "imagenet")
-DEFAULT_TARGET_LAYER = {"resnet50": "layer4", "vgg16": "features.29", "alexnet": "features.11"}
 _FEATURE_CHANNELS = {"resnet50": 2048, "vgg16": 512, "alexnet": 256}
 _TV_WEIGHTS = {
     "resnet50": "ResNet50_Weights.IMAGENET1K_V2",
@@ -74,40 +71,6 @@ def _torchvision(arch: str, weights: str, output_stride: int) -> nn.Module:
             f"could not load torchvision's ImageNet weights for {arch} ({enum.url}): {type(exc).__name__}: {exc}; "
             f"when offline, copy that file into {torch.hub.get_dir()}/checkpoints/ or use model.weights=none"
         ) from None
-
-
-def validate_model_options(
-    arch: str = "resnet50",
-    head: str = "plain",
-    weights: str = "none",
-    output_stride: int = 32,
-    dim: int = 256,
-    num_heads: int = 4,
-    depth: int = 1,
-    mask_ratio: float = 0.1,
-    init_backbone: str | None = None,
-    **_: Any,
-) -> None:
-    """Raise ConfigError for an unknown choice or out-of-range option of :func:`build_model`."""
-    check_choice("model.arch", arch, ARCHS)
-    check_choice("model.head", head, HEADS)
-    check_choice("model.weights", weights, WEIGHTS)
-    if init_backbone and weights != "none":
-        raise ConfigError(
-            f"model.weights={weights} and model.init_backbone={init_backbone} both set the backbone; "
-            "keep one (model.weights=none to start from the checkpoint)"
-        )
-    check_range("model.mask_ratio", mask_ratio, 0.0, 1.0, high_inclusive=False)
-    if output_stride not in (16, 32) or (arch != "resnet50" and output_stride != 32):
-        raise ConfigError(
-            f"model.output_stride={output_stride} is not supported for {arch}; use 32"
-            + (" or 16 (dilated layer4)" if arch == "resnet50" else "")
-        )
-    for name, value in (("model.dim", dim), ("model.num_heads", num_heads), ("model.depth", depth)):
-        if int(value) < 1:
-            raise ConfigError(f"{name}={value} is out of range; it must be a positive integer")
-    if int(dim) % int(num_heads):
-        raise ConfigError(f"model.dim={dim} must be divisible by model.num_heads={num_heads}")
 
 
 def build_model(
@@ -188,3 +151,16 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
         raise ConfigError(
             f"target_layer={layer!r} is not a module of this model; use one of: {shown} (or a deeper dotted path)"
         ) from None
+
+
+__all__ = [
+    "ARCHS",
+    "DEFAULT_TARGET_LAYER",
+    "HEADS",
+    "WEIGHTS",
+    "CamxNet",
+    "build_model",
+    "layer_names",
+    "resolve_layer",
+    "validate_model_options",
+]

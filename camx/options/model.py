@@ -1,0 +1,49 @@
+"""The ``model`` group: architectures, heads, ImageNet weights, and the checks of their options.
+
+:mod:`camx.models.build` builds models from these options (and re-exports the names).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from camx.errors import ConfigError, check_choice, check_range
+
+ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "alexnet")
+HEADS: tuple[str, ...] = ("plain", "attention", "dropout", "dropkey")
+WEIGHTS: tuple[str, ...] = ("none", "imagenet")
+DEFAULT_TARGET_LAYER = {"resnet50": "layer4", "vgg16": "features.29", "alexnet": "features.11"}
+
+
+def validate_model_options(
+    arch: str = "resnet50",
+    head: str = "plain",
+    weights: str = "none",
+    output_stride: int = 32,
+    dim: int = 256,
+    num_heads: int = 4,
+    depth: int = 1,
+    mask_ratio: float = 0.1,
+    init_backbone: str | None = None,
+    **_: Any,
+) -> None:
+    """Raise ConfigError for an unknown choice or out-of-range option of :func:`~camx.models.build.build_model`."""
+    check_choice("model.arch", arch, ARCHS)
+    check_choice("model.head", head, HEADS)
+    check_choice("model.weights", weights, WEIGHTS)
+    if init_backbone and weights != "none":
+        raise ConfigError(
+            f"model.weights={weights} and model.init_backbone={init_backbone} both set the backbone; "
+            "keep one (model.weights=none to start from the checkpoint)"
+        )
+    check_range("model.mask_ratio", mask_ratio, 0.0, 1.0, high_inclusive=False)
+    if output_stride not in (16, 32) or (arch != "resnet50" and output_stride != 32):
+        raise ConfigError(
+            f"model.output_stride={output_stride} is not supported for {arch}; use 32"
+            + (" or 16 (dilated layer4)" if arch == "resnet50" else "")
+        )
+    for name, value in (("model.dim", dim), ("model.num_heads", num_heads), ("model.depth", depth)):
+        if int(value) < 1:
+            raise ConfigError(f"{name}={value} is out of range; it must be a positive integer")
+    if int(dim) % int(num_heads):
+        raise ConfigError(f"model.dim={dim} must be divisible by model.num_heads={num_heads}")
