@@ -17,11 +17,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
 
-from camx.data.shapes import ShapesDataset, ShapesSpec
+from camx.data.shapes import ShapesDataset
 from camx.errors import ConfigError, DataError, check_range
-
-DATASETS: tuple[str, ...] = ("shapes", "imagefolder", "cifar10", "imagenette", "oxford_pets")
-SPLITS: tuple[str, ...] = ("train", "val", "test")
+from camx.options.dataset import DATASETS, SPLITS, shapes_spec
 
 
 def _resize(img: Image.Image, size: int) -> torch.Tensor:
@@ -148,23 +146,6 @@ def build_dataset(cfg: Mapping[str, Any], split: str | None = None) -> Dataset:
             max_pixels=int(cfg.get("max_pixels", 64_000_000)),
         )
     return _torchvision(name, cfg, split)
-
-
-def shapes_spec(cfg: Mapping[str, Any]) -> ShapesSpec:
-    """The :class:`ShapesSpec` of a ``dataset=shapes`` config, range-checked."""
-    lo = check_range("dataset.min_scale", cfg.get("min_scale", 0.18), 0.02, 1.0, low_inclusive=True)
-    hi = check_range("dataset.max_scale", cfg.get("max_scale", 0.5), lo, 1.0)
-    return ShapesSpec(
-        image_size=int(check_range("dataset.image_size", cfg.get("image_size", 64), 16, 1024)),
-        num_classes=int(cfg.get("num_classes", 8)),
-        min_scale=lo,
-        max_scale=hi,
-        distractors=int(check_range("dataset.distractors", cfg.get("distractors", 6), 0, 100)),
-        texture=check_range("dataset.texture", cfg.get("texture", 0.25), 0.0, 1.0),
-        min_contrast=check_range("dataset.min_contrast", cfg.get("min_contrast", 0.25), 0.0, 1.0),
-        max_rotation=check_range("dataset.max_rotation", cfg.get("max_rotation", 180.0), 0.0, 180.0),
-        grain=check_range("dataset.grain", cfg.get("grain", 0.0), 0.0, 1.0),
-    )
 
 
 def class_names(dataset: Dataset) -> list[str]:

@@ -15,42 +15,16 @@ without overfitting.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 from torch.utils.data import Dataset
 
-CLASS_NAMES: tuple[str, ...] = (
-    "circle",
-    "square",
-    "triangle",
-    "star",
-    "cross",
-    "ring",
-    "crescent",
-    "arrow",
-    "hexagon_hollow",
-    "lshape",
-)
+from camx.options.dataset import CLASS_NAMES, ShapesSpec, check_shapes_classes
+
 SPLITS = {"train": 0, "val": 1, "test": 2}
 _SUPERSAMPLE = 2
-
-
-@dataclass(frozen=True)
-class ShapesSpec:
-    """Difficulty knobs of the generator (all fractions are of the image side unless stated)."""
-
-    image_size: int = 64
-    num_classes: int = 8
-    min_scale: float = 0.18  # object diameter / image side; 0.18 → ~3% of the image area for a disc
-    max_scale: float = 0.5
-    distractors: int = 6  # up to this many strokes per image
-    texture: float = 0.25  # amplitude of the background texture
-    min_contrast: float = 0.25  # least luminance gap between object and local background
-    max_rotation: float = 180.0  # degrees: objects are rotated uniformly in [−max_rotation, max_rotation]
-    grain: float = 0.0  # sensor noise: i.i.d. Gaussian pixel noise of std uniform in [0, grain] per image
 
 
 def _polygon(kind: str, n: int = 40) -> list[np.ndarray]:
@@ -215,12 +189,7 @@ class ShapesDataset(Dataset):
         self.split = split
         self.length = int(length)
         self.spec = spec or ShapesSpec()
-        if not 2 <= self.spec.num_classes <= len(CLASS_NAMES):
-            from camx.errors import ConfigError
-
-            raise ConfigError(
-                f"dataset.num_classes={self.spec.num_classes} is out of range; shapes has 2 to {len(CLASS_NAMES)} classes"
-            )
+        check_shapes_classes(self.spec.num_classes)
         self.seed = int(seed)
         self.fresh = bool(fresh_every_epoch) and split == "train"
         self.epoch = 0
