@@ -35,9 +35,10 @@ from camx import distributed
 from camx.checkpoint import find_runs, load_backbone, read_checkpoint, save_checkpoint, write_run_record
 from camx.data.datasets import build_dataset, class_names
 from camx.data.transforms import normalize
-from camx.errors import CheckpointError, ConfigError, check_choice, check_range
+from camx.errors import CheckpointError, ConfigError
 from camx.jobs.progress import SILENT, Reporter
 from camx.models import build_model
+from camx.options.trainer import validate_trainer
 from camx.runtime import seed_everything
 
 
@@ -121,45 +122,6 @@ def stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-def _whole(name: str, value: Any, low: int | None) -> int:
-    """``value`` as an int ≥ ``low`` (any int if None), else a one-line ConfigError (also for text such as ``abc``)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or number != int(number) or (low is not None and int(number) < low):
-        what = {None: "an integer", 0: "0 or a positive integer", 1: "a positive integer"}.get(
-            low, f"an integer ≥ {low}"
-        )
-        problem = (
-            "is out of range" if math.isfinite(number) and number == int(number) else "is not an integer"
-        )
-        raise ConfigError(f"trainer.{name}={value!r} {problem}; it must be {what}")
-    return int(number)
-
-
-def validate_trainer(t: Mapping[str, Any]) -> None:
-    """Reject out-of-range trainer settings before any work starts."""
-    for name in ("epochs", "batch_size", "eval_batch_size"):
-        _whole(name, t.get(name, 1), 1)
-    _whole("workers", t.get("workers", 0), 0)
-    _whole("seed", t.get("seed", 0), None)
-    check_range("trainer.lr", t.get("lr", 0.1), 0.0, None, low_inclusive=False)
-    check_range("trainer.weight_decay", t.get("weight_decay", 0.0), 0.0, None)
-    check_range("trainer.warmup", t.get("warmup", 0.25), 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    check_choice("trainer.optimizer", t.get("optimizer", "sgd"), ("sgd", "adamw"))
-    check_choice("trainer.schedule", t.get("schedule", "onecycle"), ("onecycle", "cosine", "constant"))
-    _whole("threads", t.get("threads", 0), 0)
-    sizes = t.get("sizes")
-    if sizes is not None:
-        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__") or len(list(sizes)) == 0:
-            raise ConfigError(
-                f"trainer.sizes={sizes!r} must be null or a list of input sides, one per epoch, e.g. [32,32,48]"
-            )
-        for side in sizes:
-            _whole("sizes", side, 8)
 
 
 def epoch_size(t: Mapping[str, Any], epoch: int) -> int | None:
