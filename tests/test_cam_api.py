@@ -48,6 +48,20 @@ def test_methods_registry_and_docs() -> None:
         assert cls.paper and cls.__doc__ and ("=" in cls.__doc__ or "~" in cls.__doc__), (
             name
         )  # states its formula
+
+
+def test_registry_refuses_method_ids_that_differ_from_its_classes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """camx.options.cam.METHODS (torch-free, used by config validation) cannot drift from the classes."""
+    import importlib
+    import sys
+
+    import camx.options.cam as ids
+
+    assert METHODS is ids.METHODS == tuple(REGISTRY)
+    monkeypatch.setattr(ids, "METHODS", ids.METHODS[:-1])
+    monkeypatch.delitem(sys.modules, "camx.cam.registry")  # restored afterwards
+    with pytest.raises(ImportError, match="camx.options.cam.METHODS"):
+        importlib.import_module("camx.cam.registry")
     assert camx.explain is explain  # the top-level lazy export
 
 

@@ -14,9 +14,9 @@ from torch import Tensor, nn
 from camx.cam.base import CamMethod, CamRun, make_method, minmax
 from camx.cam.hooks import Pass, Probe, frozen_model, module_name
 from camx.cam.registry import get_method
-from camx.cam.score import check_chunk_size
 from camx.errors import ConfigError, DataError
 from camx.models.build import resolve_layer
+from camx.options.cam import check_chunk_size
 
 Size = str | tuple[int, int] | None
 Targets = int | Sequence[int] | Tensor | None

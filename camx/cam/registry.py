@@ -1,4 +1,8 @@
-"""Method ids → classes."""
+"""Method ids → classes.
+
+The ids themselves live in :data:`camx.options.cam.METHODS` (torch-free, for config validation); this
+module refuses to import if they and the classes' ``name`` attributes ever disagree.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from camx.cam.baselines import CenterMap, RandomMap
 from camx.cam.gradient import GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, SmoothGradCAMPlusPlus, XGradCAM
 from camx.cam.score import GradPlusPlusScoreCAM, ScoreCAM
 from camx.errors import ConfigError
+from camx.options.cam import METHODS
 
 _CLASSES: tuple[type[CamMethod], ...] = (
     CAM,
@@ -24,9 +29,11 @@ _CLASSES: tuple[type[CamMethod], ...] = (
     CenterMap,
 )
 REGISTRY: dict[str, type[CamMethod]] = {cls.name: cls for cls in _CLASSES}
-
-#: Every method id, in a fixed order.
-METHODS: tuple[str, ...] = tuple(REGISTRY)
+if tuple(REGISTRY) != METHODS:
+    raise ImportError(
+        f"camx.options.cam.METHODS {METHODS} does not match the registered classes' ids {tuple(REGISTRY)}; "
+        "list every method id there, in the registry's order"
+    )
 
 
 def get_method(name: str) -> type[CamMethod]:

@@ -21,18 +21,12 @@ from camx.cam.base import CamRun, ChannelWeightMethod, is_constant, minmax
 from camx.cam.gradient import gradcampp_weights
 from camx.errors import ConfigError
 from camx.models.inference import inference_copy
+from camx.options.cam import check_chunk_size as check_chunk_size  # re-exported: its old home
 
 #: ``chunk_size="auto"`` on CPU: as many masked images per forward as keep chunk·H·W ≤ this many pixels.
 AUTO_CHUNK_PIXELS = 2**18
 #: ``chunk_size="auto"`` on an accelerator (not measured here: this machine has none).
 AUTO_CHUNK_ACCELERATOR = 64
-
-
-def check_chunk_size(value: object, name: str = "chunk_size") -> int | str:
-    """``value`` if it is ``"auto"`` or a positive integer, else a ConfigError naming ``name``."""
-    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        return value  # type: ignore[return-value]
-    raise ConfigError(f"{name}={value!r} is not valid; use auto (sized to the input) or an integer ≥ 1")
 
 
 def chunk_for(chunk_size: int | str, size: tuple[int, int], device: torch.device) -> int:
