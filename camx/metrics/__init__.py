@@ -2,7 +2,7 @@
 
 Every metric function returns one value per image, (B,), so aggregates with confidence intervals
 are computed later with :func:`mean_ci`. Metric ids, in report order, are :data:`METRICS`;
-:data:`HIGHER_IS_BETTER` says which way each one improves.
+:data:`HIGHER_IS_BETTER` says which way each one improves (both defined in :mod:`camx.options.metrics`).
 
 - ``accuracy``: top-1 correct (1/0) — computed by callers from the model's predictions;
 - ``confidence``: p of the true class; ``confidence_pred``: p of the predicted class (callers);
@@ -19,22 +19,7 @@ from camx.metrics.faithfulness import SUBSTRATES, average_drop_increase, deletio
 from camx.metrics.localization import energy_pointing_game, has_object, iou, pointing_game
 from camx.metrics.stability import pearson, ssim
 from camx.metrics.stats import Summary, mean_ci, t_quantile
-
-METRICS: tuple[str, ...] = (
-    "accuracy",
-    "confidence",
-    "confidence_pred",
-    "average_drop",
-    "increase_in_confidence",
-    "deletion_auc",
-    "insertion_auc",
-    "pointing_game",
-    "energy_pointing_game",
-    "iou",
-    "stability_pearson",
-    "stability_ssim",
-)
-HIGHER_IS_BETTER: dict[str, bool] = {m: m not in ("average_drop", "deletion_auc") for m in METRICS}
+from camx.options.metrics import HIGHER_IS_BETTER, METRICS
 
 __all__ = [
     "HIGHER_IS_BETTER",
