@@ -1,4 +1,8 @@
-"""Validation of a composed config before any work starts: every user mistake becomes one ConfigError."""
+"""Validation of a composed config before any work starts: every user mistake becomes one ConfigError.
+
+It needs only the torch-free option tables of :mod:`camx.options`, so a typo is reported without
+importing torch or torchvision (``tests/test_cli.py`` checks that).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from camx.errors import ConfigError, check_choice, check_range
+from camx.options.cam import METHODS, check_chunk_size
+from camx.options.dataset import DATASETS, SPLITS, shapes_spec
+from camx.options.metrics import METRICS
+from camx.options.model import validate_model_options
+from camx.options.perturb import LEVEL_NAMES, PERTURBATIONS
+from camx.options.perturb import validate as validate_level
+from camx.options.trainer import validate_trainer
+from camx.results import flatten_gates
 
 # smallest input side each architecture turns into at least a 1×1 final feature map
 _MIN_SIDE = {"alexnet": 63, "vgg16": 32}
@@ -23,8 +35,6 @@ def perturbation_grid(perturb: Mapping[str, Any] | None) -> list[tuple[str, dict
 
 def levels_of(kind: str, params: Mapping[str, Any]) -> list[float]:
     """The levels of one perturbation (its main parameter as a list; a scalar is a one-level list)."""
-    from camx.perturb import LEVEL_NAMES
-
     name = LEVEL_NAMES.get(kind)
     if name is None or name not in params:
         raise ConfigError(f"perturb.{kind} needs a '{name}' list (e.g. perturb.{kind}.{name}=[...])")
@@ -51,10 +61,6 @@ def methods_of(cfg: Mapping[str, Any]) -> list[str]:
 
 def validate(cfg: Mapping[str, Any]) -> None:
     """Raise ConfigError for any unknown choice or out-of-range value of a composed train/explain/eval config."""
-    from camx.data.datasets import DATASETS
-    from camx.jobs.train import validate_trainer
-    from camx.models.build import validate_model_options
-
     task = cfg.get("task")
     m = cfg["model"]
     validate_model_options(**{k: m[k] for k in m if k != "target_layer"})
@@ -66,7 +72,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
         )
     d = cfg["dataset"]
     check_choice("dataset", d.get("name"), DATASETS)
-    check_choice("dataset.split", d.get("split", "test"), ("train", "val", "test"))
+    check_choice("dataset.split", d.get("split", "test"), SPLITS)
     size = int(check_range("dataset.image_size", d.get("image_size", 64), 8, 4096))
     need = _MIN_SIDE.get(m["arch"], int(m.get("output_stride", 32)))
     if size < need:
@@ -75,32 +81,16 @@ def validate(cfg: Mapping[str, Any]) -> None:
             f"{m.get('output_stride', 32)}); use at least {need} px"
         )
     if d.get("name") == "shapes":
-        from camx.data.datasets import shapes_spec
-        from camx.data.shapes import CLASS_NAMES
-
-        shapes_spec(d)
-        n = int(d.get("num_classes", 8))
-        if not 2 <= n <= len(CLASS_NAMES):
-            raise ConfigError(
-                f"dataset.num_classes={n} is out of range; shapes has 2 to {len(CLASS_NAMES)} classes"
-            )
+        shapes_spec(d)  # its ranges and the number of classes
     validate_trainer(cfg["trainer"])
     if task in ("explain", "eval"):
-        from camx.cam import METHODS
-
         for method in methods_of(cfg) + list(cfg.get("baselines") or []):
             check_choice("cam method", method, METHODS)
         c = cfg.get("cam") or {}
         if int(c.get("mc_samples", 1)) < 1:
             raise ConfigError(f"cam.mc_samples={c.get('mc_samples')} is out of range; it must be 1 or more")
-        from camx.cam.score import check_chunk_size
-
         check_chunk_size(c.get("chunk_size", "auto"), "cam.chunk_size")
     if task == "eval":
-        from camx.metrics import METRICS
-        from camx.perturb import PERTURBATIONS
-        from camx.perturb import validate as validate_level
-
         for kind, params in perturbation_grid(cfg.get("perturb")):
             check_choice("perturb", kind, PERTURBATIONS)
             for level in levels_of(kind, params):
@@ -116,8 +106,6 @@ def validate(cfg: Mapping[str, Any]) -> None:
         for key in ("map_metrics", "average_drop", "compose", "figures", "timing"):
             if not isinstance(cfg.get(key, False), bool):
                 raise ConfigError(f"{key}={cfg[key]!r} is not valid; it must be true or false")
-        from camx.results import flatten_gates
-
         for key in flatten_gates(cfg.get("fail_under") or {}):
             metric = key.rsplit(".", 1)[-1]
             check_choice(f"--fail-under {key}: metric", metric, METRICS)

@@ -20,18 +20,21 @@ GATES_FAILED: list[str] = []  # filled by eval jobs whose --fail-under threshold
 def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[str]) -> None:
     """Validate every job of the command before anything is written, then launch it through Hydra."""
     from camx.config import validate
-    from camx.jobs.common import preflight
-    from camx.jobs.train import validate_target_layer
 
     def check(cfg: DictConfig) -> None:
+        # validate() is torch-free: a typo is reported before torch is imported (the checks below need it)
         try:
             validate(cfg)
             if task == "train":  # explain/eval check it against the checkpoint's model, inside the job
+                from camx.jobs.train import validate_target_layer
+
                 validate_target_layer(cfg.model)
         except (TypeError, ValueError) as exc:  # a value of the wrong type that no check anticipated
             raise ConfigError(
                 f"invalid configuration value ({exc}); check it with `camx {task} --cfg job`"
             ) from None
+        from camx.jobs.common import preflight
+
         preflight(cfg)
 
     GATES_FAILED.clear()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,6 +142,56 @@ def test_user_errors_are_one_line_exit_2_no_traceback(tmp_path: Path, args: list
     assert len([ln for ln in res.stderr.splitlines() if ln.strip()]) <= 2
     outputs = tmp_path / "outputs"
     assert not outputs.exists() or not any(outputs.rglob("*.pt")) and not any(outputs.rglob("*.png"))
+
+
+def _imported_top_level(importtime_stderr: str) -> set[str]:
+    """Top-level packages named in ``-X importtime`` (PYTHONPROFILEIMPORTTIME) output."""
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in importtime_stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "model.head=bogus"],
+        ["eval", "--noise", "-1"],
+        ["eval", "--fail-under", "confidance=0.5"],
+        ["explain", "x.jpg", "--method", "gradcm"],
+    ],
+)
+def test_bad_configuration_is_reported_without_importing_torch(tmp_path: Path, args: list[str]) -> None:
+    """Config validation is torch-free, so a typo costs well under a second instead of torch's import."""
+    res = camx(*args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "error:" in res.stderr
+    imported = _imported_top_level(res.stderr)
+    assert "camx" in imported and "hydra" in imported  # the profile covers the CLI's imports
+    assert not imported & {"torch", "torchvision"}
+
+
+def test_validate_runs_every_check_without_torch(tmp_path: Path) -> None:
+    """camx.config.validate on valid configs of each task (every branch taken) imports neither torch nor torchvision."""
+    code = """
+import sys
+from camx.cli.hydra_bridge import compose
+from camx.config import validate
+
+for task, overrides in [
+    ("train", ["dataset=shapes", "dataset.num_classes=4", "trainer.sizes=[32,48]"]),
+    ("explain", ["methods=[gradcam,scorecam]", "cam.chunk_size=8"]),
+    ("eval", ["perturb=paper", "baselines=[random,center]", "++fail_under.dropkey.confidence=0.5"]),
+]:
+    validate(compose(task, overrides))
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision"))
+assert not leaked, leaked[:5]
+"""
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_explain_without_trained_model_says_how_to_get_one(tmp_path: Path) -> None:
