@@ -13,14 +13,11 @@ from camx.errors import ConfigError, check_choice, check_range
 from camx.options.cam import METHODS, check_chunk_size
 from camx.options.dataset import DATASETS, SPLITS, shapes_spec
 from camx.options.metrics import METRICS
-from camx.options.model import validate_model_options
-from camx.options.perturb import LEVEL_NAMES, PERTURBATIONS
+from camx.options.model import MIN_SIDE, validate_model_options
+from camx.options.perturb import AXES, LEVEL_NAMES, PERTURBATIONS
 from camx.options.perturb import validate as validate_level
 from camx.options.trainer import validate_trainer
 from camx.results import flatten_gates
-
-# smallest input side each architecture turns into at least a 1×1 final feature map
-_MIN_SIDE = {"alexnet": 63, "vgg16": 32}
 
 
 def perturbation_grid(perturb: Mapping[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
@@ -74,7 +71,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     check_choice("dataset", d.get("name"), DATASETS)
     check_choice("dataset.split", d.get("split", "test"), SPLITS)
     size = int(check_range("dataset.image_size", d.get("image_size", 64), 8, 4096))
-    need = _MIN_SIDE.get(m["arch"], int(m.get("output_stride", 32)))
+    need = MIN_SIDE.get(m["arch"], int(m.get("output_stride", 32)))
     if size < need:
         raise ConfigError(
             f"dataset.image_size={size} is too small for {m['arch']} (output stride "
@@ -93,6 +90,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if task == "eval":
         for kind, params in perturbation_grid(cfg.get("perturb")):
             check_choice("perturb", kind, PERTURBATIONS)
+            if kind == "stretch":
+                check_choice("perturb.stretch.axis", params.get("axis", "horizontal"), AXES)
             for level in levels_of(kind, params):
                 validate_level(kind, level)
         for key in ("max_images",):

@@ -129,6 +129,7 @@ def test_fail_under_exit_codes(trained: Path) -> None:
         (["eval", "cam=nosuchcam"], "choose one of"),
         (["eval", "cam.chunk_size=big"], "cam.chunk_size"),
         (["eval", "average_drop=maybe"], "average_drop"),
+        (["eval", "perturb=stretch", "perturb.stretch.axis=diagonal"], "perturb.stretch.axis"),
         (["train", "model.init_backbone=missing.pt"], "missing.pt"),
         (["explain", "nosuch.jpg", "experiment=smoke"], "nosuch.jpg"),
         (["explain", "x.jpg", "--checkpoint", "missing.pt"], "missing.pt"),

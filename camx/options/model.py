@@ -13,6 +13,8 @@ ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "alexnet")
 HEADS: tuple[str, ...] = ("plain", "attention", "dropout", "dropkey")
 WEIGHTS: tuple[str, ...] = ("none", "imagenet")
 DEFAULT_TARGET_LAYER = {"resnet50": "layer4", "vgg16": "features.29", "alexnet": "features.11"}
+#: Smallest input side each architecture turns into at least a 1×1 final feature map (others: the output stride).
+MIN_SIDE: dict[str, int] = {"alexnet": 63, "vgg16": 32}
 
 
 def validate_model_options(
