@@ -279,3 +279,36 @@ def _channel_softmax_of_logits(model: nn.Module, x: Tensor, act: Tensor, targets
     with torch.no_grad():
         logits = model((x[:, None] * masks[:, :, None]).flatten(0, 1)).view(b, c, -1)
     return torch.softmax(logits.gather(2, targets.view(b, 1, 1).expand(b, c, 1)).squeeze(2), dim=1)
+
+
+def test_average_drop_and_increase_match_pytorch_grad_cam() -> None:
+    """camx's AD/IC masks where the model sees the image, as pytorch-grad-cam's DropInConfidence does.
+
+    pytorch-grad-cam multiplies the normalised input by the map and reports max(0, Y − O) and [O > Y];
+    camx reports max(0, Y − O) / Y · 100 and 100 · [O > Y] of the same O.
+    """
+    from pytorch_grad_cam.metrics.cam_mult_image import DropInConfidence, IncreaseInConfidence
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+
+    from camx.data.transforms import normalize
+    from camx.metrics import average_drop_increase
+
+    model = _model("cnn", fc_gain=3.0).eval()
+    gen = torch.Generator().manual_seed(5)
+    x01 = torch.rand(6, 3, 32, 32, generator=gen)
+    maps = torch.rand(6, 32, 32, generator=gen)
+    targets = torch.tensor([0, 1, 2, 3, 0, 1])
+
+    def forward(batch01: Tensor) -> Tensor:
+        return model(normalize(batch01)).softmax(1)
+
+    drop, inc = average_drop_increase(forward, x01, maps, targets)
+    tg = [ClassifierOutputSoftmaxTarget(int(c)) for c in targets]
+    x = normalize(x01)
+    ref_drop = torch.as_tensor(DropInConfidence()(x, maps.numpy(), tg, model))
+    ref_inc = torch.as_tensor(IncreaseInConfidence()(x, maps.numpy(), tg, model))
+    with torch.no_grad():
+        y = model(x).softmax(1).gather(1, targets[:, None])[:, 0]
+    torch.testing.assert_close(drop * y / 100, ref_drop.reshape(-1), atol=1e-5, rtol=1e-4)
+    assert torch.equal(inc / 100, ref_inc.reshape(-1))
+    assert 0 < int(inc.sum() / 100) < len(targets) or bool((drop > 0).any())  # a case that exercises both

@@ -129,16 +129,20 @@ def test_average_drop_and_increase_known_values():
     img = torch.full((3, 3, 4, 4), 0.8)
     maps = torch.stack([torch.full((4, 4), 0.5), torch.ones(4, 4), torch.full((4, 4), 0.5)])
     targets = torch.tensor([0, 0, 1])
-    drop, inc = average_drop_increase(forward, img, maps, targets)
+    drop, inc = average_drop_increase(forward, img, maps, targets, fill=0.0)
     # image 0: Y = 0.8, O = 0.4 → drop 50 %; image 1: O = Y → 0, no increase;
     # image 2 (class 1): Y = 0.2, O = 0.6 → no drop, an increase
     torch.testing.assert_close(drop, torch.tensor([50.0, 0.0, 0.0]))
     torch.testing.assert_close(inc, torch.tensor([0.0, 0.0, 100.0]))
     probs = forward(img)
     for base in (probs, probs.gather(1, targets[:, None]).squeeze(1)):
-        d2, i2 = average_drop_increase(forward, img, maps, targets, base_probs=base)
+        d2, i2 = average_drop_increase(forward, img, maps, targets, base_probs=base, fill=0.0)
         torch.testing.assert_close(d2, drop)
         torch.testing.assert_close(i2, inc)
+    # a grey fill: image 0 becomes 0.2 + (0.8 − 0.2) · 0.5 = 0.5 → drop (0.8 − 0.5) / 0.8 = 37.5 %
+    drop, inc = average_drop_increase(forward, img, maps, targets, fill=0.2)
+    torch.testing.assert_close(drop, torch.tensor([37.5, 0.0, 0.0]))
+    torch.testing.assert_close(inc, torch.tensor([0.0, 0.0, 100.0]))
 
 
 # ---------------------------------------------------------------- stability

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from camx.data.transforms import IMAGENET_MEAN
 from camx.errors import check_choice
 from camx.perturb import gaussian_blur
 
@@ -62,20 +63,30 @@ def average_drop_increase(
     targets: Tensor | Sequence[int],
     base_probs: Tensor | None = None,
     *,
+    fill: float | Sequence[float] | Tensor = IMAGENET_MEAN,
     chunk_size: int = 64,
 ) -> tuple[Tensor, Tensor]:
     """Per-image drop and increase in confidence when the image is masked by its map.
 
-    With Y = p_c(x) and O = p_c(x ⊙ map) (the map multiplies every channel of the [0, 1] image):
+    With Y = p_c(x) and O = p_c(x ⊙ map):
         drop_i     = max(0, Y − O) / Y · 100      (0 when Y = 0)
         increase_i = 100 · [O > Y]
     These are the Grad-CAM++ definitions (Chattopadhay et al., WACV 2018) that the Grad++ScoreCAM
     paper (IEEE Access 2024, §IV-A) uses; their means over images are "Average Drop %" (lower is
     better) and "Increase in Confidence %" (higher is better).
 
+    "x ⊙ map" is taken where the model sees it, as in the reference codes (Score-CAM's, and
+    pytorch-grad-cam's ``DropInConfidence``/``IncreaseInConfidence``, which multiply the *normalised*
+    input): the [0, 1] image becomes ``fill + (x − fill) · map``, and with ``fill`` the mean of the
+    model's normalisation (default: ImageNet's, camx's models) the model's input is exactly
+    ``normalize(x) · map`` — where the map is 0 the pixel is the mean colour. ``fill=0.0`` gives the
+    literal product of the [0, 1] image and the map (a black substrate). pytorch-grad-cam reports
+    max(0, Y − O) without the division by Y.
+
     Args:
         base_probs: Y, either (B,) already for the target class or (B, K) probabilities of the clean
             images; computed with ``forward`` if None.
+        fill: the colour of a pixel whose map value is 0: a number, or one value per channel.
 
     Returns:
         (drop, increase), each a (B,) float tensor in percent, on the CPU.
@@ -91,7 +102,8 @@ def average_drop_increase(
         y = base_probs.detach().reshape(-1).float().cpu()
     if y.numel() != b:
         raise ValueError(f"base_probs gives {y.numel()} values but the batch has {b} images")
-    o = _probs_of(forward, images * m[:, None], t, chunk_size)
+    f = torch.as_tensor(fill, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
+    o = _probs_of(forward, f + (images - f) * m[:, None], t, chunk_size)
     drop = torch.where(
         y > 0, (y - o).clamp_min(0) / torch.where(y > 0, y, torch.ones_like(y)) * 100, torch.zeros_like(y)
     )
