@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from camx.errors import CamxError, ConfigError
 
-GATES_FAILED: list[str] = []  # filled by eval jobs whose --fail-under thresholds were not met
+GATES_FAILED: list[str] = []  # the --fail-under thresholds the command's eval jobs did not meet
+# Eval jobs may run in other processes (joblib) or on other machines (SLURM): each writes the thresholds
+# it missed into a file in this folder (on the shared file system: under the working directory), and
+# the command reads them all once Hydra's launcher has returned.
+GATES_DIR_ENV = "CAMX_GATES_DIR"
 
 
 def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[str]) -> None:
@@ -45,7 +53,33 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
             if not str(exc).startswith("unknown config key"):
                 raise
             raise ConfigError(_unknown_key(task, overrides) or str(exc)) from None
-    hb.launch(task, overrides, _job, multirun=multirun, hydra_flags=hydra_flags)
+    with _gate_files() as gates:
+        hb.launch(task, overrides, _job, multirun=multirun, hydra_flags=hydra_flags)
+        for path in sorted(gates.glob("*.txt")):
+            GATES_FAILED.extend(path.read_text().splitlines())
+    if multirun and GATES_FAILED:  # the jobs' own lines may be in worker or cluster logs: repeat them
+        render.error(f"fail-under: {len(GATES_FAILED)} threshold(s) not met across the sweep:")
+        for line in GATES_FAILED:
+            render.error(f"fail-under: {line}")
+
+
+@contextmanager
+def _gate_files() -> Iterator[Path]:
+    """A fresh folder for the eval jobs' missed thresholds, named to them by an environment variable."""
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=".camx-gates-", dir=Path.cwd()))
+    except OSError:  # a read-only working directory: local launchers still share the system's temp dir
+        folder = Path(tempfile.mkdtemp(prefix="camx-gates-"))
+    saved = os.environ.get(GATES_DIR_ENV)
+    os.environ[GATES_DIR_ENV] = str(folder)
+    try:
+        yield folder
+    finally:
+        if saved is None:
+            os.environ.pop(GATES_DIR_ENV, None)
+        else:
+            os.environ[GATES_DIR_ENV] = saved
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _unknown_key(task: str, overrides: list[str]) -> str | None:
@@ -180,9 +214,10 @@ def _eval(cfg: DictConfig, run_dir: Path) -> None:
     failures = check_gates(result.records, gates)
     for line in failures:
         render.error(f"fail-under: {line}")
-    if failures:
-        GATES_FAILED.extend(failures)
-    elif gates:
+    if failures and os.environ.get(GATES_DIR_ENV):
+        folder = Path(os.environ[GATES_DIR_ENV])
+        (folder / f"{os.getpid()}-{uuid.uuid4().hex}.txt").write_text("\n".join(failures) + "\n")
+    elif gates and not failures:
         render.console.print(f"[green]all {len(gates)} fail-under threshold(s) hold[/]")
 
 

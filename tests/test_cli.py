@@ -89,7 +89,7 @@ def test_eval_noise_writes_long_format_metrics(trained: Path) -> None:
     assert "accuracy" in res.stdout
 
 
-def test_fail_under_exit_codes(trained: Path) -> None:
+def test_fail_under_exit_codes(trained: Path, tmp_path: Path) -> None:
     ok = camx(
         "eval",
         "experiment=smoke",
@@ -100,17 +100,23 @@ def test_fail_under_exit_codes(trained: Path) -> None:
         cwd=trained,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    # a sweep whose job runs in a joblib worker process still fails the command
     bad = camx(
         "eval",
+        "-m",
         "experiment=smoke",
         "map_metrics=false",
         "perturb=none",
+        "hydra/launcher=parallel",
+        "hydra.launcher.n_jobs=1",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
         "--fail-under",
         "dropkey.confidence=1.01",
         cwd=trained,
     )
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "dropkey.confidence" in bad.stderr
+    assert not list(trained.glob(".camx-gates-*"))  # the jobs' threshold files are cleaned up
     typo = camx("eval", "experiment=smoke", "--fail-under", "confidance=0.5", cwd=trained)
     assert typo.returncode == 2 and "confidance" in typo.stderr
 
