@@ -52,7 +52,7 @@ class LogSoftmax(nn.Module):
         return torch.log_softmax(self.inner(x), dim=1)
 
 
-def _camx_runner(model: nn.Module, x: Tensor, method: str, size: Any = "input") -> Callable[[], Any]:
+def camx_runner(model: nn.Module, x: Tensor, method: str, size: Any = "input") -> Callable[[], Any]:
     from camx.cam import explain
 
     options: dict[str, Any] = {"n_samples": SMOOTH_SAMPLES} if method == "smoothgradcampp" else {}
@@ -134,7 +134,7 @@ def time_library(
     """One (method, library) timing; ``skipped``/``failed`` rows instead of exceptions."""
     try:
         if library == "camx":
-            return timeit(_camx_runner(model, x, method), device, repeats=repeats)
+            return timeit(camx_runner(model, x, method), device, repeats=repeats)
         cls_name = PEERS[method][library]
         factory = (
             _pgc(model, x, cls_name)

@@ -37,6 +37,34 @@ def timeit(fn: Callable[[], Any], device: torch.device, *, repeats: int, warmup:
     return {"seconds": statistics.median(times), "min": min(times), "runs": len(times), "status": "ok"}
 
 
+def timeit_paired(
+    fn: Callable[[], Any], ref: Callable[[], Any], device: torch.device, *, repeats: int
+) -> dict[str, Any]:
+    """``fn`` and ``ref`` timed alternately, ``repeats`` pairs: medians of each and of the pair ratios.
+
+    A burst of load on a shared machine hits both calls of a pair, so the median of ``fn/ref`` per pair
+    is steadier than the ratio of two medians timed seconds apart.
+    """
+    fn()
+    ref()
+    sync(device)
+    a, b = [], []
+    for _ in range(max(1, repeats)):
+        for call, into in ((fn, a), (ref, b)):
+            start = time.perf_counter()
+            call()
+            sync(device)
+            into.append(time.perf_counter() - start)
+    return {
+        "seconds": statistics.median(a),
+        "min": min(a),
+        "runs": len(a),
+        "status": "ok",
+        "bare_adjacent": statistics.median(b),
+        "bare_ratio": statistics.median(x / y for x, y in zip(a, b)),
+    }
+
+
 def skipped(reason: str) -> dict[str, Any]:
     return {"seconds": None, "status": "skipped", "note": reason}
 

@@ -32,6 +32,7 @@ import torch  # noqa: E402
 from bench_cam import (  # noqa: E402
     PEERS,
     bare_forward,
+    camx_runner,
     gradpp_tradeoff,
     scorecam_comparison,
     time_library,
@@ -46,6 +47,7 @@ from bench_common import (  # noqa: E402
     shapes_images,
     skipped,
     timeit,
+    timeit_paired,
 )
 from bench_report import evaluate_targets, print_tables, render_markdown  # noqa: E402
 from bench_train import evaluation, training  # noqa: E402
@@ -58,6 +60,7 @@ PLANS: dict[str, dict[str, Any]] = {
     "quick": {
         "batches": [1],
         "repeats": 2,
+        "paired_repeats": 3,
         "peer_scorecam_batches": [],
         "camx_scorecam_batches": [1],
         "tradeoff_images": 1,
@@ -72,6 +75,7 @@ PLANS: dict[str, dict[str, Any]] = {
     "default": {
         "batches": [1, 16],
         "repeats": 5,
+        "paired_repeats": 15,
         "peer_scorecam_batches": [1],
         "camx_scorecam_batches": [1],
         "tradeoff_images": 4,
@@ -86,6 +90,7 @@ PLANS: dict[str, dict[str, Any]] = {
     "full": {
         "batches": [1, 16],
         "repeats": 10,
+        "paired_repeats": 30,
         "peer_scorecam_batches": [1],
         "camx_scorecam_batches": [1, 16],
         "tradeoff_images": 8,
@@ -162,12 +167,14 @@ def cam_section(
                         if batch == 1:
                             exact[device.type] = ours
                 else:
-                    results["camx"] = time_library(
-                        model, x, method, "camx", repeats=plan["repeats"], device=device
+                    # camx and the bare forward alternate, call by call, so a burst of machine load
+                    # hits both sides of a ratio (bare_ratio: the median of the per-pair ratios)
+                    results["camx"] = timeit_paired(
+                        camx_runner(model, x, method),
+                        bare_forward(model, x),
+                        device,
+                        repeats=plan["paired_repeats"],
                     )
-                    # the bare forward timed right after, so a ratio is not skewed by drifting machine load
-                    adjacent = timeit(bare_forward(model, x), device, repeats=plan["repeats"], warmup=0)
-                    results["camx"]["bare_adjacent"] = adjacent["seconds"]
                     for lib in peers:
                         results[lib] = time_library(
                             model, x, method, lib, repeats=plan["repeats"], device=device
