@@ -32,13 +32,14 @@ from torch.utils.data import DataLoader, Dataset
 
 import camx
 from camx import distributed
-from camx.checkpoint import find_runs, load_backbone, read_checkpoint, save_checkpoint, write_run_record
+from camx.checkpoint import load_backbone, read_checkpoint, save_checkpoint
 from camx.data.datasets import build_dataset, class_names
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError
 from camx.jobs.progress import SILENT, Reporter
 from camx.models import build_model
 from camx.options.trainer import validate_trainer
+from camx.runs import find_runs, write_run_record
 from camx.runtime import seed_everything
 
 
