@@ -5,8 +5,11 @@ A checkpoint is a plain dict of tensors and primitives (``torch.save``), loaded 
 weights, the composed config, the class names, the metrics so far, the camx version and, for
 ``last.pt``, the optimizer/scheduler/RNG state needed to resume.
 
-Finding checkpoints by model and head (``run.json``) is :mod:`camx.runs`; :func:`find_runs`,
-:func:`latest_checkpoints` and :func:`write_run_record` are re-exported here.
+torch is imported only when a checkpoint is written or a file that passed the file checks is
+loaded, so a missing, empty or non-zip file is reported without it (``camx train
+model.init_backbone=missing.pt`` fails in well under a second). Finding checkpoints by model and
+head (``run.json``) is :mod:`camx.runs`; :func:`find_runs`, :func:`latest_checkpoints` and
+:func:`write_run_record` are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from __future__ import annotations
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from camx.atomic import atomic_write_bytes
 from camx.errors import CheckpointError
 from camx.runs import find_runs, latest_checkpoints, write_run_record
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = [
     "FORMAT",
@@ -41,6 +45,8 @@ FORMAT = "camx-checkpoint-1"
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Save ``payload`` (must hold ``state_dict``, ``arch``, ``head``, ``num_classes``) atomically."""
+    import torch
+
     data = {"format": FORMAT, **payload}
     atomic_write_bytes(Path(path), lambda fh: torch.save(data, fh))
 
@@ -90,6 +96,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: the checkpoint is truncated or corrupt (its zip directory is missing); "
             "re-copy it or retrain with `camx train`"
         )
+    import torch
+
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises almost anything on garbage
