@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageFailure", "collect_images"]
+from camx.errors import DataError
+
+__all__ = ["IMAGE_EXTENSIONS", "ImageFailure", "collect_images", "require_images"]
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 """File extensions (compared case-insensitively) picked up when scanning folders and globs."""
@@ -141,4 +143,13 @@ def collect_images(inputs: Sequence[str | Path]) -> tuple[list[Path], list[Image
                 add(f)
         else:
             failures.append(ImageFailure(text, "no such file or directory"))
+    return paths, failures
+
+
+def require_images(inputs: Sequence[str | Path]) -> tuple[list[Path], list[ImageFailure]]:
+    """:func:`collect_images`, but with no image path at all one DataError naming the first three failures."""
+    paths, failures = collect_images(inputs)
+    if not paths:
+        reasons = "; ".join(f"{f.path}: {f.reason}" for f in failures[:3])
+        raise DataError(f"no readable image among the inputs ({reasons})")
     return paths, failures

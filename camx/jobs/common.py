@@ -39,13 +39,9 @@ def preflight(cfg: Mapping[str, Any]) -> None:
     if task == "explain":
         if cfg.get("checkpoint"):
             resolve_checkpoints(cfg, all_heads=False)  # an explicit path that does not exist is named first
-        from camx.data.images import collect_images
-        from camx.errors import DataError
+        from camx.data.inputs import require_images
 
-        files, failures = collect_images(list(cfg.get("inputs") or []))
-        if not files:
-            reasons = "; ".join(f"{f.path}: {f.reason}" for f in failures[:3])
-            raise DataError(f"no readable image among the inputs ({reasons})")
+        require_images(list(cfg.get("inputs") or []))
         resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None and not cfg.get("checkpoint"))
     elif task == "eval":
         found = resolve_checkpoints(cfg, all_heads=True)
