@@ -22,7 +22,8 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
     from camx.config import validate
 
     def check(cfg: DictConfig) -> None:
-        # validate() is torch-free: a typo is reported before torch is imported (the checks below need it)
+        # validate() and preflight() are torch-free up to a file that must be read: a typo or a missing
+        # file is reported before torch is imported (the target-layer check needs it)
         try:
             validate(cfg)
             if task == "train":  # explain/eval check it against the checkpoint's model, inside the job
@@ -33,7 +34,7 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
             raise ConfigError(
                 f"invalid configuration value ({exc}); check it with `camx {task} --cfg job`"
             ) from None
-        from camx.jobs.common import preflight
+        from camx.jobs.preflight import preflight
 
         preflight(cfg)
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from camx.checkpoint import load_checkpoint
 from camx.config import methods_of
+from camx.jobs.preflight import preflight
 from camx.runs import resolve_checkpoints
 
 
@@ -30,28 +31,4 @@ def method_options(cfg: Mapping[str, Any], method: str) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["load_for_job", "method_options", "methods_of", "resolve_checkpoints"]
-
-
-def preflight(cfg: Mapping[str, Any]) -> None:
-    """Checks that need the file system, run before a job creates its run dir: checkpoints and inputs exist."""
-    task = cfg.get("task")
-    if task == "explain":
-        if cfg.get("checkpoint"):
-            resolve_checkpoints(cfg, all_heads=False)  # an explicit path that does not exist is named first
-        from camx.data.inputs import require_images
-
-        require_images(list(cfg.get("inputs") or []))
-        resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None and not cfg.get("checkpoint"))
-    elif task == "eval":
-        found = resolve_checkpoints(cfg, all_heads=True)
-        if cfg.get("checkpoints"):
-            for path in found.values():
-                load_checkpoint(path)
-    if task in ("explain",) and cfg.get("checkpoint"):
-        load_checkpoint(cfg["checkpoint"])
-    init = (cfg.get("model") or {}).get("init_backbone")
-    if task == "train" and init:  # the file, its architecture and output stride (train checks the tensors)
-        from camx.checkpoint import backbone_state
-
-        backbone_state(init, cfg["model"]["arch"], int(cfg["model"].get("output_stride", 32)))
+__all__ = ["load_for_job", "method_options", "methods_of", "preflight", "resolve_checkpoints"]
