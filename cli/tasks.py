@@ -20,13 +20,15 @@ GATES_FAILED: list[str] = []  # filled by eval jobs whose --fail-under threshold
 def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[str]) -> None:
     """Validate every job of the command before anything is written, then launch it through Hydra."""
     from camx.config import validate
+    from camx.options.model import requested_target_layer
 
     def check(cfg: DictConfig) -> None:
         # validate() and preflight() are torch-free up to a file that must be read: a typo or a missing
-        # file is reported before torch is imported (the target-layer check needs it)
+        # file is reported before torch is imported (checking a chosen target layer builds the model)
         try:
             validate(cfg)
-            if task == "train":  # explain/eval check it against the checkpoint's model, inside the job
+            # explain/eval check the target layer against the checkpoint's model, inside the job
+            if task == "train" and requested_target_layer(cfg.model) is not None:
                 from camx.jobs.train import validate_target_layer
 
                 validate_target_layer(cfg.model)
