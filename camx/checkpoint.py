@@ -1,34 +1,52 @@
-"""Checkpoints: written atomically, read without executing code, found by model and head.
+"""Checkpoints: written atomically, read without executing code.
 
 A checkpoint is a plain dict of tensors and primitives (``torch.save``), loaded with
 ``torch.load(weights_only=True)`` so a file from elsewhere can never run code. It carries the
 weights, the composed config, the class names, the metrics so far, the camx version and, for
 ``last.pt``, the optimizer/scheduler/RNG state needed to resume.
 
-Each training run dir also holds ``run.json`` (arch, head, dataset, paths, status): finding "the
-latest checkpoint of resnet50/dropkey" reads these small per-run files, so concurrent runs never
-share a file that could be corrupted.
+torch is imported only when a checkpoint is written or a file that passed the file checks is
+loaded, so a missing, empty or non-zip file is reported without it (``camx train
+model.init_backbone=missing.pt`` fails in well under a second). Finding checkpoints by model and
+head (``run.json``) is :mod:`camx.runs`; :func:`find_runs`, :func:`latest_checkpoints` and
+:func:`write_run_record` are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from camx.atomic import atomic_write_bytes, atomic_write_text
+from camx.atomic import atomic_write_bytes
 from camx.errors import CheckpointError
+from camx.runs import find_runs, latest_checkpoints, write_run_record
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = [
+    "FORMAT",
+    "backbone_state",
+    "find_runs",
+    "latest_checkpoints",
+    "load_backbone",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
+    "write_run_record",
+]
 
 FORMAT = "camx-checkpoint-1"
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Save ``payload`` (must hold ``state_dict``, ``arch``, ``head``, ``num_classes``) atomically."""
+    import torch
+
     data = {"format": FORMAT, **payload}
     atomic_write_bytes(Path(path), lambda fh: torch.save(data, fh))
 
@@ -78,6 +96,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: the checkpoint is truncated or corrupt (its zip directory is missing); "
             "re-copy it or retrain with `camx train`"
         )
+    import torch
+
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises almost anything on garbage
@@ -231,62 +251,3 @@ def load_backbone(model: nn.Module, path: str | Path) -> list[str]:
         )
     model.load_state_dict(state, strict=False)
     return sorted(state)
-
-
-def write_run_record(run_dir: Path, record: dict[str, Any]) -> None:
-    """Write ``run.json`` of a training run (atomically)."""
-    atomic_write_text(Path(run_dir) / "run.json", json.dumps(record, indent=2, default=str))
-
-
-def find_runs(
-    outputs_dir: str | Path, *, arch: str | None = None, head: str | None = None
-) -> list[dict[str, Any]]:
-    """Every training run under ``outputs_dir`` (newest first) with a usable checkpoint, filtered by arch/head.
-
-    A ``run.json`` that cannot be read or parsed, is not a JSON object or lacks arch/head (a file from
-    elsewhere, or one being replaced) is skipped, as is a run whose checkpoint vanishes while looking.
-    """
-    runs = []
-    root = Path(outputs_dir)
-    if not root.is_dir():
-        return []
-    for rec_path in root.rglob("run.json"):
-        try:
-            rec = json.loads(rec_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if (
-            not isinstance(rec, dict)
-            or rec.get("task") != "train"
-            or not all(isinstance(rec.get(k), str) for k in ("arch", "head"))
-        ):
-            continue
-        if (arch and rec.get("arch") != arch) or (head and rec.get("head") != head):
-            continue
-        best = rec_path.parent / "checkpoints" / "best.pt"
-        last = rec_path.parent / "checkpoints" / "last.pt"
-        ckpt = best if best.is_file() else last if last.is_file() else None
-        if ckpt is None:
-            continue
-        try:
-            mtime = ckpt.stat().st_mtime
-        except OSError:
-            continue
-        rec["checkpoint"] = str(ckpt)
-        rec["run_dir"] = str(rec_path.parent)
-        rec["_mtime"] = mtime
-        runs.append(rec)
-    runs.sort(key=lambda r: r["_mtime"], reverse=True)
-    return runs
-
-
-def latest_checkpoints(outputs_dir: str | Path, arch: str, heads: list[str] | None = None) -> dict[str, str]:
-    """The newest checkpoint of each trained head of ``arch`` (optionally only ``heads``), head → path."""
-    found: dict[str, str] = {}
-    for rec in find_runs(outputs_dir, arch=arch):
-        h = rec["head"]
-        if (heads is None or h in heads) and h not in found:
-            found[h] = rec["checkpoint"]
-    from camx.models import HEADS
-
-    return {h: found[h] for h in HEADS if h in found}

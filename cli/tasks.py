@@ -28,12 +28,15 @@ GATES_DIR_ENV = "CAMX_GATES_DIR"
 def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[str]) -> None:
     """Validate every job of the command before anything is written, then launch it through Hydra."""
     from camx.config import validate
+    from camx.options.model import requested_target_layer
 
     def check(cfg: DictConfig) -> None:
-        # validate() is torch-free: a typo is reported before torch is imported (the checks below need it)
+        # validate() and preflight() are torch-free up to a file that must be read: a typo or a missing
+        # file is reported before torch is imported (checking a chosen target layer builds the model)
         try:
             validate(cfg)
-            if task == "train":  # explain/eval check it against the checkpoint's model, inside the job
+            # explain/eval check the target layer against the checkpoint's model, inside the job
+            if task == "train" and requested_target_layer(cfg.model) is not None:
                 from camx.jobs.train import validate_target_layer
 
                 validate_target_layer(cfg.model)
@@ -41,7 +44,7 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
             raise ConfigError(
                 f"invalid configuration value ({exc}); check it with `camx {task} --cfg job`"
             ) from None
-        from camx.jobs.common import preflight
+        from camx.jobs.preflight import preflight
 
         preflight(cfg)
 

@@ -161,19 +161,33 @@ def _imported_top_level(importtime_stderr: str) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "needle"),
     [
-        ["train", "model.head=bogus"],
-        ["eval", "--noise", "-1"],
-        ["eval", "--fail-under", "confidance=0.5"],
-        ["explain", "x.jpg", "--method", "gradcm"],
+        (["train", "model.head=bogus"], "model.head"),
+        (["eval", "--noise", "-1"], "variance"),
+        (["eval", "--fail-under", "confidance=0.5"], "confidance"),
+        (["explain", "x.jpg", "--method", "gradcm"], "gradcm"),
+        # the file-system checks (preflight): missing inputs and checkpoints, nothing trained yet
+        (["explain", "nosuch.jpg"], "nosuch.jpg: no such file or directory"),
+        (["explain", "img.png", "--checkpoint", "missing.pt"], "missing.pt: no such checkpoint file"),
+        (["eval", "checkpoints=[missing.pt]"], "missing.pt: no such checkpoint file"),
+        (["explain", "img.png", "outputs_dir={tmp}"], "no trained resnet50/plain checkpoint"),
+        (["eval", "outputs_dir={tmp}"], "no trained resnet50 checkpoint"),
+        (["train", "model.init_backbone=missing.pt"], "missing.pt: no such checkpoint file"),
     ],
 )
-def test_bad_configuration_is_reported_without_importing_torch(tmp_path: Path, args: list[str]) -> None:
-    """Config validation is torch-free, so a typo costs well under a second instead of torch's import."""
+def test_bad_configuration_is_reported_without_importing_torch(
+    tmp_path: Path, args: list[str], needle: str
+) -> None:
+    """Config validation and the checks for missing files are torch-free, so a typo costs well under a
+    second instead of torch's import. ``img.png`` exists; ``{tmp}`` is an empty outputs_dir."""
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "img.png")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     res = camx(*args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert res.returncode == 2, res.stdout + res.stderr
-    assert "error:" in res.stderr
+    assert "error:" in res.stderr and needle in res.stderr
     imported = _imported_top_level(res.stderr)
     assert "camx" in imported and "hydra" in imported  # the profile covers the CLI's imports
     assert not imported & {"torch", "torchvision"}

@@ -10,7 +10,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from camx.data.images import ImageFailure
+from camx.data.inputs import IMAGE_EXTENSIONS, ImageFailure
 from camx.errors import ConfigError, DataError
 
 
@@ -49,7 +49,7 @@ class ImageFolderDataset(Dataset):
     """Images under ``root``, one sub-folder per class; unreadable files never stop a run.
 
     Every file's header is read when the dataset is built: files that are not usable images are
-    left out and listed in ``failures`` (an :class:`~camx.data.images.ImageFailure` each, in the
+    left out and listed in ``failures`` (an :class:`~camx.data.inputs.ImageFailure` each, in the
     process that built the dataset, so the job can report them). A file that passes but fails to
     decode later comes back as a blank image with ``valid=0``, its ``path`` and the ``error``
     reason, so the job (which may get samples from worker processes) can skip and report it.
@@ -71,8 +71,6 @@ class ImageFolderDataset(Dataset):
         seed: int = 0,
         max_pixels: int = 64_000_000,
     ) -> None:
-        from camx.data.images import IMAGE_EXTENSIONS
-
         if root in (None, "", "???"):
             raise ConfigError(
                 "dataset.root is not set; pass dataset.root=/path/to/images (one sub-folder per class)"

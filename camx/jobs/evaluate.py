@@ -35,11 +35,12 @@ from camx import perturb as P
 from camx.config import levels_of, methods_of, perturbation_grid
 from camx.data.datasets import build_dataset
 from camx.data.transforms import normalize
-from camx.jobs.common import load_for_job, method_options, resolve_checkpoints
+from camx.jobs.common import load_for_job, method_options
 from camx.jobs.explain import check_finite_logits, explain_checked
 from camx.jobs.progress import SILENT, Reporter
 from camx.jobs.train import check_target_layer, unreadable
 from camx.results import write_metrics
+from camx.runs import resolve_checkpoints
 from camx.runtime import seed_everything, select_device
 
 EXAMPLES = 4  # images per condition kept for the heatmap figures

@@ -22,12 +22,14 @@ from typing import Any
 import torch
 
 from camx import figures
-from camx.data.images import ImageFailure, collect_images, load_images
+from camx.data.images import load_images
+from camx.data.inputs import ImageFailure, require_images
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError, DataError
-from camx.jobs.common import load_for_job, method_options, methods_of, resolve_checkpoints
+from camx.jobs.common import load_for_job, method_options, methods_of
 from camx.jobs.progress import SILENT, Reporter
 from camx.jobs.train import check_target_layer
+from camx.runs import latest_checkpoints, resolve_checkpoints
 from camx.runtime import select_device
 
 
@@ -92,10 +94,7 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
 
     run_dir = Path(run_dir)
     result = ExplainResult()
-    files, result.failures = collect_images(list(cfg.get("inputs") or []))
-    if not files:
-        reasons = "; ".join(f"{f.path}: {f.reason}" for f in result.failures[:3])
-        raise DataError(f"no readable image among the inputs ({reasons})")
+    files, result.failures = require_images(list(cfg.get("inputs") or []))
     device = select_device(cfg["trainer"].get("device", "auto"))
     methods = methods_of(cfg)
     grid_mode = not cfg.get("checkpoint") and (cfg.get("heads") is not None)
@@ -103,8 +102,6 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
     if not grid_mode and not cfg.get(
         "checkpoint"
     ):  # a grid of every trained head comes for free when there are several
-        from camx.checkpoint import latest_checkpoints
-
         others = latest_checkpoints(cfg.get("outputs_dir", "outputs"), cfg["model"]["arch"])
         if len(others) > 1:
             checkpoints = {**checkpoints, **{h: p for h, p in others.items() if h not in checkpoints}}

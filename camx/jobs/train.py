@@ -32,13 +32,15 @@ from torch.utils.data import DataLoader, Dataset
 
 import camx
 from camx import distributed
-from camx.checkpoint import find_runs, load_backbone, read_checkpoint, save_checkpoint, write_run_record
+from camx.checkpoint import load_backbone, read_checkpoint, save_checkpoint
 from camx.data.datasets import build_dataset, class_names
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError
 from camx.jobs.progress import SILENT, Reporter
 from camx.models import build_model
+from camx.options.model import requested_target_layer
 from camx.options.trainer import validate_trainer
+from camx.runs import find_runs, write_run_record
 from camx.runtime import seed_everything
 
 
@@ -157,12 +159,13 @@ def check_target_layer(model: nn.Module, name: Any, what: str) -> str | None:
 
 def validate_target_layer(model_cfg: Mapping[str, Any]) -> None:
     """Check ``model.target_layer`` of a config without allocating weights (the model is built on the meta device)."""
-    if model_cfg.get("target_layer") in (None, "", "null"):
+    name = requested_target_layer(model_cfg)
+    if name is None:
         return
     options = {k: v for k, v in model_cfg.items() if k not in ("arch", "head", "target_layer", "weights")}
     with torch.device("meta"):
         model = build_model(model_cfg["arch"], model_cfg["head"], 2, **options)
-    check_target_layer(model, model_cfg["target_layer"], f"{model_cfg['arch']}/{model_cfg['head']}")
+    check_target_layer(model, name, f"{model_cfg['arch']}/{model_cfg['head']}")
 
 
 def _optimizer(model: nn.Module, t: Mapping[str, Any]) -> torch.optim.Optimizer:

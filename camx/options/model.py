@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from camx.errors import ConfigError, check_choice, check_range
@@ -49,3 +50,9 @@ def validate_model_options(
             raise ConfigError(f"{name}={value} is out of range; it must be a positive integer")
     if int(dim) % int(num_heads):
         raise ConfigError(f"model.dim={dim} must be divisible by model.num_heads={num_heads}")
+
+
+def requested_target_layer(model: Mapping[str, Any]) -> Any:
+    """``model.target_layer`` if the config names a layer, else None (unset, empty or ``null``: the default layer)."""
+    name = model.get("target_layer")
+    return None if name in (None, "", "null") else name

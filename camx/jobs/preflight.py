@@ -1,0 +1,40 @@
+"""The file-system checks a job passes before it starts: its inputs and checkpoints exist.
+
+The CLI runs :func:`preflight` on every job of a command after :func:`camx.config.validate` and
+before Hydra creates a run dir. Like ``validate`` it is torch-free up to the first file that exists
+and has to be read: a missing input, a missing checkpoint file or no trained checkpoint under
+``outputs_dir`` is reported in one line without importing torch or torchvision
+(``tests/test_cli.py`` checks that); torch is imported only to load a checkpoint that is there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from camx.checkpoint import backbone_state, load_checkpoint
+from camx.data.inputs import require_images
+from camx.runs import resolve_checkpoints
+
+__all__ = ["preflight"]
+
+
+def preflight(cfg: Mapping[str, Any]) -> None:
+    """Checks that need the file system, run before a job creates its run dir: checkpoints and inputs exist."""
+    task = cfg.get("task")
+    explicit = cfg.get("checkpoint")
+    if task == "explain":
+        if explicit:
+            resolve_checkpoints(cfg, all_heads=False)  # an explicit path that does not exist is named first
+        require_images(list(cfg.get("inputs") or []))
+        resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None and not explicit)
+        if explicit:
+            load_checkpoint(explicit)
+    elif task == "eval":
+        found = resolve_checkpoints(cfg, all_heads=True)
+        if cfg.get("checkpoints"):
+            for path in found.values():
+                load_checkpoint(path)
+    init = (cfg.get("model") or {}).get("init_backbone")
+    if task == "train" and init:  # the file, its architecture and output stride (train checks the tensors)
+        backbone_state(init, cfg["model"]["arch"], int(cfg["model"].get("output_stride", 32)))

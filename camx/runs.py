@@ -1,0 +1,135 @@
+"""Training runs on disk: their ``run.json`` records, and which checkpoints a job uses.
+
+Each training run dir holds ``run.json`` (arch, head, dataset, paths, status) next to its
+``checkpoints/``: finding "the latest checkpoint of resnet50/dropkey" reads these small per-run
+files, so concurrent runs never share a file that could be corrupted. Nothing here opens a
+checkpoint, so this module needs no torch: a missing checkpoint, or none trained yet, is reported
+before torch is imported. Reading checkpoints is :mod:`camx.checkpoint` (which re-exports
+:func:`find_runs`, :func:`latest_checkpoints` and :func:`write_run_record`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from camx.atomic import atomic_write_text
+from camx.errors import CheckpointError
+from camx.options.model import HEADS
+
+__all__ = ["find_runs", "latest_checkpoints", "resolve_checkpoints", "write_run_record"]
+
+
+def write_run_record(run_dir: Path, record: dict[str, Any]) -> None:
+    """Write ``run.json`` of a training run (atomically)."""
+    atomic_write_text(Path(run_dir) / "run.json", json.dumps(record, indent=2, default=str))
+
+
+def find_runs(
+    outputs_dir: str | Path, *, arch: str | None = None, head: str | None = None
+) -> list[dict[str, Any]]:
+    """Every training run under ``outputs_dir`` (newest first) with a usable checkpoint, filtered by arch/head.
+
+    A ``run.json`` that cannot be read or parsed, is not a JSON object or lacks arch/head (a file from
+    elsewhere, or one being replaced) is skipped, as is a run whose checkpoint vanishes while looking.
+    """
+    runs = []
+    root = Path(outputs_dir)
+    if not root.is_dir():
+        return []
+    for rec_path in root.rglob("run.json"):
+        try:
+            rec = json.loads(rec_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if (
+            not isinstance(rec, dict)
+            or rec.get("task") != "train"
+            or not all(isinstance(rec.get(k), str) for k in ("arch", "head"))
+        ):
+            continue
+        if (arch and rec.get("arch") != arch) or (head and rec.get("head") != head):
+            continue
+        best = rec_path.parent / "checkpoints" / "best.pt"
+        last = rec_path.parent / "checkpoints" / "last.pt"
+        ckpt = best if best.is_file() else last if last.is_file() else None
+        if ckpt is None:
+            continue
+        try:
+            mtime = ckpt.stat().st_mtime
+        except OSError:
+            continue
+        rec["checkpoint"] = str(ckpt)
+        rec["run_dir"] = str(rec_path.parent)
+        rec["_mtime"] = mtime
+        runs.append(rec)
+    runs.sort(key=lambda r: r["_mtime"], reverse=True)
+    return runs
+
+
+def latest_checkpoints(outputs_dir: str | Path, arch: str, heads: list[str] | None = None) -> dict[str, str]:
+    """The newest checkpoint of each trained head of ``arch`` (optionally only ``heads``), head → path."""
+    found: dict[str, str] = {}
+    for rec in find_runs(outputs_dir, arch=arch):
+        h = rec["head"]
+        if (heads is None or h in heads) and h not in found:
+            found[h] = rec["checkpoint"]
+    return {h: found[h] for h in HEADS if h in found}
+
+
+def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str, str]:
+    """Label → checkpoint path of the models a job uses.
+
+    Explicit ``checkpoint``/``checkpoints`` win (a folder among them stands for every training run below
+    it, e.g. a ``camx train -m`` sweep dir, labelled by run folder, optionally only ``heads``); otherwise the latest trained checkpoint of
+    ``model.arch`` for ``model.head`` (``all_heads=False``) or for every trained head (optionally only
+    ``heads``). Nothing found → one CheckpointError saying how to train one.
+    """
+    explicit = [str(p) for p in (cfg.get("checkpoints") or [])]
+    if cfg.get("checkpoint"):
+        explicit = [str(cfg["checkpoint"])]
+    only = list(cfg["heads"]) if cfg.get("heads") else None
+    explicit = [c for p in explicit for c in (_runs_below(p, only) if Path(p).is_dir() else [p])]
+    if explicit:
+        found: dict[str, str] = {}
+        for path in explicit:
+            if not Path(path).is_file():
+                raise CheckpointError(
+                    f"{path}: no such checkpoint file; pass an existing path or train one with `camx train`"
+                )
+            label = (
+                Path(path).parent.parent.name if Path(path).parent.name == "checkpoints" else Path(path).stem
+            )
+            found[label if label not in found else f"{label}#{len(found)}"] = path
+        return found
+    arch, outputs = cfg["model"]["arch"], cfg.get("outputs_dir", "outputs")
+    heads = list(cfg["heads"]) if cfg.get("heads") else (None if all_heads else [cfg["model"]["head"]])
+    found = latest_checkpoints(outputs, arch, heads)
+    if not found:
+        which = f"{arch}/{'|'.join(heads)}" if heads else arch
+        example = f"model.head={heads[0]} " if heads and heads[0] != "plain" else ""
+        raise CheckpointError(
+            f"no trained {which} checkpoint under {outputs}/; train one with `camx train {example}"
+            f"{'' if arch == 'resnet50' else 'model=' + arch}`".rstrip()
+            + " or pass --checkpoint PATH"
+        )
+    return found
+
+
+def _runs_below(folder: str, heads: list[str] | None) -> list[str]:
+    """The checkpoint of every training run below ``folder`` (a train sweep) of one of ``heads``, in job order."""
+    runs = [r for r in find_runs(folder) if heads is None or r["head"] in heads]
+    if not runs:
+        which = f"{'/'.join(heads)} " if heads else ""
+        raise CheckpointError(
+            f"{folder}: no trained {which}checkpoint below this folder; pass a `camx train -m` sweep dir "
+            "(outputs/multirun/<date>_train_…) or checkpoint files"
+        )
+
+    def order(rec: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(rec["run_dir"])))
+
+    return [rec["checkpoint"] for rec in sorted(runs, key=order)]
