@@ -110,11 +110,11 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
     found = latest_checkpoints(outputs, arch, heads)
     if not found:
         which = f"{arch}/{'|'.join(heads)}" if heads else arch
-        example = f"model.head={heads[0]} " if heads and heads[0] != "plain" else ""
+        args = [f"model.head={heads[0]}" if heads and heads[0] != "plain" else ""]
+        args.append("" if arch == "resnet50" else f"model={arch}")
+        command = " ".join(["camx train", *filter(None, args)])
         raise CheckpointError(
-            f"no trained {which} checkpoint under {outputs}/; train one with `camx train {example}"
-            f"{'' if arch == 'resnet50' else 'model=' + arch}`".rstrip()
-            + " or pass --checkpoint PATH"
+            f"no trained {which} checkpoint under {outputs}/; train one with `{command}` or pass --checkpoint PATH"
         )
     return found
 
