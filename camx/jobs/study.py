@@ -634,7 +634,9 @@ def _study2(study: Study) -> list[str]:
             below = [m for m in named if _verdict(ad[m], ad["random"]) == "<"]
             out.append(
                 f"- Average Drop of the {len(named)} methods spans {lo:.1f}–{hi:.1f} % (random maps: "
-                f"{ad['random'].text(1)} %); {len(below)} of them drop less than random maps beyond the seeds' spread."
+                f"{ad['random'].text(1)} %); {len(below)} of them"
+                + (f" ({', '.join(below)})" if below else "")
+                + " drop less than random maps beyond the seeds' spread."
             )
         if not ad:
             out.append(
