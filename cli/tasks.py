@@ -56,6 +56,9 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
             if not str(exc).startswith("unknown config key"):
                 raise
             raise ConfigError(_unknown_key(task, overrides) or str(exc)) from None
+    if task != "eval":  # only eval jobs have thresholds: no gates folder for train/explain
+        hb.launch(task, overrides, _job, multirun=multirun, hydra_flags=hydra_flags)
+        return
     with _gate_files() as gates:
         hb.launch(task, overrides, _job, multirun=multirun, hydra_flags=hydra_flags)
         for path in sorted(gates.glob("*.txt")):
