@@ -14,7 +14,7 @@ STUDY_TRAIN ?= hydra/launcher=parallel hydra.launcher.n_jobs=2 trainer.threads=1
 # the three trainings side by side, one torch thread each (2 cores: ~2× the throughput of one 2-thread run at a time)
 DEMO_TRAIN ?= hydra/launcher=parallel hydra.launcher.n_jobs=3 trainer.threads=1
 
-.PHONY: install demo test lint format bench clean study study-quick study-dropkey study-gradpp study-dropkey-quick study-gradpp-quick _study-dropkey _study-gradpp
+.PHONY: install demo test lint format bench bench-model clean study study-quick study-dropkey study-gradpp study-dropkey-quick study-gradpp-quick _study-dropkey _study-gradpp
 
 install: $(STAMP)
 
@@ -106,6 +106,13 @@ _study-gradpp:
 # docs/PERFORMANCE.md). BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--full for everything.
 bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# The trained ResNet50 at 224 px that `make bench` explains when it exists (configs/experiment/bench_224.yaml):
+# the demo's plain checkpoint fine-tuned at 224 px for one epoch (~N min on 2 cores). Needs `make demo` first.
+bench-model: install
+	@ckpt=$$(ls -t $(DEMO_DIR)/train/*_resnet50-plain_*/checkpoints/best.pt 2>/dev/null | head -1); \
+	if [ -z "$$ckpt" ]; then echo "make bench-model: no plain ResNet50 under $(DEMO_DIR)/train; run make demo first" >&2; exit 2; fi; \
+	$(CAMX) train experiment=bench_224 model.init_backbone=$$ckpt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -11,7 +11,8 @@ masked images at a time, TorchCAM 32, camx ``chunk_size="auto"``: 5 at 224 px).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -196,6 +197,65 @@ def reference_scorecam(model: nn.Module, x: Tensor, chunk: int = 16) -> Tensor:
     return _minmax(torch.stack(maps))
 
 
+@contextlib.contextmanager
+def count_masked_forwards() -> Iterator[list[int]]:
+    """Count the masked images camx's Score-CAM forwards (``[n]``, filled while the block runs).
+
+    Wraps ``camx.cam.score._forward_probs``, the one call every masked chunk goes through; the cost
+    is an integer addition per chunk.
+    """
+    import camx.cam.score as score
+
+    tally = [0]
+    original = score._forward_probs
+
+    def counting(model: nn.Module, x: Tensor, what: str) -> Tensor:
+        tally[0] += int(x.shape[0])
+        return original(model, x, what)
+
+    score._forward_probs = counting
+    try:
+        yield tally
+    finally:
+        score._forward_probs = original
+
+
+def masked_forward_costs(model: nn.Module, x: Tensor, repeats: int = 3) -> dict[str, float]:
+    """Milliseconds per masked image (batch of masked copies of ``x[:1]``, best of ``repeats``):
+    camx's inference copy (BatchNorm folded, channels-last) in camx's automatic chunk, and the model as
+    given in pytorch-grad-cam's (16) and TorchCAM's (32) batch sizes.
+
+    Exact Score-CAM forwards one masked image per channel in every library, so the ratio of these
+    costs, times the ratio of forwards, is the most an exact implementation can be faster by.
+    """
+    from camx.cam.score import chunk_for
+    from camx.models.inference import inference_copy
+
+    size = (int(x.shape[-2]), int(x.shape[-1]))
+    fast = inference_copy(model)
+    auto = chunk_for("auto", size, x.device)
+    layout = torch.channels_last if x.device.type == "cpu" else torch.contiguous_format
+    cases = {
+        f"camx (chunk {auto})": (fast, auto, layout),
+        "model as given (batch 16)": (model, 16, torch.contiguous_format),
+        "model as given (batch 32)": (model, 32, torch.contiguous_format),
+    }
+    out: dict[str, float] = {}
+    gen = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        for name, (net, batch, fmt) in cases.items():
+            masks = torch.rand(batch, 1, *size, generator=gen).to(x.device)
+            batch_x = (x[:1] * masks).contiguous(memory_format=fmt)
+            net(batch_x)
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                net(batch_x)
+                best = min(best, time.perf_counter() - start)
+            out[name] = 1000 * best / batch
+    return out
+
+
 def scorecam_comparison(
     model: nn.Module,
     x: Tensor,
@@ -204,6 +264,7 @@ def scorecam_comparison(
     run_peers: bool,
     skip_reason: str,
     reference: bool = False,
+    stats: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Tensor]:
     """Exact Score-CAM by each library, each run once (they take minutes), and how the peers' maps agree.
 
@@ -213,6 +274,9 @@ def scorecam_comparison(
     camx's map is at feature resolution (``size=None``); each peer runs on ``LogSoftmax(model)`` (the
     paper's definition, see :class:`LogSoftmax`) and its channel weights, captured during the timed
     call, give its feature-resolution map ReLU(Σ_k w_k A_k), min–max normalised like camx's.
+    ``stats``, when given, receives how many masked images camx forwarded (``camx_forwards``; the peers
+    forward one per channel, ``channels``) and :func:`masked_forward_costs`: together they bound what
+    any exact implementation can gain over the peers on this model.
     Returns (timing rows, agreement rows, camx's map).
     """
     from camx.cam import explain
@@ -224,8 +288,13 @@ def scorecam_comparison(
     def camx_run() -> None:
         holder["map"] = explain(model, x, "scorecam", size=None).maps
 
-    timing = timeit(camx_run, device, repeats=1, warmup=0)
+    with count_masked_forwards() as tally:
+        timing = timeit(camx_run, device, repeats=1, warmup=0)
     timing["note"] = "maps at feature resolution (size=None)"
+    if stats is not None:
+        stats["camx_forwards"] = tally[0]
+        stats["channels"] = int(activations(model, x[:1]).shape[1]) * int(x.shape[0])
+        stats["per_image_ms"] = masked_forward_costs(model, x[:1])
     rows.append({"library": "camx", **timing})
     ours = holder["map"].float().cpu()
     agreement: list[dict[str, Any]] = []

@@ -163,12 +163,13 @@ def shapes_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
     return normalize(torch.stack([data[i]["image"] for i in range(n)]))
 
 
-def latest_checkpoint(outputs: Path) -> str | None:
-    """A trained resnet50 checkpoint under ``outputs`` for the Pearson comparison, or None.
+def latest_checkpoint(outputs: Path, image_size: int | None = None) -> str | None:
+    """A trained resnet50 checkpoint under ``outputs``, or None.
 
     Only finished runs whose best validation accuracy is at least twice chance count as trained (a
-    smoke-test run is not); runs under ``outputs/demo`` (``make demo``) come first, then the newest,
-    the plain head preferred.
+    smoke-test run is not). With ``image_size``, runs trained at that size come first (the run's
+    ``.hydra/config.yaml``; ``make bench-model`` writes one at 224 px); then runs under
+    ``outputs/demo`` (``make demo``), then the newest, the plain head preferred.
     """
     from camx.checkpoint import find_runs
 
@@ -180,9 +181,24 @@ def latest_checkpoint(outputs: Path) -> str | None:
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             return False
 
+    def trained_size(rec: dict[str, Any]) -> int | None:
+        import yaml
+
+        try:
+            cfg = yaml.safe_load((Path(rec["run_dir"]) / ".hydra" / "config.yaml").read_text())
+            return int(cfg["dataset"]["image_size"])
+        except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
+            return None
+
     runs = [r for r in find_runs(outputs, arch="resnet50") if trained(r)]
     demo = (outputs / "demo").resolve()
-    runs.sort(key=lambda r: (demo not in Path(r["run_dir"]).resolve().parents, r.get("head") != "plain"))
+    runs.sort(
+        key=lambda r: (
+            image_size is not None and trained_size(r) != image_size,
+            demo not in Path(r["run_dir"]).resolve().parents,
+            r.get("head") != "plain",
+        )
+    )
     return str(runs[0]["checkpoint"]) if runs else None
 
 

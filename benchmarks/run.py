@@ -157,10 +157,12 @@ def cam_section(
                             else "peers at batch > 1: pytorch-grad-cam materialises B·C·3·H·W floats "
                             "(19 GB at batch 16) and both take B× the batch-1 time"
                         )
+                        stats: dict[str, Any] = {}
                         rows, agreement, ours = scorecam_comparison(
-                            model, x, device=device, run_peers=run_peers, skip_reason=reason
+                            model, x, device=device, run_peers=run_peers, skip_reason=reason, stats=stats
                         )
                         results = {r.pop("library"): r for r in rows}
+                        block["scorecam_forwards"] = stats
                         data["scorecam_agreement"] += [
                             {**a, "device": device.type, "batch": batch} for a in agreement
                         ]
@@ -285,7 +287,7 @@ def trained_scorecam_section(
 ) -> None:
     """Exact Score-CAM by camx and both peers on a *trained* ResNet50 (batch 1, CPU): a trained network's
     activations are sparse, unlike a random one's, and that is the case the ≥ 2× target is about."""
-    ckpt = checkpoint or latest_checkpoint(ROOT / "outputs")
+    ckpt = checkpoint or latest_checkpoint(ROOT / "outputs", image_size=size)
     if not ckpt:
         log(
             "exact Score-CAM on a trained ResNet50: skipped (no trained checkpoint under outputs/; run make demo)"
@@ -301,6 +303,7 @@ def trained_scorecam_section(
     trained_size = ((meta.get("config") or {}).get("dataset") or {}).get("image_size")
     log(f"exact Score-CAM on the trained {meta['arch']}/{meta['head']} ({shown}) at {size} px")
     run_peers = bool(plan["peer_scorecam_batches"])
+    stats: dict[str, Any] = {}
     rows, agreement, exact = scorecam_comparison(
         trained,
         x,
@@ -308,6 +311,7 @@ def trained_scorecam_section(
         run_peers=run_peers,
         skip_reason="--quick",
         reference=run_peers,
+        stats=stats,
     )
     log(f"Grad++ScoreCAM against that exact map at {size} px (top_k {TOP_KS})")
     gradpp = gradpp_tradeoff(trained, x, exact, device=torch.device("cpu"), top_ks=TOP_KS, repeats=1)
@@ -316,6 +320,7 @@ def trained_scorecam_section(
         "image_size": size,
         "results": {r.pop("library"): r for r in rows},
         "agreement": agreement,
+        "forwards": stats,
         "gradpp": gradpp,
     }
 
