@@ -8,8 +8,7 @@ weights, the composed config, the class names, the metrics so far, the camx vers
 torch is imported only when a checkpoint is written or a file that passed the file checks is
 loaded, so a missing, empty or non-zip file is reported without it (``camx train
 model.init_backbone=missing.pt`` fails in well under a second). Finding checkpoints by model and
-head (``run.json``) is :mod:`camx.runs`; :func:`find_runs`, :func:`latest_checkpoints` and
-:func:`write_run_record` are re-exported here.
+head (``run.json``) is :mod:`camx.runs`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from camx.atomic import atomic_write_bytes
 from camx.errors import CheckpointError
-from camx.runs import find_runs, latest_checkpoints, write_run_record
 
 if TYPE_CHECKING:
     import torch
@@ -30,14 +28,11 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT",
     "backbone_state",
-    "find_runs",
-    "latest_checkpoints",
     "load_backbone",
     "load_checkpoint",
     "model_from_checkpoint",
     "read_checkpoint",
     "save_checkpoint",
-    "write_run_record",
 ]
 
 FORMAT = "camx-checkpoint-1"

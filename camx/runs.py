@@ -4,8 +4,7 @@ Each training run dir holds ``run.json`` (arch, head, dataset, paths, status) ne
 ``checkpoints/``: finding "the latest checkpoint of resnet50/dropkey" reads these small per-run
 files, so concurrent runs never share a file that could be corrupted. Nothing here opens a
 checkpoint, so this module needs no torch: a missing checkpoint, or none trained yet, is reported
-before torch is imported. Reading checkpoints is :mod:`camx.checkpoint` (which re-exports
-:func:`find_runs`, :func:`latest_checkpoints` and :func:`write_run_record`).
+before torch is imported. Reading checkpoints is :mod:`camx.checkpoint`.
 """
 
 from __future__ import annotations

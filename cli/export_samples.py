@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 from camx.cli.hydra_bridge import compose
 
-from camx.data.datasets import shapes_spec
 from camx.data.shapes import export_samples
 from camx.errors import CamxError
+from camx.options.dataset import shapes_spec
 
 
 def main(argv: Sequence[str] | None = None) -> int:

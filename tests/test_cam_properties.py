@@ -25,11 +25,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
 
-from camx.cam import METHODS, explain, get_method
+from camx.cam import explain, get_method
 from camx.cam.base import minmax
 from camx.cam.score import masked_scores
 from camx.errors import ConfigError
 from camx.models.attention import AttentionHead, DropKey
+from camx.options.cam import METHODS
 
 # fast settings for the expensive methods
 FAST: dict[str, dict[str, object]] = {

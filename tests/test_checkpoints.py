@@ -12,8 +12,9 @@ import pytest
 import torch
 from conftest import camx
 
-from camx.checkpoint import FORMAT, find_runs, load_checkpoint, read_checkpoint, save_checkpoint
+from camx.checkpoint import FORMAT, load_checkpoint, read_checkpoint, save_checkpoint
 from camx.errors import CheckpointError
+from camx.runs import find_runs
 
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)

@@ -12,7 +12,8 @@ import pytest
 import torch
 from conftest import camx
 
-from camx.checkpoint import find_runs, load_checkpoint
+from camx.checkpoint import load_checkpoint
+from camx.runs import find_runs
 
 
 def test_sweep_trained_two_heads_with_checkpoints_and_configs(trained: Path) -> None:
@@ -31,7 +32,8 @@ def test_sweep_trained_two_heads_with_checkpoints_and_configs(trained: Path) -> 
 
 
 def test_explain_writes_panels_grid_and_prints_predictions(trained: Path, tmp_path: Path) -> None:
-    from camx.data.shapes import ShapesSpec, export_samples
+    from camx.data.shapes import export_samples
+    from camx.options.dataset import ShapesSpec
 
     images = export_samples(str(tmp_path / "imgs"), 2, spec=ShapesSpec(image_size=32, num_classes=4))
     res = camx("explain", *images, "experiment=smoke", "--method", "gradcam,gradcampp", cwd=trained)

@@ -9,9 +9,9 @@ import pytest
 from conftest import camx
 
 from camx.errors import CamxError, CheckpointError
-from camx.jobs.common import resolve_checkpoints
 from camx.jobs.study import _spearman, write_results
 from camx.metrics import mean_ci
+from camx.runs import resolve_checkpoints
 
 # true-class confidence under noise per head and seed: dropkey > dropout > attention > plain, well apart
 CONF = {"plain": 0.40, "attention": 0.50, "dropout": 0.60, "dropkey": 0.80}

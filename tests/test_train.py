@@ -9,6 +9,7 @@ import torch
 
 import camx.jobs.train as train_job
 from camx.errors import ConfigError
+from camx.options.trainer import validate_trainer
 
 
 def _cfg(**trainer) -> dict:
@@ -67,14 +68,14 @@ def test_progressive_resizing_trains_each_epoch_at_its_size(tmp_path: Path, monk
 )
 def test_bad_sizes_are_config_errors(sizes, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace("]", r"\]")):
-        train_job.validate_trainer({**_cfg()["trainer"], "sizes": sizes})
+        validate_trainer({**_cfg()["trainer"], "sizes": sizes})
 
 
 def test_init_backbone_starts_a_head_from_a_trained_backbone(tmp_path: Path) -> None:
     from camx.checkpoint import load_backbone, load_checkpoint
     from camx.errors import CheckpointError
     from camx.models import build_model
-    from camx.models.build import validate_model_options
+    from camx.options.model import validate_model_options
 
     train_job.train(_cfg(epochs=1), tmp_path / "plain")
     source = tmp_path / "plain" / "checkpoints" / "best.pt"

@@ -115,7 +115,7 @@ def explain(
 ) -> CamResult:
     """Class activation maps of ``images`` (normalised, (B, 3, H, W)) for ``model`` (returns logits).
 
-    - ``method``: one of :data:`camx.cam.METHODS`; ``method_options`` go to its class (see its docstring).
+    - ``method``: one of :data:`camx.options.cam.METHODS`; ``method_options`` go to its class (see its docstring).
     - ``target_layer``: a module of ``model`` or its dotted path; None → ``model.cam_target_layer``
       when the model has it, else the last module whose output is a 4-D map with more than one
       spatial position (found by hooks during the forward pass).

@@ -21,7 +21,6 @@ from camx.cam.base import CamRun, ChannelWeightMethod, is_constant, minmax
 from camx.cam.gradient import gradcampp_weights
 from camx.errors import ConfigError
 from camx.models.inference import inference_copy
-from camx.options.cam import check_chunk_size as check_chunk_size  # re-exported: its old home
 
 #: ``chunk_size="auto"`` on CPU: as many masked images per forward as keep chunk·H·W ≤ this many pixels.
 AUTO_CHUNK_PIXELS = 2**18

@@ -22,11 +22,12 @@ from typing import Any
 import torch
 
 from camx import figures
+from camx.config import methods_of
 from camx.data.images import load_images
 from camx.data.inputs import ImageFailure, require_images
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError, DataError
-from camx.jobs.common import load_for_job, method_options, methods_of
+from camx.jobs.common import load_for_job, method_options
 from camx.jobs.progress import SILENT, Reporter
 from camx.jobs.train import check_target_layer
 from camx.runs import latest_checkpoints, resolve_checkpoints

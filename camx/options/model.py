@@ -1,6 +1,6 @@
 """The ``model`` group: architectures, heads, ImageNet weights, and the checks of their options.
 
-:mod:`camx.models.build` builds models from these options (and re-exports the names).
+:mod:`camx.models.build` builds models from these options.
 """
 
 from __future__ import annotations
