@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from camx.atomic import atomic_write_bytes
-from camx.errors import CheckpointError
+from camx.errors import CheckpointError, check_checkpoint_file
 
 if TYPE_CHECKING:
     import torch
@@ -65,11 +65,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     empty, truncated or corrupt files, anything that is not a ``torch.save`` zip archive (text,
     plain pickles, other zips), and dicts without the camx marker, weights, arch, head or class count.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path}: no such checkpoint file; train one with `camx train` or pass an existing path"
-        )
+    path = check_checkpoint_file(path)
     try:
         with path.open("rb") as fh:
             magic = fh.read(4)

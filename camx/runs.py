@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from camx.atomic import atomic_write_text
-from camx.errors import CheckpointError
+from camx.errors import CheckpointError, check_checkpoint_file
 from camx.options.model import HEADS
 
 __all__ = ["find_runs", "latest_checkpoints", "resolve_checkpoints", "write_run_record"]
@@ -95,10 +95,7 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
     if explicit:
         found: dict[str, str] = {}
         for path in explicit:
-            if not Path(path).is_file():
-                raise CheckpointError(
-                    f"{path}: no such checkpoint file; pass an existing path or train one with `camx train`"
-                )
+            check_checkpoint_file(path)
             label = (
                 Path(path).parent.parent.name if Path(path).parent.name == "checkpoints" else Path(path).stem
             )

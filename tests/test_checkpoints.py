@@ -171,6 +171,31 @@ def test_unusable_files_are_one_clear_error(real: Path, tmp_path: Path, make, ne
     assert needle in msg and str(path) in msg and "\n" not in msg, msg
 
 
+def test_a_missing_checkpoint_reads_the_same_from_every_entry_point(tmp_path: Path) -> None:
+    """Reading a checkpoint (camx.checkpoint) and choosing a job's checkpoints (camx.runs) share one message."""
+    from camx.runs import resolve_checkpoints
+
+    missing = tmp_path / "missing.pt"
+    messages = []
+    for call in (
+        lambda: read_checkpoint(missing),
+        lambda: resolve_checkpoints({"checkpoints": [str(missing)]}, all_heads=True),
+        lambda: resolve_checkpoints({"checkpoint": str(missing)}, all_heads=False),
+    ):
+        with pytest.raises(CheckpointError) as info:
+            call()
+        messages.append(str(info.value))
+    assert (
+        messages
+        == [
+            f"{missing}: no such checkpoint file (nothing is there); check the path, or train one with `camx train`"
+        ]
+        * 3
+    )
+    with pytest.raises(CheckpointError, match=r"no such checkpoint file \(it is a folder\); check the path"):
+        read_checkpoint(tmp_path)
+
+
 def _zip(path: Path, files: dict[str, str]) -> Path:
     with zipfile.ZipFile(path, "w") as z:
         for name, text in files.items():

@@ -162,6 +162,12 @@ def _imported_top_level(importtime_stderr: str) -> set[str]:
     }
 
 
+#: What every entry point says for a checkpoint path with nothing there (camx.errors.check_checkpoint_file).
+MISSING = (
+    "missing.pt: no such checkpoint file (nothing is there); check the path, or train one with `camx train`"
+)
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -171,11 +177,11 @@ def _imported_top_level(importtime_stderr: str) -> set[str]:
         (["explain", "x.jpg", "--method", "gradcm"], "gradcm"),
         # the file-system checks (preflight): missing inputs and checkpoints, nothing trained yet
         (["explain", "nosuch.jpg"], "nosuch.jpg: no such file or directory"),
-        (["explain", "img.png", "--checkpoint", "missing.pt"], "missing.pt: no such checkpoint file"),
-        (["eval", "checkpoints=[missing.pt]"], "missing.pt: no such checkpoint file"),
+        (["explain", "img.png", "--checkpoint", "missing.pt"], MISSING),
+        (["eval", "checkpoints=[missing.pt]"], MISSING),
         (["explain", "img.png", "outputs_dir={tmp}"], "no trained resnet50/plain checkpoint"),
         (["eval", "outputs_dir={tmp}"], "no trained resnet50 checkpoint"),
-        (["train", "model.init_backbone=missing.pt"], "missing.pt: no such checkpoint file"),
+        (["train", "model.init_backbone=missing.pt"], MISSING),
     ],
 )
 def test_bad_configuration_is_reported_without_importing_torch(
