@@ -36,7 +36,17 @@ def test_explain_writes_panels_grid_and_prints_predictions(trained: Path, tmp_pa
     from camx.options.dataset import ShapesSpec
 
     images = export_samples(str(tmp_path / "imgs"), 2, spec=ShapesSpec(image_size=32, num_classes=4))
-    res = camx("explain", *images, "experiment=smoke", "--method", "gradcam,gradcampp", cwd=trained)
+    # --target None is unset (camx.options.is_unset): the predicted class, in the captions too
+    res = camx(
+        "explain",
+        *images,
+        "experiment=smoke",
+        "--method",
+        "gradcam,gradcampp",
+        "--target",
+        "None",
+        cwd=trained,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     assert "probability" in out and "run dir:" in out
