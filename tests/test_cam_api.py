@@ -42,6 +42,20 @@ def test_methods_registry_and_docs() -> None:
         )  # states its formula
 
 
+def test_every_cam_preset_builds_its_method() -> None:
+    """The options of each ``configs/cam`` preset, as ``cam=<preset>`` passes them, are valid for its method."""
+    from camx.cli.hydra_bridge import compose, group_choices
+
+    from camx.cam.base import make_method
+    from camx.jobs.common import method_options
+
+    presets = group_choices("cam")
+    assert set(presets) == set(METHODS)
+    for preset in presets:
+        cfg = compose("explain", [f"cam={preset}"])
+        assert make_method(get_method(cfg.cam.name), method_options(cfg, cfg.cam.name)).name == preset
+
+
 def test_registry_refuses_method_ids_that_differ_from_its_classes(monkeypatch: pytest.MonkeyPatch) -> None:
     """camx.options.cam.METHODS (torch-free, used by config validation) cannot drift from the classes."""
     import importlib
