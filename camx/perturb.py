@@ -48,6 +48,7 @@ from torch import Tensor
 
 from camx.errors import check_choice
 from camx.options.perturb import AXES, validate
+from camx.text import plural
 
 #: Kinds that move pixels: masks and maps are warped with the image.
 GEOMETRIC: frozenset[str] = frozenset({"rotation", "stretch", "small"})
@@ -162,7 +163,9 @@ def _noise(images: Tensor, variance: float, seed: int, keys: Sequence[int] | Non
         keys = range(b)
     keys = [int(k) for k in (keys.tolist() if isinstance(keys, Tensor) else keys)]
     if len(keys) != b:
-        raise ValueError(f"keys has {len(keys)} entries but the batch has {b} images")
+        raise ValueError(
+            f"keys has {plural(len(keys), 'entry', 'entries')} but the batch has {plural(b, 'image')}"
+        )
     if any(k < 0 for k in keys):
         raise ValueError("keys must be non-negative integers (e.g. dataset indices)")
     if variance == 0:

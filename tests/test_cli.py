@@ -243,6 +243,36 @@ def test_explain_without_trained_model_says_how_to_get_one(tmp_path: Path) -> No
     assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.png"))
 
 
+def test_train_banner_counts_epochs_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "for 1 epoch", "for 6 epochs" (camx.text.plural), not "for 1 epochs"."""
+    from camx.cli import tasks
+    from omegaconf import OmegaConf
+
+    import camx.jobs.train as train_job
+    from camx.text import plural
+
+    assert (plural(1, "epoch"), plural(6, "epoch"), plural(0, "run")) == ("1 epoch", "6 epochs", "0 runs")
+    assert plural(1, "entry", "entries") == "1 entry" and plural(2, "entry", "entries") == "2 entries"
+
+    class Started(Exception):
+        pass
+
+    def started(*args, **kwargs):
+        raise Started
+
+    monkeypatch.setattr(train_job, "train", started)
+    for epochs, words in ((1, "for 1 epoch\n"), (6, "for 6 epochs\n")):
+        cfg = OmegaConf.create(
+            {"model": {"arch": "resnet50", "head": "plain"}, "dataset": {"name": "shapes", "image_size": 32}}
+        )
+        cfg.trainer = {"epochs": epochs}
+        with pytest.raises(Started):
+            tasks._train(cfg, tmp_path)
+        assert words in capsys.readouterr().out
+
+
 def test_help_lists_groups_and_examples(tmp_path: Path) -> None:
     res = camx("train", "--help", cwd=tmp_path)
     assert res.returncode == 0

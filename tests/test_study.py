@@ -201,9 +201,9 @@ def test_setup_tells_the_backbone_stage_from_the_heads_on_it(tmp_path: Path) -> 
     run(study / "backbone" / "seed1", "plain", None, False, 0.9)
     run(study / "train" / "0_resnet50-dropkey-seed1", "dropkey", f"{study}/backbone/seed${{trainer.seed}}/checkpoints/best.pt", True, 0.8)  # fmt: skip
     text = "\n".join(_setup(study))
-    assert "Backbones trained here from scratch (1 runs, plain head)" in text
+    assert "Backbones trained here from scratch (1 run, plain head)" in text
     assert "resnet50/plain: 0.900" in text
-    assert "Heads trained here (1 runs), each on the backbone of its training seed (frozen" in text
+    assert "Heads trained here (1 run), each on the backbone of its training seed (frozen" in text
     assert "resnet50/dropkey (mask ratio 0.1): 0.800" in text
 
 
