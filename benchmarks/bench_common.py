@@ -156,8 +156,9 @@ def resnet50(seed: int = 0, num_classes: int = 1000) -> torch.nn.Module:
 
 def shapes_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
     """``n`` normalised images of the embedded shapes test split at ``size`` px, (n, 3, size, size)."""
-    from camx.data.shapes import ShapesDataset, ShapesSpec
+    from camx.data.shapes import ShapesDataset
     from camx.data.transforms import normalize
+    from camx.options.dataset import ShapesSpec
 
     data = ShapesDataset("test", n, ShapesSpec(image_size=size), seed=seed)
     return normalize(torch.stack([data[i]["image"] for i in range(n)]))
@@ -171,7 +172,7 @@ def latest_checkpoint(outputs: Path, image_size: int | None = None) -> str | Non
     ``.hydra/config.yaml``; ``make bench-model`` writes one at 224 px); then runs under
     ``outputs/demo`` (``make demo``), then the newest, the plain head preferred.
     """
-    from camx.checkpoint import find_runs
+    from camx.runs import find_runs
 
     def trained(rec: dict[str, Any]) -> bool:
         try:

@@ -218,8 +218,8 @@ def training(
 def random_checkpoint(cfg: Any, folder: Path) -> Path:
     """A camx checkpoint of ``cfg``'s model with seeded random weights (throughput does not depend on them)."""
     from camx.checkpoint import save_checkpoint
-    from camx.data.shapes import CLASS_NAMES
     from camx.models import build_model
+    from camx.options.dataset import CLASS_NAMES
 
     m = dict(cfg.model)
     classes = list(CLASS_NAMES[: int(cfg.dataset.num_classes)])

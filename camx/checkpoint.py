@@ -8,8 +8,7 @@ weights, the composed config, the class names, the metrics so far, the camx vers
 torch is imported only when a checkpoint is written or a file that passed the file checks is
 loaded, so a missing, empty or non-zip file is reported without it (``camx train
 model.init_backbone=missing.pt`` fails in well under a second). Finding checkpoints by model and
-head (``run.json``) is :mod:`camx.runs`; :func:`find_runs`, :func:`latest_checkpoints` and
-:func:`write_run_record` are re-exported here.
+head (``run.json``) is :mod:`camx.runs`.
 """
 
 from __future__ import annotations
@@ -20,8 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from camx.atomic import atomic_write_bytes
-from camx.errors import CheckpointError
-from camx.runs import find_runs, latest_checkpoints, write_run_record
+from camx.errors import CheckpointError, check_checkpoint_file
 
 if TYPE_CHECKING:
     import torch
@@ -30,14 +28,11 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT",
     "backbone_state",
-    "find_runs",
-    "latest_checkpoints",
     "load_backbone",
     "load_checkpoint",
     "model_from_checkpoint",
     "read_checkpoint",
     "save_checkpoint",
-    "write_run_record",
 ]
 
 FORMAT = "camx-checkpoint-1"
@@ -70,11 +65,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     empty, truncated or corrupt files, anything that is not a ``torch.save`` zip archive (text,
     plain pickles, other zips), and dicts without the camx marker, weights, arch, head or class count.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path}: no such checkpoint file; train one with `camx train` or pass an existing path"
-        )
+    path = check_checkpoint_file(path)
     try:
         with path.open("rb") as fh:
             magic = fh.read(4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class CamxError(Exception):
     """Base of every error caused by user input: a path, a config value, a checkpoint, an image.
@@ -22,6 +24,21 @@ class DataError(CamxError):
 
 class CheckpointError(CamxError):
     """A checkpoint is missing, corrupt or does not fit the requested model."""
+
+
+def check_checkpoint_file(path: str | Path) -> Path:
+    """``path`` as a Path if it is an existing file, else the one CheckpointError for a missing checkpoint.
+
+    Every place that is given a checkpoint path (``--checkpoint``, ``checkpoints=[…]``,
+    ``model.init_backbone``) reports a missing one in these words.
+    """
+    p = Path(path)
+    if p.is_file():
+        return p
+    why = "it is a folder" if p.is_dir() else "not a regular file" if p.exists() else "nothing is there"
+    raise CheckpointError(
+        f"{path}: no such checkpoint file ({why}); check the path, or train one with `camx train`"
+    )
 
 
 def check_choice(name: str, value: object, choices: list[str] | tuple[str, ...]) -> str:

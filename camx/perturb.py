@@ -47,7 +47,8 @@ from PIL import Image
 from torch import Tensor
 
 from camx.errors import check_choice
-from camx.options.perturb import AXES, LEVEL_NAMES, MAX_STRETCH, PERTURBATIONS, validate
+from camx.options.perturb import AXES, validate
+from camx.text import plural
 
 #: Kinds that move pixels: masks and maps are warped with the image.
 GEOMETRIC: frozenset[str] = frozenset({"rotation", "stretch", "small"})
@@ -162,7 +163,9 @@ def _noise(images: Tensor, variance: float, seed: int, keys: Sequence[int] | Non
         keys = range(b)
     keys = [int(k) for k in (keys.tolist() if isinstance(keys, Tensor) else keys)]
     if len(keys) != b:
-        raise ValueError(f"keys has {len(keys)} entries but the batch has {b} images")
+        raise ValueError(
+            f"keys has {plural(len(keys), 'entry', 'entries')} but the batch has {plural(b, 'image')}"
+        )
     if any(k < 0 for k in keys):
         raise ValueError("keys must be non-negative integers (e.g. dataset indices)")
     if variance == 0:
@@ -259,9 +262,10 @@ def apply(
     """Apply one perturbation to a batch of [0, 1] images; return (images, masks).
 
     Args:
-        kind: one of :data:`PERTURBATIONS` (definitions in the module docstring).
+        kind: one of :data:`camx.options.perturb.PERTURBATIONS` (definitions in the module docstring).
         images: (B, 3, H, W) float tensor in [0, 1], not normalised.
-        level: the perturbation's level (:data:`LEVEL_NAMES`), checked by :func:`validate`.
+        level: the perturbation's level (:data:`camx.options.perturb.LEVEL_NAMES`), checked by
+            :func:`camx.options.perturb.validate`.
         masks: optional (B, 1, H, W) or (B, H, W) ground truth; geometric kinds move it with the
             image (binary masks stay binary), other kinds return a copy.
         seed: seed of the noise; with ``keys`` it fixes every image's noise.
@@ -331,15 +335,10 @@ def warp_chain(steps: Sequence[tuple[str, float]], maps: Tensor, *, axis: str = 
 
 
 __all__ = [
-    "AXES",
     "GEOMETRIC",
-    "LEVEL_NAMES",
-    "MAX_STRETCH",
-    "PERTURBATIONS",
     "apply",
     "apply_chain",
     "gaussian_blur",
-    "validate",
     "warp_chain",
     "warp_like",
 ]

@@ -4,8 +4,7 @@ Each training run dir holds ``run.json`` (arch, head, dataset, paths, status) ne
 ``checkpoints/``: finding "the latest checkpoint of resnet50/dropkey" reads these small per-run
 files, so concurrent runs never share a file that could be corrupted. Nothing here opens a
 checkpoint, so this module needs no torch: a missing checkpoint, or none trained yet, is reported
-before torch is imported. Reading checkpoints is :mod:`camx.checkpoint` (which re-exports
-:func:`find_runs`, :func:`latest_checkpoints` and :func:`write_run_record`).
+before torch is imported. Reading checkpoints is :mod:`camx.checkpoint`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from camx.atomic import atomic_write_text
-from camx.errors import CheckpointError
+from camx.errors import CheckpointError, check_checkpoint_file
 from camx.options.model import HEADS
 
 __all__ = ["find_runs", "latest_checkpoints", "resolve_checkpoints", "write_run_record"]
@@ -96,10 +95,7 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
     if explicit:
         found: dict[str, str] = {}
         for path in explicit:
-            if not Path(path).is_file():
-                raise CheckpointError(
-                    f"{path}: no such checkpoint file; pass an existing path or train one with `camx train`"
-                )
+            check_checkpoint_file(path)
             label = (
                 Path(path).parent.parent.name if Path(path).parent.name == "checkpoints" else Path(path).stem
             )

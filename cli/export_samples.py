@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 from camx.cli.hydra_bridge import compose
 
-from camx.data.datasets import shapes_spec
 from camx.data.shapes import export_samples
 from camx.errors import CamxError
+from camx.options.dataset import shapes_spec
+from camx.text import plural
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CamxError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {len(paths)} test images to {args[0]}")
+    print(f"wrote {plural(len(paths), 'test image')} to {args[0]}")
     return 0
 
 

@@ -17,6 +17,7 @@ from camx.cli import render
 from omegaconf import DictConfig, OmegaConf
 
 from camx.errors import CamxError, ConfigError
+from camx.text import plural
 
 GATES_FAILED: list[str] = []  # the --fail-under thresholds the command's eval jobs did not meet
 # Eval jobs may run in other processes (joblib) or on other machines (SLURM): each writes the thresholds
@@ -161,7 +162,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> None:
     m = cfg.model
     render.console.print(
         f"training [bold]{m.arch}/{m.head}[/] on {cfg.dataset.name} "
-        f"({cfg.dataset.image_size} px) for {cfg.trainer.epochs} epochs"
+        f"({cfg.dataset.image_size} px) for {plural(int(cfg.trainer.epochs), 'epoch')}"
     )
     result = train(cfg, run_dir, render.RichReporter())
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 reports (and writes the run dir)

@@ -12,9 +12,10 @@ from _cam_helpers import SmallCNN, camx_model, images, seeded, single_thread
 from torch import nn
 
 import camx
-from camx.cam import METHODS, REGISTRY, CamResult, explain, get_method
+from camx.cam import REGISTRY, CamResult, explain, get_method
 from camx.cam.base import minmax
 from camx.errors import ConfigError, DataError
+from camx.options.cam import METHODS
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +42,20 @@ def test_methods_registry_and_docs() -> None:
         )  # states its formula
 
 
+def test_every_cam_preset_builds_its_method() -> None:
+    """The options of each ``configs/cam`` preset, as ``cam=<preset>`` passes them, are valid for its method."""
+    from camx.cli.hydra_bridge import compose, group_choices
+
+    from camx.cam.base import make_method
+    from camx.jobs.common import method_options
+
+    presets = group_choices("cam")
+    assert set(presets) == set(METHODS)
+    for preset in presets:
+        cfg = compose("explain", [f"cam={preset}"])
+        assert make_method(get_method(cfg.cam.name), method_options(cfg, cfg.cam.name)).name == preset
+
+
 def test_registry_refuses_method_ids_that_differ_from_its_classes(monkeypatch: pytest.MonkeyPatch) -> None:
     """camx.options.cam.METHODS (torch-free, used by config validation) cannot drift from the classes."""
     import importlib
@@ -48,7 +63,7 @@ def test_registry_refuses_method_ids_that_differ_from_its_classes(monkeypatch: p
 
     import camx.options.cam as ids
 
-    assert METHODS is ids.METHODS == tuple(REGISTRY)
+    assert tuple(REGISTRY) == ids.METHODS
     monkeypatch.setattr(ids, "METHODS", ids.METHODS[:-1])
     monkeypatch.delitem(sys.modules, "camx.cam.registry")  # restored afterwards
     with pytest.raises(ImportError, match="camx.options.cam.METHODS"):

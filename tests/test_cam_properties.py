@@ -25,11 +25,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
 
-from camx.cam import METHODS, explain, get_method
+from camx.cam import explain, get_method
 from camx.cam.base import minmax
-from camx.cam.score import masked_scores
+from camx.cam.score import GradPlusPlusScoreCAM, masked_scores
 from camx.errors import ConfigError
 from camx.models.attention import AttentionHead, DropKey
+from camx.options.cam import METHODS
 
 # fast settings for the expensive methods
 FAST: dict[str, dict[str, object]] = {
@@ -208,10 +209,9 @@ def test_every_method_on_camx_models(arch: str, head: str) -> None:
                 explain(model, x, method)
             continue
         if method == "gradpp_scorecam" and arch == "alexnet":
-            # AlexNet needs ≥ 63 px: the default half-size (32 px) masked inputs are too small
-            with pytest.raises(ConfigError, match="score_size"):
-                explain(model, x, method, **opts)
-            opts["score_size"] = "input"
+            # AlexNet needs ≥ 63 px: an explicit 32 px score size is refused (the default "half" is raised to 63)
+            with pytest.raises(ConfigError, match="score_size=32"):
+                explain(model, x, method, **opts, score_size=32)
         result = explain(model, x, method, chunk_size=4, **opts)
         assert result.maps.shape == (2, 64, 64) and result.maps.dtype == torch.float32
         assert torch.isfinite(result.maps).all()
@@ -460,6 +460,35 @@ def test_gradpp_scorecam_options() -> None:
     for bad in ({"top_k": 0}, {"score_size": "quarter"}, {"score_size": (0, 4)}):
         with pytest.raises(ConfigError):
             explain(model, x, "gradpp_scorecam", **bad)
+
+
+def test_gradpp_scorecam_half_size_is_raised_to_the_architecture_minimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """score_size="half" never goes below camx.options.model.MIN_SIDE nor above the input; explicit sizes do not move."""
+    half = GradPlusPlusScoreCAM()
+    assert half.resolve_size((64, 64), (3, 3), "alexnet") == (63, 63)  # 32 px is too small for AlexNet
+    assert half.resolve_size((48, 80), (1, 2), "vgg16") == (32, 40)  # per side: 24 → 32, 40 stays
+    assert half.resolve_size((50, 50), (1, 1), "alexnet") == (50, 50)  # never above the input itself
+    assert half.resolve_size((64, 64), (2, 2), "resnet50") == (32, 32)  # no smallest side: plain half
+    assert half.resolve_size((64, 64), (8, 8), None) == (32, 32)  # a model camx did not build
+    with pytest.raises(ConfigError, match=r"score_size=32 forms 32×32 .* the 63 px alexnet can classify"):
+        GradPlusPlusScoreCAM(score_size=32).resolve_size((64, 64), (3, 3), "alexnet")
+    with pytest.raises(ConfigError, match=r"score_size='activation' forms 3×3"):
+        GradPlusPlusScoreCAM(score_size="activation").resolve_size((64, 64), (3, 3), "alexnet")
+    # end to end on AlexNet at 64 px: every masked forward pass sees 63 px inputs
+    import camx.cam.score as score
+
+    sides: list[int] = []
+    forward = score._forward_probs
+
+    def recording(model: nn.Module, x: Tensor, what: str) -> Tensor:
+        sides.append(int(x.shape[-1]))
+        return forward(model, x, what)
+
+    monkeypatch.setattr(score, "_forward_probs", recording)
+    result = explain(camx_model("alexnet"), images(batch=1, size=64), "gradpp_scorecam", top_k=2)
+    assert sides and set(sides) == {63} and result.maps.shape == (1, 64, 64)
 
 
 def test_random_and_center_baselines() -> None:

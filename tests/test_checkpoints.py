@@ -12,8 +12,9 @@ import pytest
 import torch
 from conftest import camx
 
-from camx.checkpoint import FORMAT, find_runs, load_checkpoint, read_checkpoint, save_checkpoint
+from camx.checkpoint import FORMAT, load_checkpoint, read_checkpoint, save_checkpoint
 from camx.errors import CheckpointError
+from camx.runs import find_runs
 
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
@@ -168,6 +169,31 @@ def test_unusable_files_are_one_clear_error(real: Path, tmp_path: Path, make, ne
         load_checkpoint(path)
     msg = str(info.value)
     assert needle in msg and str(path) in msg and "\n" not in msg, msg
+
+
+def test_a_missing_checkpoint_reads_the_same_from_every_entry_point(tmp_path: Path) -> None:
+    """Reading a checkpoint (camx.checkpoint) and choosing a job's checkpoints (camx.runs) share one message."""
+    from camx.runs import resolve_checkpoints
+
+    missing = tmp_path / "missing.pt"
+    messages = []
+    for call in (
+        lambda: read_checkpoint(missing),
+        lambda: resolve_checkpoints({"checkpoints": [str(missing)]}, all_heads=True),
+        lambda: resolve_checkpoints({"checkpoint": str(missing)}, all_heads=False),
+    ):
+        with pytest.raises(CheckpointError) as info:
+            call()
+        messages.append(str(info.value))
+    assert (
+        messages
+        == [
+            f"{missing}: no such checkpoint file (nothing is there); check the path, or train one with `camx train`"
+        ]
+        * 3
+    )
+    with pytest.raises(CheckpointError, match=r"no such checkpoint file \(it is a folder\); check the path"):
+        read_checkpoint(tmp_path)
 
 
 def _zip(path: Path, files: dict[str, str]) -> Path:

@@ -12,7 +12,8 @@ import pytest
 import torch
 from conftest import camx
 
-from camx.checkpoint import find_runs, load_checkpoint
+from camx.checkpoint import load_checkpoint
+from camx.runs import find_runs
 
 
 def test_sweep_trained_two_heads_with_checkpoints_and_configs(trained: Path) -> None:
@@ -31,10 +32,21 @@ def test_sweep_trained_two_heads_with_checkpoints_and_configs(trained: Path) -> 
 
 
 def test_explain_writes_panels_grid_and_prints_predictions(trained: Path, tmp_path: Path) -> None:
-    from camx.data.shapes import ShapesSpec, export_samples
+    from camx.data.shapes import export_samples
+    from camx.options.dataset import ShapesSpec
 
     images = export_samples(str(tmp_path / "imgs"), 2, spec=ShapesSpec(image_size=32, num_classes=4))
-    res = camx("explain", *images, "experiment=smoke", "--method", "gradcam,gradcampp", cwd=trained)
+    # --target None is unset (camx.options.is_unset): the predicted class, in the captions too
+    res = camx(
+        "explain",
+        *images,
+        "experiment=smoke",
+        "--method",
+        "gradcam,gradcampp",
+        "--target",
+        "None",
+        cwd=trained,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
     assert "probability" in out and "run dir:" in out
@@ -160,6 +172,12 @@ def _imported_top_level(importtime_stderr: str) -> set[str]:
     }
 
 
+#: What every entry point says for a checkpoint path with nothing there (camx.errors.check_checkpoint_file).
+MISSING = (
+    "missing.pt: no such checkpoint file (nothing is there); check the path, or train one with `camx train`"
+)
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -169,11 +187,11 @@ def _imported_top_level(importtime_stderr: str) -> set[str]:
         (["explain", "x.jpg", "--method", "gradcm"], "gradcm"),
         # the file-system checks (preflight): missing inputs and checkpoints, nothing trained yet
         (["explain", "nosuch.jpg"], "nosuch.jpg: no such file or directory"),
-        (["explain", "img.png", "--checkpoint", "missing.pt"], "missing.pt: no such checkpoint file"),
-        (["eval", "checkpoints=[missing.pt]"], "missing.pt: no such checkpoint file"),
+        (["explain", "img.png", "--checkpoint", "missing.pt"], MISSING),
+        (["eval", "checkpoints=[missing.pt]"], MISSING),
         (["explain", "img.png", "outputs_dir={tmp}"], "no trained resnet50/plain checkpoint"),
         (["eval", "outputs_dir={tmp}"], "no trained resnet50 checkpoint"),
-        (["train", "model.init_backbone=missing.pt"], "missing.pt: no such checkpoint file"),
+        (["train", "model.init_backbone=missing.pt"], MISSING),
     ],
 )
 def test_bad_configuration_is_reported_without_importing_torch(
@@ -223,6 +241,36 @@ def test_explain_without_trained_model_says_how_to_get_one(tmp_path: Path) -> No
     assert res.returncode == 2
     assert "camx train" in res.stderr
     assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.png"))
+
+
+def test_train_banner_counts_epochs_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "for 1 epoch", "for 6 epochs" (camx.text.plural), not "for 1 epochs"."""
+    from camx.cli import tasks
+    from omegaconf import OmegaConf
+
+    import camx.jobs.train as train_job
+    from camx.text import plural
+
+    assert (plural(1, "epoch"), plural(6, "epoch"), plural(0, "run")) == ("1 epoch", "6 epochs", "0 runs")
+    assert plural(1, "entry", "entries") == "1 entry" and plural(2, "entry", "entries") == "2 entries"
+
+    class Started(Exception):
+        pass
+
+    def started(*args, **kwargs):
+        raise Started
+
+    monkeypatch.setattr(train_job, "train", started)
+    for epochs, words in ((1, "for 1 epoch\n"), (6, "for 6 epochs\n")):
+        cfg = OmegaConf.create(
+            {"model": {"arch": "resnet50", "head": "plain"}, "dataset": {"name": "shapes", "image_size": 32}}
+        )
+        cfg.trainer = {"epochs": epochs}
+        with pytest.raises(Started):
+            tasks._train(cfg, tmp_path)
+        assert words in capsys.readouterr().out
 
 
 def test_help_lists_groups_and_examples(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ from conftest import camx as run_camx
 from torch import nn
 
 import camx
-from camx.checkpoint import find_runs, read_checkpoint, save_checkpoint
+from camx.checkpoint import read_checkpoint, save_checkpoint
 from camx.errors import DataError
+from camx.runs import find_runs
 
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
@@ -153,7 +154,8 @@ def diverged(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_jobs_refuse_a_model_with_nan_logits(
     trained: Path, diverged: Path, tmp_path: Path, task: str
 ) -> None:
-    from camx.data.shapes import ShapesSpec, export_samples
+    from camx.data.shapes import export_samples
+    from camx.options.dataset import ShapesSpec
 
     if task == "explain":
         (img,) = export_samples(str(tmp_path / "i"), 1, spec=ShapesSpec(image_size=32, num_classes=4))

@@ -15,16 +15,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from camx.data import images as im_mod
-from camx.data.images import (
-    IMAGE_EXTENSIONS,
-    MAX_PIXELS,
-    MIN_SIDE,
-    ImageFailure,
-    collect_images,
-    load_image,
-    load_image_tensor,
-    load_images,
-)
+from camx.data.images import MAX_PIXELS, MIN_SIDE, load_image, load_image_tensor, load_images
+from camx.data.inputs import IMAGE_EXTENSIONS, ImageFailure, collect_images
 from camx.errors import ConfigError, DataError
 
 RED = (255, 0, 0)

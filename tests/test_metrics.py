@@ -9,8 +9,6 @@ import torch
 
 from camx.errors import ConfigError
 from camx.metrics import (
-    HIGHER_IS_BETTER,
-    METRICS,
     average_drop_increase,
     deletion_insertion_auc,
     energy_pointing_game,
@@ -22,6 +20,7 @@ from camx.metrics import (
     ssim,
     t_quantile,
 )
+from camx.options.metrics import HIGHER_IS_BETTER, METRICS
 
 
 def _mask(b: int = 2, size: int = 8) -> torch.Tensor:

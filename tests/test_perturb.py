@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from camx import perturb
 from camx.errors import ConfigError
+from camx.options.perturb import PERTURBATIONS, validate
 
 
 def _square_scene(
@@ -220,25 +221,25 @@ def test_chain_composes_in_order():
 )
 def test_validate_rejects(kind, level):
     with pytest.raises(ConfigError) as err:
-        perturb.validate(kind, level)
+        validate(kind, level)
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError):
         perturb.apply(kind, torch.rand(1, 3, 4, 4), level)
 
 
 def test_validate_accepts_and_names_range():
-    assert perturb.validate("noise", 2) == 2.0
-    assert perturb.validate("rotation", -720) == -720.0
-    assert perturb.validate("jpeg", 75.0) == 75.0
+    assert validate("noise", 2) == 2.0
+    assert validate("rotation", -720) == -720.0
+    assert validate("jpeg", 75.0) == 75.0
     with pytest.raises(ConfigError, match=r"contrast\.factor.*\(0, 1\]"):
-        perturb.validate("contrast", 0)
+        validate("contrast", 0)
     with pytest.raises(ConfigError):
         perturb.apply("stretch", torch.rand(1, 3, 4, 4), 2.0, axis="diagonal")
 
 
 @settings(max_examples=30, deadline=None)
 @given(
-    kind=st.sampled_from(perturb.PERTURBATIONS),
+    kind=st.sampled_from(PERTURBATIONS),
     u=st.floats(0.0, 1.0),
     seed=st.integers(0, 2**32),
 )

@@ -16,7 +16,8 @@ import torch
 from conftest import camx
 from PIL import Image
 
-from camx.checkpoint import find_runs, read_checkpoint
+from camx.checkpoint import read_checkpoint
+from camx.runs import find_runs
 
 os.environ["OMP_NUM_THREADS"] = "1"  # subprocesses (and the session fixture) share two cores with other work
 torch.set_num_threads(1)
@@ -59,7 +60,8 @@ def _truncated_png(path: Path) -> Path:
 
 
 def test_explain_mixed_folder_explains_good_reports_each_bad_exit_2(trained: Path, tmp_path: Path) -> None:
-    from camx.data.shapes import ShapesSpec, export_samples
+    from camx.data.shapes import export_samples
+    from camx.options.dataset import ShapesSpec
 
     folder = tmp_path / "mixed"
     good = [Path(p) for p in export_samples(str(folder), 2, spec=ShapesSpec(image_size=32, num_classes=4))]
@@ -345,6 +347,6 @@ def test_find_runs_skips_garbage_and_half_written_records(trained: Path, tmp_pat
         (bad / "checkpoints" / "best.pt").write_bytes(b"x")
     runs = find_runs(outputs)
     assert [r["run_dir"] for r in runs] == [str(good)]
-    from camx.checkpoint import latest_checkpoints
+    from camx.runs import latest_checkpoints
 
     assert latest_checkpoints(outputs, "resnet50") == {"plain": str(good / "checkpoints" / "best.pt")}

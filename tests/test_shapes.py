@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from camx.data.datasets import build_dataset
-from camx.data.shapes import CLASS_NAMES, ShapesDataset, ShapesSpec, export_samples
+from camx.data.shapes import ShapesDataset, export_samples
+from camx.options.dataset import CLASS_NAMES, ShapesSpec
 
 
 def _digest(t: torch.Tensor) -> str:

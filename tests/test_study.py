@@ -9,9 +9,9 @@ import pytest
 from conftest import camx
 
 from camx.errors import CamxError, CheckpointError
-from camx.jobs.common import resolve_checkpoints
 from camx.jobs.study import _spearman, write_results
 from camx.metrics import mean_ci
+from camx.runs import resolve_checkpoints
 
 # true-class confidence under noise per head and seed: dropkey > dropout > attention > plain, well apart
 CONF = {"plain": 0.40, "attention": 0.50, "dropout": 0.60, "dropkey": 0.80}
@@ -201,9 +201,9 @@ def test_setup_tells_the_backbone_stage_from_the_heads_on_it(tmp_path: Path) -> 
     run(study / "backbone" / "seed1", "plain", None, False, 0.9)
     run(study / "train" / "0_resnet50-dropkey-seed1", "dropkey", f"{study}/backbone/seed${{trainer.seed}}/checkpoints/best.pt", True, 0.8)  # fmt: skip
     text = "\n".join(_setup(study))
-    assert "Backbones trained here from scratch (1 runs, plain head)" in text
+    assert "Backbones trained here from scratch (1 run, plain head)" in text
     assert "resnet50/plain: 0.900" in text
-    assert "Heads trained here (1 runs), each on the backbone of its training seed (frozen" in text
+    assert "Heads trained here (1 run), each on the backbone of its training seed (frozen" in text
     assert "resnet50/dropkey (mask ratio 0.1): 0.800" in text
 
 

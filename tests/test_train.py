@@ -9,6 +9,7 @@ import torch
 
 import camx.jobs.train as train_job
 from camx.errors import ConfigError
+from camx.options.trainer import validate_trainer
 
 
 def _cfg(**trainer) -> dict:
@@ -67,14 +68,43 @@ def test_progressive_resizing_trains_each_epoch_at_its_size(tmp_path: Path, monk
 )
 def test_bad_sizes_are_config_errors(sizes, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle.replace("[", r"\[").replace("]", r"\]")):
-        train_job.validate_trainer({**_cfg()["trainer"], "sizes": sizes})
+        validate_trainer({**_cfg()["trainer"], "sizes": sizes})
+
+
+@pytest.mark.parametrize("spelling", [None, "", "null", "None"])
+def test_unset_target_layer_means_the_default_layer_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling
+) -> None:
+    """The config check, the layer check and the model training builds agree on an unset target layer."""
+    from torch import nn
+
+    from camx.options.model import requested_target_layer
+
+    assert requested_target_layer({"target_layer": spelling}) is None
+    assert train_job.check_target_layer(nn.Sequential(nn.Conv2d(3, 2, 1)), spelling, "a conv") is None
+    assert train_job.check_target_layer(nn.Sequential(nn.Conv2d(3, 2, 1)), "0", "a conv") == "0"
+    built: list[object] = []
+
+    class Built(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        built.append(kwargs.get("target_layer"))
+        raise Built
+
+    monkeypatch.setattr(train_job, "build_model", stop)
+    cfg = _cfg()
+    cfg["model"]["target_layer"] = spelling
+    with pytest.raises(Built):
+        train_job.train(cfg, tmp_path)
+    assert built == [None]  # "None" once reached build_model as a layer name, after validation passed it
 
 
 def test_init_backbone_starts_a_head_from_a_trained_backbone(tmp_path: Path) -> None:
     from camx.checkpoint import load_backbone, load_checkpoint
     from camx.errors import CheckpointError
     from camx.models import build_model
-    from camx.models.build import validate_model_options
+    from camx.options.model import validate_model_options
 
     train_job.train(_cfg(epochs=1), tmp_path / "plain")
     source = tmp_path / "plain" / "checkpoints" / "best.pt"

@@ -17,6 +17,7 @@ from camx.cam.registry import get_method
 from camx.errors import ConfigError, DataError
 from camx.models.build import resolve_layer
 from camx.options.cam import check_chunk_size
+from camx.text import plural
 
 Size = str | tuple[int, int] | None
 Targets = int | Sequence[int] | Tensor | None
@@ -79,17 +80,22 @@ def _resolve_targets(targets: Targets, probs: Tensor) -> Tensor:
     try:
         t = torch.as_tensor(targets)
     except (TypeError, ValueError, RuntimeError):
-        raise ConfigError(f"targets={targets!r} must be None, an int or a sequence of {b} ints") from None
+        raise ConfigError(
+            f"targets={targets!r} must be None, an int or a sequence of {plural(b, 'int')}"
+        ) from None
     if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
         raise ConfigError(f"targets={targets!r} must be integer class indices")
     if t.ndim == 0:
         t = t.expand(b)
     if t.ndim != 1 or t.shape[0] != b:
         raise ConfigError(
-            f"targets has {t.numel()} entries for a batch of {b} images; give one per image or a single int"
+            f"targets has {plural(t.numel(), 'entry', 'entries')} for a batch of {plural(b, 'image')}; "
+            "give one per image or a single int"
         )
     if bool(((t < 0) | (t >= k)).any()):
-        raise ConfigError(f"targets={t.tolist()} out of range; the model has {k} classes (0..{k - 1})")
+        raise ConfigError(
+            f"targets={t.tolist()} out of range; the model has {plural(k, 'class', 'classes')} (0..{k - 1})"
+        )
     return t.to(device=probs.device, dtype=torch.long)
 
 
@@ -115,7 +121,7 @@ def explain(
 ) -> CamResult:
     """Class activation maps of ``images`` (normalised, (B, 3, H, W)) for ``model`` (returns logits).
 
-    - ``method``: one of :data:`camx.cam.METHODS`; ``method_options`` go to its class (see its docstring).
+    - ``method``: one of :data:`camx.options.cam.METHODS`; ``method_options`` go to its class (see its docstring).
     - ``target_layer``: a module of ``model`` or its dotted path; None → ``model.cam_target_layer``
       when the model has it, else the last module whose output is a 4-D map with more than one
       spatial position (found by hooks during the forward pass).

@@ -21,7 +21,7 @@ from camx.cam.base import CamRun, ChannelWeightMethod, is_constant, minmax
 from camx.cam.gradient import gradcampp_weights
 from camx.errors import ConfigError
 from camx.models.inference import inference_copy
-from camx.options.cam import check_chunk_size as check_chunk_size  # re-exported: its old home
+from camx.options.model import MIN_SIDE
 
 #: ``chunk_size="auto"`` on CPU: as many masked images per forward as keep chunk·H·W ≤ this many pixels.
 AUTO_CHUNK_PIXELS = 2**18
@@ -181,8 +181,12 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
        (7×7 for ResNet50 at 224 px) the forward pass sees an image the network cannot read, so by
        default camx forms the masked inputs at ``score_size="half"``: half the input side, the
        input downsampled to it (bilinear, antialiased) and each mask upsampled to it (bilinear)
-       before s. ``score_size="activation"`` is the literal reading (masks at their own size),
-       ``"input"`` is Score-CAM's resolution, an int or (h, w) any size.
+       before s. On a camx model whose architecture has a smallest input side
+       (:data:`camx.options.model.MIN_SIDE`: AlexNet 63 px, VGG16 32 px) "half" is raised to that
+       side, but never above the input's own side: AlexNet at 64 px scores 63 px inputs, not 32 px
+       ones it cannot classify. ``score_size="activation"`` is the literal reading (masks at their
+       own size), ``"input"`` is Score-CAM's resolution, an int or (h, w) any size; an explicit
+       size (or "activation") below the architecture's smallest side is a ConfigError.
     4. α_k = softmax(f(X_small ⊙ H_k))_c, the target-class probability (Eq. 12, 15, Algorithm 1
        step 9); L = ReLU(Σ_{k kept} α_k A_k) (Eq. 14, with the target layer's own activations).
 
@@ -224,19 +228,33 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
             f"gradpp_scorecam: score_size={size!r} is not valid; use 'half', 'activation', 'input', an int or (h, w)"
         )
 
-    def resolve_size(self, image_size: tuple[int, int], act_size: tuple[int, int]) -> tuple[int, int]:
-        """The (h, w) at which the masked inputs are formed."""
+    def resolve_size(
+        self, image_size: tuple[int, int], act_size: tuple[int, int], arch: str | None = None
+    ) -> tuple[int, int]:
+        """The (h, w) at which the masked inputs are formed.
+
+        ``arch`` (a camx model's ``arch``; None for other models) sets the smallest side the network
+        can classify, :data:`camx.options.model.MIN_SIDE` (1 for architectures not listed there).
+        ``"half"`` is raised to that side, capped at the input's side; an explicit size or
+        ``"activation"`` smaller than it raises a ConfigError naming the smallest side.
+        """
+        min_side = MIN_SIDE.get(arch or "", 1)
         size = self.score_size
         if size == "half":
-            return (max(1, image_size[0] // 2), max(1, image_size[1] // 2))
-        if size == "activation":
-            return act_size
+            return (
+                min(image_size[0], max(1, image_size[0] // 2, min_side)),
+                min(image_size[1], max(1, image_size[1] // 2, min_side)),
+            )
         if size == "input":
             return image_size
-        if isinstance(size, int):
-            return (size, size)
-        assert isinstance(size, tuple)
-        return size
+        resolved = act_size if size == "activation" else (size, size) if isinstance(size, int) else size
+        assert isinstance(resolved, tuple)
+        if min(resolved) < min_side:
+            raise ConfigError(
+                f"gradpp_scorecam: score_size={size!r} forms {resolved[0]}×{resolved[1]} masked inputs, smaller "
+                f"than the {min_side} px {arch} can classify; use score_size='half' or a size of at least {min_side}"
+            )
+        return resolved
 
     def weights(self, run: CamRun) -> Tensor:
         act = run.activation
@@ -245,7 +263,8 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
         w = gradcampp_weights(act, grads, g2, g2 * grads)
         select = w > 0 if self.top_k is None else _top_k_mask(w, self.top_k)
         image_size = (int(run.images.shape[-2]), int(run.images.shape[-1]))
-        size = self.resolve_size(image_size, (int(act.shape[-2]), int(act.shape[-1])))
+        arch = getattr(run.model, "arch", None)
+        size = self.resolve_size(image_size, (int(act.shape[-2]), int(act.shape[-1])), arch)
         small = run.images
         if size != image_size:
             small = F.interpolate(run.images, size=size, mode="bilinear", align_corners=False, antialias=True)

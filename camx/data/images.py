@@ -2,13 +2,12 @@
 
 Users point camx at folders of photos, scans and screenshots. This module turns
 those inputs into RGB images (or float tensors) and never lets one bad file stop
-a run: :func:`collect_images` and :func:`load_images` return the usable files
-together with an :class:`ImageFailure` per unusable one, so the caller can
-report every problem once at the end. :func:`load_image` handles one file and
-raises :class:`~camx.errors.DataError` with a one-line message. Expanding the
-inputs into paths (:func:`collect_images`, :data:`IMAGE_EXTENSIONS`,
-:class:`ImageFailure`) is torch-free in :mod:`camx.data.inputs`; this module
-re-exports it.
+a run: :func:`~camx.data.inputs.collect_images` and :func:`load_images` return
+the usable files together with an :class:`~camx.data.inputs.ImageFailure` per
+unusable one, so the caller can report every problem once at the end.
+:func:`load_image` handles one file and raises :class:`~camx.errors.DataError`
+with a one-line message. Expanding the inputs into paths (``collect_images``,
+``IMAGE_EXTENSIONS``, ``ImageFailure``) is torch-free in :mod:`camx.data.inputs`.
 
 Decisions:
 
@@ -40,16 +39,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from camx.data.inputs import IMAGE_EXTENSIONS, ImageFailure, collect_images
+from camx.data.inputs import ImageFailure
 from camx.errors import ConfigError, DataError
 
 __all__ = [
-    "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
     "MIN_SIDE",
-    "ImageFailure",
     "ImageReadError",
-    "collect_images",
     "load_image",
     "load_image_tensor",
     "load_images",
@@ -297,7 +293,7 @@ def load_images(
     """Read many images, keeping the readable ones.
 
     Args:
-        paths: image files, e.g. from :func:`collect_images`.
+        paths: image files, e.g. from :func:`camx.data.inputs.collect_images`.
         size: as in :func:`load_image_tensor`. With ``None`` every image must have the
             size of the first readable one; the others are reported as failures.
         max_pixels: decompression-bomb guard, see :func:`load_image`.

@@ -2,7 +2,7 @@
 
 :func:`collect_images` looks only at names and the file system; nothing is opened or decoded, so
 it needs neither torch nor Pillow, and ``camx explain`` reports an input that does not exist
-before torch is imported. Reading the files is :mod:`camx.data.images` (which re-exports these names).
+before torch is imported. Reading the files is :mod:`camx.data.images`.
 """
 
 from __future__ import annotations

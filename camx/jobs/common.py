@@ -1,6 +1,7 @@
 """What explain and eval share: loading a job's checkpoints and the options of its CAM methods.
 
-Which checkpoints a job uses is :func:`camx.runs.resolve_checkpoints` (torch-free; re-exported here).
+The torch-free parts live elsewhere: which checkpoints a job uses in
+:func:`camx.runs.resolve_checkpoints`, the checks before it starts in :func:`camx.jobs.preflight.preflight`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import torch
 from torch import nn
 
 from camx.checkpoint import load_checkpoint
-from camx.config import methods_of
-from camx.jobs.preflight import preflight
-from camx.runs import resolve_checkpoints
 
 
 def load_for_job(path: str, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
@@ -31,4 +29,4 @@ def method_options(cfg: Mapping[str, Any], method: str) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["load_for_job", "method_options", "methods_of", "preflight", "resolve_checkpoints"]
+__all__ = ["load_for_job", "method_options"]

@@ -22,13 +22,15 @@ from typing import Any
 import torch
 
 from camx import figures
+from camx.config import methods_of
 from camx.data.images import load_images
 from camx.data.inputs import ImageFailure, require_images
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError, DataError
-from camx.jobs.common import load_for_job, method_options, methods_of
+from camx.jobs.common import load_for_job, method_options
 from camx.jobs.progress import SILENT, Reporter
 from camx.jobs.train import check_target_layer
+from camx.options import is_unset
 from camx.runs import latest_checkpoints, resolve_checkpoints
 from camx.runtime import select_device
 
@@ -44,8 +46,9 @@ class ExplainResult:
 
 
 def resolve_target(target: Any, classes: Sequence[str]) -> int | None:
-    """``None`` → predicted class; an index or a class name → its index (ConfigError listing the classes)."""
-    if target is None or str(target) in ("", "null", "None"):
+    """Unset (:func:`~camx.options.is_unset`) → None, the predicted class; an index or a class name → its
+    index (ConfigError listing the classes)."""
+    if is_unset(target):
         return None
     text = str(target)
     if text.lstrip("-").isdigit():
@@ -179,11 +182,8 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
                     "top": [(classes[int(i)], float(v)) for v, i in zip(values, indices)],
                 }
             )
-            explained = (
-                int(indices[0])
-                if cfg.get("target") in (None, "", "null")
-                else resolve_target(cfg["target"], classes)
-            )
+            target = resolve_target(cfg.get("target"), classes)
+            explained = int(indices[0]) if target is None else target
             caption = f"{classes[explained]} {float(probs[explained]):.2f}"
             for m in methods:
                 grid_cells[m][label] = (result.maps[(key, label, m)], caption)

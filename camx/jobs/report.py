@@ -15,6 +15,7 @@ from typing import Any
 from camx.errors import DataError
 from camx.jobs.eval_figures import mask_ratio_figure, noise_figures
 from camx.results import read_metrics, run_of, write_metrics
+from camx.text import plural
 
 
 @dataclass
@@ -82,7 +83,10 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
             result.records.append(r)
     expected = expected_jobs(sweep_dir)
     if expected is not None and expected > len(job_dirs):
-        result.missing.append(f"{expected - len(job_dirs)} of {expected} jobs have not started (no run dir)")
+        missing = expected - len(job_dirs)
+        result.missing.append(
+            f"{missing} of {plural(expected, 'job')} {'has' if missing == 1 else 'have'} not started (no run dir)"
+        )
     if not result.records:
         raise DataError(
             f"{sweep_dir}: no metrics.json found below it; `camx report` aggregates `camx eval` runs "

@@ -36,6 +36,7 @@ from camx import metrics as M
 from camx.atomic import atomic_write_text
 from camx.errors import DataError
 from camx.jobs.eval_figures import PAPER_CONFIDENCE
+from camx.text import plural
 
 # IEEE Access 2024 Table 1 (ImageNet validation, VGG16): Average Drop % and Increase in Confidence %
 PAPER_TABLE1 = {
@@ -143,7 +144,8 @@ def _setup(path: Path) -> list[str]:
     if backbones:
         lines += [
             _recipe(
-                f"Backbones trained here from scratch ({len(backbones)} runs, plain head)", backbones[0][1]
+                f"Backbones trained here from scratch ({plural(len(backbones), 'run')}, plain head)",
+                backbones[0][1],
             ),
             "",
             *_accuracy_lines(backbones),
@@ -152,11 +154,12 @@ def _setup(path: Path) -> list[str]:
     _, cfg = heads[0]
     if _init(cfg):
         frozen = bool(cfg["trainer"].get("freeze_backbone"))
-        title = f"Heads trained here ({len(heads)} runs), each on the backbone of its training seed" + (
-            " (frozen: weights and BatchNorm statistics)" if frozen else " (fine-tuned with it)"
+        title = (
+            f"Heads trained here ({plural(len(heads), 'run')}), each on the backbone of its training seed"
+            + (" (frozen: weights and BatchNorm statistics)" if frozen else " (fine-tuned with it)")
         )
     else:
-        title = f"Trained here from {_start(cfg)} ({len(heads)} runs)"
+        title = f"Trained here from {_start(cfg)} ({plural(len(heads), 'run')})"
     return [*lines, _recipe(title, cfg), "", *_accuracy_lines(heads), ""]
 
 
@@ -174,7 +177,7 @@ def _recipe(title: str, cfg: Mapping[str, Any]) -> str:
     sizes = t.get("sizes")
     return (
         f"{title}: {d['name']} at {d['image_size']} px, {d['num_classes']} "
-        f"classes, {t['epochs']} epochs × {d['train_size']} fresh images"
+        f"classes, {plural(int(t['epochs']), 'epoch')} × {plural(int(d['train_size']), 'fresh image')}"
         + (f" (input side per epoch {sizes})" if sizes else "")
         + f", {t['optimizer']} lr {t['lr']:g}, batch {t['batch_size']}, training pixel noise std ≤ "
         f"{d.get('grain', 0):g}, objects rotated ≤ {d.get('max_rotation', 180):g}°. Best validation accuracy "
@@ -483,7 +486,7 @@ def _head_verdicts(cells: Mapping[tuple[str, str], Cell], conds: Sequence[str]) 
             lines.append(
                 f"- {head} vs plain: above in {len(tally['>'])} ({', '.join(tally['>']) or '—'}), below in "
                 f"{len(tally['<'])} ({', '.join(tally['<']) or '—'}), within the seeds' spread in "
-                f"{len(tally['≈'])} of {sum(map(len, tally.values()))} conditions."
+                f"{len(tally['≈'])} of {plural(sum(map(len, tally.values())), 'condition')}."
             )
     return lines + [""] if lines else []
 
@@ -688,7 +691,9 @@ def _machine() -> str:
         pass
     import torch
 
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
+    cores = os.cpu_count()
+    count = plural(cores, "core") if cores else "unknown cores"
+    return f"{cpu}, {count}, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def write_results(study_dirs: Sequence[Path], out: Path) -> StudyReport:

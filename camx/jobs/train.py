@@ -38,6 +38,7 @@ from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError
 from camx.jobs.progress import SILENT, Reporter
 from camx.models import build_model
+from camx.options import is_unset
 from camx.options.model import requested_target_layer
 from camx.options.trainer import validate_trainer
 from camx.runs import find_runs, write_run_record
@@ -137,11 +138,12 @@ def epoch_size(t: Mapping[str, Any], epoch: int) -> int | None:
 
 
 def check_target_layer(model: nn.Module, name: Any, what: str) -> str | None:
-    """``name`` if it is a dotted module path of ``model`` (None if unset); else a ConfigError listing valid paths.
+    """``name`` if it is a dotted module path of ``model`` (None if unset: :func:`~camx.options.is_unset`, as
+    :func:`~camx.options.model.requested_target_layer`); else a ConfigError listing valid paths.
 
     ``what`` names the model in the message (e.g. ``resnet50/plain`` or a checkpoint path).
     """
-    if name is None or str(name) in ("", "null", "None"):
+    if is_unset(name):
         return None
     modules = dict(model.named_modules())
     if str(name) in modules and str(name):
@@ -338,7 +340,8 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         model_cfg["arch"],
         model_cfg["head"],
         len(classes),
-        **{k: v for k, v in model_cfg.items() if k not in ("arch", "head")},
+        **{k: v for k, v in model_cfg.items() if k not in ("arch", "head", "target_layer")},
+        target_layer=requested_target_layer(model_cfg),  # "None"/"null" as text: the default, as validated
     )
     if model_cfg.get("init_backbone") and resume_from is None:  # a resumed run has its own weights
         load_backbone(model, model_cfg["init_backbone"])

@@ -1,8 +1,9 @@
 """Metrics of class activation maps: localisation, faithfulness, stability, and their summaries.
 
 Every metric function returns one value per image, (B,), so aggregates with confidence intervals
-are computed later with :func:`mean_ci`. Metric ids, in report order, are :data:`METRICS`;
-:data:`HIGHER_IS_BETTER` says which way each one improves (both defined in :mod:`camx.options.metrics`).
+are computed later with :func:`mean_ci`. Metric ids, in report order, are
+:data:`camx.options.metrics.METRICS`; :data:`camx.options.metrics.HIGHER_IS_BETTER` says which way
+each one improves.
 
 - ``accuracy``: top-1 correct (1/0) — computed by callers from the model's predictions;
 - ``confidence``: p of the true class; ``confidence_pred``: p of the predicted class (callers);
@@ -19,11 +20,8 @@ from camx.metrics.faithfulness import SUBSTRATES, average_drop_increase, deletio
 from camx.metrics.localization import energy_pointing_game, has_object, iou, pointing_game
 from camx.metrics.stability import pearson, ssim
 from camx.metrics.stats import Summary, mean_ci, t_quantile
-from camx.options.metrics import HIGHER_IS_BETTER, METRICS
 
 __all__ = [
-    "HIGHER_IS_BETTER",
-    "METRICS",
     "SUBSTRATES",
     "Summary",
     "average_drop_increase",

@@ -17,6 +17,7 @@ from torch import Tensor
 from camx.data.transforms import IMAGENET_MEAN
 from camx.errors import check_choice
 from camx.perturb import gaussian_blur
+from camx.text import plural
 
 Forward = Callable[[Tensor], Tensor]
 SUBSTRATES: tuple[str, ...] = ("blur", "black", "mean")
@@ -42,7 +43,9 @@ def _maps_like(maps: Tensor, images: Tensor) -> Tensor:
 def _targets(targets: Tensor | Sequence[int], b: int, device: torch.device) -> Tensor:
     t = torch.as_tensor(targets, dtype=torch.long, device=device).reshape(-1)
     if t.numel() != b:
-        raise ValueError(f"targets has {t.numel()} entries but the batch has {b} images")
+        raise ValueError(
+            f"targets has {plural(t.numel(), 'entry', 'entries')} but the batch has {plural(b, 'image')}"
+        )
     return t
 
 
@@ -101,7 +104,9 @@ def average_drop_increase(
     else:
         y = base_probs.detach().reshape(-1).float().cpu()
     if y.numel() != b:
-        raise ValueError(f"base_probs gives {y.numel()} values but the batch has {b} images")
+        raise ValueError(
+            f"base_probs gives {plural(y.numel(), 'value')} but the batch has {plural(b, 'image')}"
+        )
     f = torch.as_tensor(fill, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
     o = _probs_of(forward, f + (images - f) * m[:, None], t, chunk_size)
     drop = torch.where(

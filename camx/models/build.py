@@ -24,7 +24,7 @@ from torchvision import models as tvm
 
 from camx.errors import ConfigError
 from camx.models.attention import AttentionHead
-from camx.options.model import ARCHS, DEFAULT_TARGET_LAYER, HEADS, WEIGHTS, validate_model_options
+from camx.options.model import DEFAULT_TARGET_LAYER, validate_model_options
 
 _FEATURE_CHANNELS = {"resnet50": 2048, "vgg16": 512, "alexnet": 256}
 _TV_WEIGHTS = {
@@ -154,13 +154,8 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
 
 
 __all__ = [
-    "ARCHS",
-    "DEFAULT_TARGET_LAYER",
-    "HEADS",
-    "WEIGHTS",
     "CamxNet",
     "build_model",
     "layer_names",
     "resolve_layer",
-    "validate_model_options",
 ]

@@ -5,5 +5,20 @@ One module per group — :mod:`~camx.options.model`, :mod:`~camx.options.dataset
 ids (:mod:`~camx.options.metrics`). :func:`camx.config.validate` checks a composed config with these
 alone, so a typo costs one line without importing torch; the modules that do the work
 (:mod:`camx.models.build`, :mod:`camx.data.datasets`, :mod:`camx.cam.registry`, …) take their names
-from here and re-export them.
+from here. This is the one home of these names: import them from here, not from those modules.
+
+:func:`is_unset` is the one rule for an optional setting left at its default (``model.target_layer``,
+``target``): ``null``, empty, or the text ``null`` or ``None``.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Texts that mean "not set" in an optional setting (the CLI may pass ``None`` or a quoted ``null`` as text).
+UNSET_TEXTS: tuple[str, ...] = ("", "null", "None")
+
+
+def is_unset(value: Any) -> bool:
+    """Whether an optional setting is left at its default: ``None`` or one of :data:`UNSET_TEXTS`."""
+    return value is None or str(value) in UNSET_TEXTS

@@ -1,7 +1,7 @@
 """The ``dataset`` group: dataset names, splits, and the class names and difficulty knobs of ``shapes``.
 
 :mod:`camx.data.datasets` builds datasets from these options and :mod:`camx.data.shapes` draws the
-embedded benchmark from a :class:`ShapesSpec` (both re-export the names).
+embedded benchmark from a :class:`ShapesSpec`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The metric ids, in report order, and which way each one improves.
 
-:mod:`camx.metrics` computes them (and re-exports these names); ``--fail-under`` gates name them.
+:mod:`camx.metrics` computes them; ``--fail-under`` gates name them.
 """
 
 from __future__ import annotations

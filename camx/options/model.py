@@ -1,6 +1,6 @@
 """The ``model`` group: architectures, heads, ImageNet weights, and the checks of their options.
 
-:mod:`camx.models.build` builds models from these options (and re-exports the names).
+:mod:`camx.models.build` builds models from these options.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from camx.errors import ConfigError, check_choice, check_range
+from camx.options import is_unset
 
 ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "alexnet")
 HEADS: tuple[str, ...] = ("plain", "attention", "dropout", "dropkey")
@@ -53,6 +54,6 @@ def validate_model_options(
 
 
 def requested_target_layer(model: Mapping[str, Any]) -> Any:
-    """``model.target_layer`` if the config names a layer, else None (unset, empty or ``null``: the default layer)."""
+    """``model.target_layer`` if the config names a layer, else None (:func:`~camx.options.is_unset`: the default layer)."""
     name = model.get("target_layer")
-    return None if name in (None, "", "null") else name
+    return None if is_unset(name) else name

@@ -1,6 +1,6 @@
 """The ``perturb`` group: the perturbation kinds, the name and range of each one's level, stretch axes.
 
-:mod:`camx.perturb` applies them (definitions in its docstring) and re-exports these names.
+:mod:`camx.perturb` applies them (definitions in its docstring).
 """
 
 from __future__ import annotations

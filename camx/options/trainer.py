@@ -1,7 +1,6 @@
 """The ``trainer`` group: the checks of its epochs, batch sizes, learning rate, schedule and sizes.
 
-:func:`camx.jobs.train.train` runs them again on the config it is given (and re-exports
-:func:`validate_trainer`).
+:func:`camx.jobs.train.train` runs them again on the config it is given.
 """
 
 from __future__ import annotations
