@@ -90,6 +90,32 @@ def test_default_target_layer_is_last_conv_map(arch: str, layer: str, side: int)
     assert store["a"].ndim == 4 and store["a"].shape[-1] == side
 
 
+@pytest.mark.parametrize(("arch", "layer"), [("vgg16", "features.29"), ("alexnet", "features.11")])
+def test_gap_classifier_is_mean_then_fc_of_the_target_layer(arch: str, layer: str) -> None:
+    """classifier="gap" (the CAM paper's -GAP net): logits = fc(mean of the target layer), so CAM is
+    defined and equals Grad-CAM's map; the full classifier refuses CAM; most parameters go away."""
+    from camx.cam import explain
+
+    torch.manual_seed(0)
+    gap = build_model(arch, "plain", 5, classifier="gap").eval()
+    full = build_model(arch, "plain", 5).eval()
+    assert sum(p.numel() for p in gap.parameters()) * 4 < sum(p.numel() for p in full.parameters())
+    assert gap.cam_target_layer == layer
+    store = {}
+    resolve_layer(gap, layer).register_forward_hook(lambda m, i, o: store.setdefault("a", o))
+    x = torch.randn(2, 3, 64, 64)
+    logits = gap(x)
+    fc = gap.head.fc
+    assert torch.allclose(logits, fc(store["a"].mean(dim=(2, 3))), atol=1e-5)
+    cls = logits.argmax(1)
+    raw = torch.einsum("bk,bkhw->bhw", fc.weight[cls], store["a"]).detach()
+    lo, hi = raw.amin(dim=(1, 2), keepdim=True), raw.amax(dim=(1, 2), keepdim=True)
+    cam = explain(gap, x, "cam", size=None).maps
+    assert torch.allclose(cam, (raw - lo) / (hi - lo), atol=1e-4)  # Zhou et al. 2016, Eq. 1, min–max
+    with pytest.raises(ConfigError, match="gradcam"):
+        explain(full, x, "cam")
+
+
 def test_output_stride_16_doubles_cam_resolution() -> None:
     store = {}
     for os_ in (32, 16):
@@ -108,6 +134,7 @@ def test_output_stride_16_doubles_cam_resolution() -> None:
         ({"mask_ratio": -0.1}, "mask_ratio"),
         ({"arch": "vgg16", "output_stride": 16}, "output_stride"),
         ({"weights": "laion"}, "model.weights"),
+        ({"arch": "vgg16", "classifier": "mlp"}, "model.classifier"),
         ({"dim": 30, "num_heads": 4, "head": "dropkey"}, "divisible"),
     ],
 )

@@ -7,7 +7,12 @@ the usual dotted target layers work: ``layer4`` for ResNet50, ``features.29`` fo
 Heads (Sensors 2023 §2.2–2.3, Fig. 1):
 
 - ``plain``: the architecture's own classifier (global average pooling + fc for ResNet; pooling
-  and the fully connected stack for VGG16/AlexNet);
+  and the fully connected stack for VGG16/AlexNet). With ``classifier="gap"`` VGG16 and AlexNet
+  get the CAM paper's "-GAP" head instead (Zhou et al., "Learning Deep Features for Discriminative
+  Localization", CVPR 2016, Sec. 3): the last max-pool and the fully connected stack are removed and
+  the logits are ``fc(mean_ij A_ij)`` of the last conv block's ReLU A, so CAM is defined for them
+  and the 25,088 × 4,096 (VGG16) or 9,216 × 4,096 (AlexNet) first layer of the full classifier, the
+  bulk of their parameters, is not trained. ResNet50's plain head is already of this form;
 - ``attention``: :class:`~camx.models.attention.AttentionHead` with no drop (an ablation the paper lacks);
 - ``dropout``: the attention head with Dropout on the attention weights after softmax;
 - ``dropkey``: the attention head with DropKey on the logits before softmax.
@@ -85,10 +90,13 @@ def build_model(
     num_heads: int = 4,
     depth: int = 1,
     mask_ratio: float = 0.1,
+    classifier: str = "full",
     **_: Any,
 ) -> CamxNet:
     """Build ``arch`` with ``head`` for ``num_classes`` classes (see the module docstring)."""
-    validate_model_options(arch, head, weights, output_stride, dim, num_heads, depth, mask_ratio)
+    validate_model_options(
+        arch, head, weights, output_stride, dim, num_heads, depth, mask_ratio, classifier=classifier
+    )
     if int(num_classes) < 2:
         raise ConfigError(f"num_classes={num_classes} is out of range; a classifier needs at least 2 classes")
 
@@ -101,13 +109,24 @@ def build_model(
         )
         if weights != "none" and num_classes == net.fc.out_features:
             plain.fc = net.fc
+    elif head == "plain" and classifier == "gap":
+        # the CAM paper's -GAP network: features up to the last conv block's ReLU (Sequential slicing
+        # keeps the indices, so features.29 / features.11 still name it), then mean → fc
+        body = [("features", net.features[:-1])]
+        plain = nn.Sequential(
+            OrderedDict(
+                avgpool=nn.AdaptiveAvgPool2d(1),
+                flatten=nn.Flatten(1),
+                fc=nn.Linear(_FEATURE_CHANNELS[arch], num_classes),
+            )
+        )
     else:
         body = [("features", net.features)]
-        classifier = net.classifier
-        last = classifier[-1]
+        stack = net.classifier
+        last = stack[-1]
         if not (weights != "none" and num_classes == last.out_features):
-            classifier[-1] = nn.Linear(last.in_features, num_classes)
-        plain = nn.Sequential(OrderedDict(avgpool=net.avgpool, flatten=nn.Flatten(1), classifier=classifier))
+            stack[-1] = nn.Linear(last.in_features, num_classes)
+        plain = nn.Sequential(OrderedDict(avgpool=net.avgpool, flatten=nn.Flatten(1), classifier=stack))
 
     if head == "plain":
         head_module: nn.Module = plain

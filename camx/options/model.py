@@ -14,6 +14,8 @@ from camx.options import is_unset
 ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "alexnet")
 HEADS: tuple[str, ...] = ("plain", "attention", "dropout", "dropkey")
 WEIGHTS: tuple[str, ...] = ("none", "imagenet")
+#: The plain head's classifier for VGG16/AlexNet: torchvision's fully connected stack, or GAP → fc.
+CLASSIFIERS: tuple[str, ...] = ("full", "gap")
 DEFAULT_TARGET_LAYER = {"resnet50": "layer4", "vgg16": "features.29", "alexnet": "features.11"}
 #: Smallest input side each architecture turns into at least a 1×1 final feature map (others: the output stride).
 MIN_SIDE: dict[str, int] = {"alexnet": 63, "vgg16": 32}
@@ -29,12 +31,14 @@ def validate_model_options(
     depth: int = 1,
     mask_ratio: float = 0.1,
     init_backbone: str | None = None,
+    classifier: str = "full",
     **_: Any,
 ) -> None:
     """Raise ConfigError for an unknown choice or out-of-range option of :func:`~camx.models.build.build_model`."""
     check_choice("model.arch", arch, ARCHS)
     check_choice("model.head", head, HEADS)
     check_choice("model.weights", weights, WEIGHTS)
+    check_choice("model.classifier", classifier, CLASSIFIERS)
     if init_backbone and weights != "none":
         raise ConfigError(
             f"model.weights={weights} and model.init_backbone={init_backbone} both set the backbone; "
