@@ -92,12 +92,21 @@ _study-dropkey:
 	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
 
 # Study 2: every method on Study 1's plain checkpoints (run the matching Study 1 first), clean test images.
+# Study 2: every method on Study 1's plain ResNet50 checkpoints, then for each arch in STUDY2_ARCHS that has a
+# configs/experiment/<EXP>_<arch>.yaml (the quick variant: alexnet), a sweep that trains it and an eval of it.
+STUDY2_ARCHS ?= alexnet
 _study-gradpp:
 	@D=$(STUDY_DIR)/$(EXP); S1=$(STUDY_DIR)/$(subst gradpp_scorecam,dropkey,$(EXP)); \
 	test -d $$S1/train || { echo "$(EXP) explains the plain checkpoints of $$S1/train, which does not exist: run make study-dropkey VARIANT=$(VARIANT) first" >&2; exit 2; }; \
 	rm -rf $$D; start=$$(date +%s); \
 	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$S1/train]" "heads=[plain]" perturb=none \
 	  hydra.run.dir=$$D/eval_methods && \
+	for A in $(STUDY2_ARCHS); do \
+	  test -f configs/experiment/$(EXP)_$$A.yaml || continue; \
+	  $(CAMX) train -m experiment=$(EXP)_$$A $(STUDY_TRAIN) hydra.sweep.dir=$$D/train_$$A || exit $$?; \
+	  $(CAMX) eval experiment=$(EXP)_$$A "checkpoints=[$$D/train_$$A]" perturb=none \
+	    hydra.run.dir=$$D/eval_methods_$$A || exit $$?; \
+	done && \
 	printf '{"command": "%s", "experiment": "%s", "seconds": %d}\n' "$(CMD)" "$(EXP)" \
 	  $$(( $$(date +%s) - start )) > $$D/study.json && \
 	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
