@@ -91,9 +91,9 @@ _study-dropkey:
 	  $$(( $$(date +%s) - start )) > $$D/study.json && \
 	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
 
-# Study 2: every method on Study 1's plain checkpoints (run the matching Study 1 first), clean test images.
-# Study 2: every method on Study 1's plain ResNet50 checkpoints, then for each arch in STUDY2_ARCHS that has a
-# configs/experiment/<EXP>_<arch>.yaml (the quick variant: alexnet), a sweep that trains it and an eval of it.
+# Study 2: every method on Study 1's plain ResNet50 checkpoints (run the matching Study 1 first), clean test
+# images; then for each arch in STUDY2_ARCHS that has a configs/experiment/<EXP>_<arch>.yaml (the quick
+# variant: alexnet), a sweep that trains it and an eval of it.
 STUDY2_ARCHS ?= alexnet
 _study-gradpp:
 	@D=$(STUDY_DIR)/$(EXP); S1=$(STUDY_DIR)/$(subst gradpp_scorecam,dropkey,$(EXP)); \
