@@ -173,15 +173,19 @@ def _start(cfg: Mapping[str, Any]) -> str:
 
 
 def _recipe(title: str, cfg: Mapping[str, Any]) -> str:
-    d, t = cfg["dataset"], cfg["trainer"]
+    d, t, m = cfg["dataset"], cfg["trainer"], cfg.get("model") or {}
     sizes = t.get("sizes")
+    grain = float(d.get("grain", 0) or 0)
+    gap = m.get("classifier") == "gap" and m.get("arch") in ("vgg16", "alexnet") and m.get("head") == "plain"
     return (
         f"{title}: {d['name']} at {d['image_size']} px, {d['num_classes']} "
         f"classes, {plural(int(t['epochs']), 'epoch')} × {plural(int(d['train_size']), 'fresh image')}"
         + (f" (input side per epoch {sizes})" if sizes else "")
-        + f", {t['optimizer']} lr {t['lr']:g}, batch {t['batch_size']}, training pixel noise std ≤ "
-        f"{d.get('grain', 0):g}, objects rotated ≤ {d.get('max_rotation', 180):g}°. Best validation accuracy "
-        "per group (mean over runs, min–max):"
+        + f", {t['optimizer']} lr {t['lr']:g}, batch {t['batch_size']}, "
+        + (f"training pixel noise std ≤ {grain:g}" if grain else "no training pixel noise")
+        + f", objects rotated ≤ {d.get('max_rotation', 180):g}°"
+        + (", global-average-pooling classifier (model.classifier=gap)" if gap else "")
+        + ". Best validation accuracy per group (mean over runs, min–max):"
     )
 
 
