@@ -117,7 +117,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 # The trained ResNet50 at 224 px that `make bench` explains when it exists (configs/experiment/bench_224.yaml):
-# the demo's plain checkpoint fine-tuned at 224 px for one epoch (~N min on 2 cores). Needs `make demo` first.
+# the demo's plain checkpoint fine-tuned at 224 px for one epoch (20 min here with tests running alongside). Needs `make demo` first.
 bench-model: install
 	@ckpt=$$(ls -t $(DEMO_DIR)/train/*_resnet50-plain_*/checkpoints/best.pt 2>/dev/null | head -1); \
 	if [ -z "$$ckpt" ]; then echo "make bench-model: no plain ResNet50 under $(DEMO_DIR)/train; run make demo first" >&2; exit 2; fi; \

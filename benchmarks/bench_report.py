@@ -534,7 +534,7 @@ METHOD = """\
   model whose masked inputs saturate the softmax (the peers' softmax of log-probabilities loses
   float32 precision there). camx's masked forward passes use a BatchNorm-folded channels-last copy
   of the model (`camx/models/inference.py`), chunks sized to the input and one forward per distinct
-  mask; on the trained model the run also computes the paper's definition plainly (every channel
+  mask; at batch 1 the run also computes the paper's definition plainly (every channel
   forwarded through the model as given, `reference_scorecam` in `benchmarks/bench_cam.py`), and the
   "same map" half of the exact Score-CAM target is camx's largest difference from that reference —
   the peers' differences above are differences of definition.

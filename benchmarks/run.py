@@ -158,8 +158,16 @@ def cam_section(
                             "(19 GB at batch 16) and both take B× the batch-1 time"
                         )
                         stats: dict[str, Any] = {}
+                        # the "same map" half is judged against the paper's definition computed plainly
+                        # (the peers' maps differ from it by definition; see "How it is measured")
                         rows, agreement, ours = scorecam_comparison(
-                            model, x, device=device, run_peers=run_peers, skip_reason=reason, stats=stats
+                            model,
+                            x,
+                            device=device,
+                            run_peers=run_peers,
+                            skip_reason=reason,
+                            reference=run_peers and batch == 1,
+                            stats=stats,
                         )
                         results = {r.pop("library"): r for r in rows}
                         block["scorecam_forwards"] = stats
