@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT",
     "backbone_state",
+    "check_checkpoint",
     "load_backbone",
     "load_checkpoint",
     "model_from_checkpoint",
@@ -145,8 +146,19 @@ def _state_dict_mismatch(model: nn.Module, state: dict[str, Any]) -> str:
     return "; ".join(problems) or "incompatible tensors"
 
 
-def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint") -> nn.Module:
-    """Rebuild the model a checkpoint was trained as and load its weights (CheckpointError if they do not fit)."""
+def model_from_checkpoint(
+    data: dict[str, Any], path: str | Path = "checkpoint", *, meta: bool = False
+) -> nn.Module:
+    """Rebuild the model a checkpoint was trained as and load its weights (CheckpointError if they do not fit).
+
+    ``meta=True`` builds the model on the meta device and assigns the checkpoint's tensors instead of
+    copying them: the same checks (a model camx can build, every tensor's name and shape) without
+    initialising weights, for :func:`check_checkpoint`.
+    """
+    import contextlib
+
+    import torch
+
     from camx.errors import ConfigError
     from camx.models import build_model
 
@@ -156,11 +168,12 @@ def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint")
     options.pop("head", None)
     what = f"{data['arch']}/{data['head']} with {data['num_classes']} classes"
     try:
-        model = build_model(data["arch"], data["head"], int(data["num_classes"]), **options)
+        with torch.device("meta") if meta else contextlib.nullcontext():
+            model = build_model(data["arch"], data["head"], int(data["num_classes"]), **options)
     except (ConfigError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: the checkpoint describes a model camx cannot build ({exc})") from None
     try:
-        model.load_state_dict(data["state_dict"])
+        model.load_state_dict(data["state_dict"], assign=meta)
     except (RuntimeError, KeyError, TypeError) as exc:
         detail = (
             _state_dict_mismatch(model, data["state_dict"])
@@ -172,6 +185,13 @@ def model_from_checkpoint(data: dict[str, Any], path: str | Path = "checkpoint")
             "the file was edited or mixed up; use a file written by `camx train`"
         ) from None
     return model.eval()
+
+
+def check_checkpoint(path: str | Path) -> None:
+    """Raise the CheckpointError :func:`load_checkpoint` would raise for ``path``, without building the
+    weights (see ``meta`` in :func:`model_from_checkpoint`): what a job's preflight runs on the
+    checkpoints it was given, before its run dir exists."""
+    model_from_checkpoint(read_checkpoint(path), path, meta=True)
 
 
 def load_checkpoint(

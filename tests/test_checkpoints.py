@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import camx
 
-from camx.checkpoint import FORMAT, load_checkpoint, read_checkpoint, save_checkpoint
+from camx.checkpoint import FORMAT, check_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from camx.errors import CheckpointError
 from camx.runs import find_runs
 
@@ -125,6 +125,11 @@ def test_weights_that_do_not_fit_the_claimed_model(
     assert "\n" not in msg and str(path) in msg
     for needle in needles:
         assert needle in msg, msg
+    # the preflight's check (meta-device build, tensors assigned) finds the same fault, worded the same
+    with pytest.raises(CheckpointError) as quick:
+        check_checkpoint(path)
+    assert str(quick.value) == msg
+    check_checkpoint(real)
 
 
 def _cut(real: Path, dest: Path, fraction: float) -> Path:

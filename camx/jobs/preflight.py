@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from camx.checkpoint import backbone_state, load_checkpoint
+from camx.checkpoint import backbone_state, check_checkpoint
 from camx.data.inputs import require_images
 from camx.runs import resolve_checkpoints
 
@@ -29,12 +29,12 @@ def preflight(cfg: Mapping[str, Any]) -> None:
         require_images(list(cfg.get("inputs") or []))
         resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None and not explicit)
         if explicit:
-            load_checkpoint(explicit)
+            check_checkpoint(explicit)
     elif task == "eval":
         found = resolve_checkpoints(cfg, all_heads=True)
         if cfg.get("checkpoints"):
             for path in found.values():
-                load_checkpoint(path)
+                check_checkpoint(path)
     init = (cfg.get("model") or {}).get("init_backbone")
     if task == "train" and init:  # the file, its architecture and output stride (train checks the tensors)
         backbone_state(init, cfg["model"]["arch"], int(cfg["model"].get("output_stride", 32)))
