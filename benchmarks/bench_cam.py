@@ -229,12 +229,12 @@ def masked_forward_costs(model: nn.Module, x: Tensor, repeats: int = 3) -> dict[
     costs, times the ratio of forwards, is the most an exact implementation can be faster by.
     """
     from camx.cam.score import chunk_for
-    from camx.models.inference import inference_copy
+    from camx.models.inference import inference_copy, inference_layout
 
     size = (int(x.shape[-2]), int(x.shape[-1]))
     fast = inference_copy(model)
     auto = chunk_for("auto", size, x.device)
-    layout = torch.channels_last if x.device.type == "cpu" else torch.contiguous_format
+    layout = inference_layout(x.device)
     cases = {
         f"camx (chunk {auto})": (fast, auto, layout),
         "model as given (batch 16)": (model, 16, torch.contiguous_format),

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from camx.cam.base import CamRun, ChannelWeightMethod, is_constant, minmax
 from camx.cam.gradient import gradcampp_weights
 from camx.errors import ConfigError
-from camx.models.inference import inference_copy
+from camx.models.inference import inference_copy, inference_layout
 from camx.options.model import MIN_SIDE
 
 #: ``chunk_size="auto"`` on CPU: as many masked images per forward as keep chunk·H·W ≤ this many pixels.
@@ -87,7 +87,7 @@ def masked_scores(
     if b_idx.numel() == 0:
         return out
     model = inference_copy(model)
-    layout = torch.channels_last if images.device.type == "cpu" else torch.contiguous_format
+    layout = inference_layout(images.device)
     src = activation[b_idx, k_idx]  # (n, h, w): activation-sized, cheap
     constant = is_constant(src)
     scores = torch.empty(b_idx.numel(), dtype=torch.float32, device=activation.device)

@@ -98,6 +98,12 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return fused
 
 
+def inference_layout(device: torch.device) -> torch.memory_format:
+    """The memory format of :func:`inference_copy`'s weights, and so of the inputs to give it:
+    channels-last on CPU (oneDNN's fast layout), the default elsewhere."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def inference_copy(model: nn.Module) -> nn.Module:
     """The cached BatchNorm-folded, channels-last copy of ``model``, or ``model`` itself when no copy applies."""
     if any(m.training for m in model.modules()):
@@ -110,8 +116,6 @@ def inference_copy(model: nn.Module) -> nn.Module:
         fused = fold_batchnorm(model)
     except Exception:  # e.g. a module holding something deepcopy refuses: use the model as it is
         return model
-    device = next(model.parameters(), torch.empty(0)).device
-    if device.type == "cpu":
-        fused = fused.to(memory_format=torch.channels_last)
+    fused = fused.to(memory_format=inference_layout(next(model.parameters(), torch.empty(0)).device))
     _CACHE[model] = (key, fused)
     return fused
