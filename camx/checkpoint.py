@@ -13,6 +13,7 @@ head (``run.json``) is :mod:`camx.runs`.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import zipfile
 from pathlib import Path
@@ -155,8 +156,6 @@ def model_from_checkpoint(
     copying them: the same checks (a model camx can build, every tensor's name and shape) without
     initialising weights, for :func:`check_checkpoint`.
     """
-    import contextlib
-
     import torch
 
     from camx.errors import ConfigError

@@ -24,12 +24,13 @@ def preflight(cfg: Mapping[str, Any]) -> None:
     task = cfg.get("task")
     explicit = cfg.get("checkpoint")
     if task == "explain":
-        if explicit:
-            resolve_checkpoints(cfg, all_heads=False)  # an explicit path that does not exist is named first
-        require_images(list(cfg.get("inputs") or []))
-        resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None and not explicit)
-        if explicit:
+        if explicit:  # an explicit path that does not exist is named before the inputs are looked at
+            resolve_checkpoints(cfg, all_heads=False)
+            require_images(list(cfg.get("inputs") or []))
             check_checkpoint(explicit)
+        else:
+            require_images(list(cfg.get("inputs") or []))
+            resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None)
     elif task == "eval":
         found = resolve_checkpoints(cfg, all_heads=True)
         if cfg.get("checkpoints"):
