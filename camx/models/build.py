@@ -12,7 +12,8 @@ Heads (Sensors 2023 §2.2–2.3, Fig. 1):
   Localization", CVPR 2016, Sec. 3): the last max-pool and the fully connected stack are removed and
   the logits are ``fc(mean_ij A_ij)`` of the last conv block's ReLU A, so CAM is defined for them
   and the 25,088 × 4,096 (VGG16) or 9,216 × 4,096 (AlexNet) first layer of the full classifier, the
-  bulk of their parameters, is not trained. ResNet50's plain head is already of this form;
+  bulk of their parameters, is not trained. With ``classifier="gap"`` the attention heads read the
+  same map (the backbone ends at that ReLU for every head). ResNet50's plain head is already of this form;
 - ``attention``: :class:`~camx.models.attention.AttentionHead` with no drop (an ablation the paper lacks);
 - ``dropout``: the attention head with Dropout on the attention weights after softmax;
 - ``dropkey``: the attention head with DropKey on the logits before softmax.
@@ -109,9 +110,10 @@ def build_model(
         )
         if weights != "none" and num_classes == net.fc.out_features:
             plain.fc = net.fc
-    elif head == "plain" and classifier == "gap":
+    elif classifier == "gap":
         # the CAM paper's -GAP network: features up to the last conv block's ReLU (Sequential slicing
-        # keeps the indices, so features.29 / features.11 still name it), then mean → fc
+        # keeps the indices, so features.29 / features.11 still name it), then mean → fc; an attention
+        # head reads the same map (the final max-pool would leave it 1×1 at the small sizes GAP is for)
         body = [("features", net.features[:-1])]
         plain = nn.Sequential(
             OrderedDict(

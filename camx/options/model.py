@@ -14,7 +14,8 @@ from camx.options import is_unset
 ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "alexnet")
 HEADS: tuple[str, ...] = ("plain", "attention", "dropout", "dropkey")
 WEIGHTS: tuple[str, ...] = ("none", "imagenet")
-#: The plain head's classifier for VGG16/AlexNet: torchvision's fully connected stack, or GAP → fc.
+#: VGG16/AlexNet: torchvision's features + fully connected stack, or (gap) the features without the last
+#: max-pool, the plain head GAP → fc and the attention heads on that map.
 CLASSIFIERS: tuple[str, ...] = ("full", "gap")
 DEFAULT_TARGET_LAYER = {"resnet50": "layer4", "vgg16": "features.29", "alexnet": "features.11"}
 #: Smallest input side each architecture turns into at least a 1×1 final feature map (others: the output stride).
