@@ -123,8 +123,36 @@ def test_results_markdown_aggregates_seeds_and_compares_with_the_papers(tmp_path
     rho_ad = _spearman([47.2, 47.8, 45.5, 31.5, 29.1, 32.6], [50, 49, 45, 33, 20, 30])
     assert f"Spearman ρ = {rho_ad:+.2f} for Average Drop" in text
     pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
-    assert "study1_mask_ratio.png" in pngs and "study1_resnet50_confidence_vs_noise.png" in pngs
+    assert "study1_resnet50_mask_ratio.png" in pngs and "study1_resnet50_confidence_vs_noise.png" in pngs
     assert all(p.is_file() for p in report.written)
+
+
+def test_a_study_of_two_architectures_keeps_their_ratio_sweeps_and_mc_maps_apart(tmp_path: Path) -> None:
+    """The full variant sweeps ResNet50, VGG16 and AlexNet in one study dir: each architecture gets its
+    own mask-ratio table and figure and its own Monte-Carlo table, from its records only."""
+    study = _dropkey_study(tmp_path)
+    alex = []
+    for stage in ("eval_noise", "eval_mc"):
+        for r in json.loads((study / stage / "metrics.json").read_text())["records"]:
+            r = {**r, "model": "alexnet", "checkpoint": "alexnet/" + r["checkpoint"]}
+            if r["mask_ratio"] in (0.3, 0.5):  # AlexNet's ratio runs: 0.6 and 0.55
+                r["value"] = {0.3: 0.6, 0.5: 0.55}[r["mask_ratio"]]
+            if stage == "eval_mc":  # AlexNet's MC maps: 0.7 (ResNet50's 0.9)
+                r["value"] = 0.7
+            alex.append(r)
+        _write_eval(study / f"{stage}_alexnet", alex, mc=8 if stage == "eval_mc" else 1)
+        alex = []
+    text = write_results([study], tmp_path / "R.md").markdown
+    sweep_a = text.split("### alexnet: DropKey mask-ratio sweep")[1].split("###")[0]
+    sweep_r = text.split("### resnet50: DropKey mask-ratio sweep")[1].split("###")[0]
+    assert "| 0.3 | 0.600 ± 0.050 |" in sweep_a and "0.850" not in sweep_a
+    assert "| 0.3 | 0.850 ± 0.050 |" in sweep_r and "0.600" not in sweep_r
+    mc_a = text.split("### alexnet: Monte-Carlo maps")[1].split("###")[0]
+    mc_r = text.split("### resnet50: Monte-Carlo maps")[1].split("###")[0]
+    assert "→ 0.700" in mc_a and "→ 0.900" not in mc_a
+    assert "→ 0.900" in mc_r and "→ 0.700" not in mc_r
+    pngs = {p.name for p in (tmp_path / "r").glob("*.png")}
+    assert {"study1_alexnet_mask_ratio.png", "study1_resnet50_mask_ratio.png"} <= pngs
 
 
 def test_spearman_of_identical_and_reversed_orders() -> None:

@@ -176,7 +176,7 @@ def _recipe(title: str, cfg: Mapping[str, Any]) -> str:
     d, t, m = cfg["dataset"], cfg["trainer"], cfg.get("model") or {}
     sizes = t.get("sizes")
     grain = float(d.get("grain", 0) or 0)
-    gap = m.get("classifier") == "gap" and m.get("arch") in ("vgg16", "alexnet") and m.get("head") == "plain"
+    gap = m.get("classifier") == "gap" and m.get("arch") in ("vgg16", "alexnet")
     return (
         f"{title}: {d['name']} at {d['image_size']} px, {d['num_classes']} "
         f"classes, {plural(int(t['epochs']), 'epoch')} × {plural(int(d['train_size']), 'fresh image')}"
@@ -184,7 +184,11 @@ def _recipe(title: str, cfg: Mapping[str, Any]) -> str:
         + f", {t['optimizer']} lr {t['lr']:g}, batch {t['batch_size']}, "
         + (f"training pixel noise std ≤ {grain:g}" if grain else "no training pixel noise")
         + f", objects rotated ≤ {d.get('max_rotation', 180):g}°"
-        + (", global-average-pooling classifier (model.classifier=gap)" if gap else "")
+        + (
+            ", model.classifier=gap (features cut before the last max-pool; plain head: global average pooling → fc)"
+            if gap
+            else ""
+        )
         + ". Best validation accuracy per group (mean over runs, min–max):"
     )
 
@@ -340,10 +344,11 @@ def _study1(study: Study, fig_dir: Path, rel: str) -> tuple[list[str], list[Path
             out += _table(["head", "variance 0.5", "variance 0.6"], rows)
             out += _ordering(conf, heads, mine)
     out += _localisation(core)
-    ratio_lines, ratio_figs = _mask_ratio(recs, fig_dir, rel)
-    out += ratio_lines
-    written += ratio_figs
-    out += _monte_carlo(study.records, main)
+    for model in models:  # one sweep may hold several architectures (the full variant)
+        ratio_lines, ratio_figs = _mask_ratio([r for r in recs if r["model"] == model], model, fig_dir, rel)
+        out += ratio_lines
+        written += ratio_figs
+        out += _monte_carlo([r for r in study.records if r["model"] == model], model, main)
     return out, written
 
 
@@ -495,7 +500,10 @@ def _head_verdicts(cells: Mapping[tuple[str, str], Cell], conds: Sequence[str]) 
     return lines + [""] if lines else []
 
 
-def _mask_ratio(recs: Sequence[Mapping[str, Any]], fig_dir: Path, rel: str) -> tuple[list[str], list[Path]]:
+def _mask_ratio(
+    recs: Sequence[Mapping[str, Any]], model: str, fig_dir: Path, rel: str
+) -> tuple[list[str], list[Path]]:
+    """The DropKey heads of ``model`` trained at several mask ratios: a table and a curve per metric."""
     dk = [r for r in recs if r["head"] == "dropkey" and r.get("mask_ratio") is not None]
     ratios = sorted({r["mask_ratio"] for r in dk})
     if len(ratios) < 2:
@@ -528,20 +536,23 @@ def _mask_ratio(recs: Sequence[Mapping[str, Any]], fig_dir: Path, rel: str) -> t
         return [], []
     seeds = f"seed {', '.join(str(x) for x in sorted(common))}" if common else "all seeds"
     out = [
-        "### DropKey mask-ratio sweep (Sensors 2023 Fig. 8)",
+        f"### {model}: DropKey mask-ratio sweep (Sensors 2023 Fig. 8)",
         "",
         f"DropKey heads trained with each ratio ({seeds}; with one seed the interval is over images).",
         "",
     ]
     out += _table(["mask ratio", *cols], rows.values())
     fig = figures.curves(
-        series, xlabel="DropKey mask ratio", ylabel="value", title="Mask-ratio sweep (cf. Fig. 8)"
+        series, xlabel="DropKey mask ratio", ylabel="value", title=f"{model}: mask-ratio sweep (cf. Fig. 8)"
     )
-    path = figures.save(fig, fig_dir / "study1_mask_ratio.png")
+    path = figures.save(fig, fig_dir / f"study1_{model}_mask_ratio.png")
     return out + [f"![mask-ratio sweep]({rel}/{path.name})", ""], [path]
 
 
-def _monte_carlo(records: Sequence[Mapping[str, Any]], main: Mapping[tuple[str, str], Any]) -> list[str]:
+def _monte_carlo(
+    records: Sequence[Mapping[str, Any]], model: str, main: Mapping[tuple[str, str], Any]
+) -> list[str]:
+    """``model``'s Monte-Carlo DropKey/Dropout maps (mc_samples > 1) beside its single-pass maps."""
     mc_recs = [r for r in records if r["mc"] > 1 and r.get("method") and r["method"] not in BASELINES]
     if not mc_recs:
         return []
@@ -555,7 +566,10 @@ def _monte_carlo(records: Sequence[Mapping[str, Any]], main: Mapping[tuple[str, 
         and _cond(r) in conds
         and main.get((r["model"], r["head"])) == r.get("mask_ratio")
     ]
-    out = [f"### Monte-Carlo maps (mc_samples={'/'.join(map(str, samples))}) against single-pass maps", ""]
+    out = [
+        f"### {model}: Monte-Carlo maps (mc_samples={'/'.join(map(str, samples))}) against single-pass maps",
+        "",
+    ]
     metrics = [m for m in (*LOCALISATION, "stability_pearson") if any(r["metric"] == m for r in mc_recs)]
     heads = _heads(mc_recs)
     rows = []
