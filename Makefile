@@ -48,24 +48,34 @@ demo: install
 	echo "make demo: finished in $$(( $$(date +%s) - start )) s; results under $(DEMO_DIR)/"
 
 # The study (docs/RESULTS.md): both papers' experiments as Hydra sweeps, then `camx report --results`.
-# study-quick: the 2-CPU-core variants (ResNet50 from scratch at 48 px). study: VARIANT= the paper's
-# setting on shapes (224 px, three architectures, ImageNet weights), VARIANT=_pets the same on Oxford-IIIT
-# Pets; both meant for a GPU (pass STUDY_TRAIN= there). Each study dir gets study.json (command, wall time).
+# study-quick: the 2-CPU-core variants (ResNet50 from scratch at 48 px, then AlexNet-GAP at 64 px). study:
+# VARIANT= the paper's setting on shapes (224 px, three architectures, ImageNet weights), VARIANT=_pets the
+# same on Oxford-IIIT Pets; both meant for a GPU (pass STUDY_TRAIN= there). Each study dir gets study.json
+# (command, wall time). Each arch A in STUDY_ARCHS with a configs/experiment/<EXP>_<A>.yaml (the quick
+# variants: alexnet) is a study of its own after the main one: Study 1 in $(STUDY_DIR)/<EXP>_<A>, Study 2
+# as extra stages of its study dir.
 VARIANT ?=
+STUDY_ARCHS ?= alexnet
+S1_EXTRA = $(foreach A,$(STUDY_ARCHS),$(if $(wildcard configs/experiment/paper_dropkey$(VARIANT)_$(A).yaml),paper_dropkey$(VARIANT)_$(A)))
 study-quick:
 	$(MAKE) --no-print-directory study VARIANT=_quick CMD="make study-quick"
 
 study: install
-	$(MAKE) --no-print-directory _study-dropkey EXP=paper_dropkey$(VARIANT) CMD="$(or $(CMD),make study VARIANT=$(VARIANT))"
-	$(MAKE) --no-print-directory _study-gradpp EXP=paper_gradpp_scorecam$(VARIANT) CMD="$(or $(CMD),make study VARIANT=$(VARIANT))"
-	$(CAMX) report $(STUDY_DIR)/paper_dropkey$(VARIANT) $(STUDY_DIR)/paper_gradpp_scorecam$(VARIANT) --results $(RESULTS)
+	$(MAKE) --no-print-directory study-dropkey VARIANT=$(VARIANT) CMD="$(or $(CMD),make study VARIANT=$(VARIANT))"
+	$(MAKE) --no-print-directory study-gradpp VARIANT=$(VARIANT) CMD="$(or $(CMD),make study VARIANT=$(VARIANT))"
+	$(CAMX) report $(foreach E,paper_dropkey$(VARIANT) $(S1_EXTRA) paper_gradpp_scorecam$(VARIANT),$(STUDY_DIR)/$(E)) \
+	  --results $(RESULTS)
 
 study-dropkey-quick study-gradpp-quick:
 	$(MAKE) --no-print-directory $(subst -quick,,$@) VARIANT=_quick CMD="make $@"
 
-study-dropkey study-gradpp: install
-	$(MAKE) --no-print-directory _$@ EXP=$(if $(findstring dropkey,$@),paper_dropkey,paper_gradpp_scorecam)$(VARIANT) \
-	  CMD="$(or $(CMD),make $@ VARIANT=$(VARIANT))"
+study-dropkey: install
+	@for E in paper_dropkey$(VARIANT) $(S1_EXTRA); do \
+	  $(MAKE) --no-print-directory _study-dropkey EXP=$$E CMD="$(or $(CMD),make $@ VARIANT=$(VARIANT))" || exit $$?; \
+	done
+
+study-gradpp: install
+	$(MAKE) --no-print-directory _study-gradpp EXP=paper_gradpp_scorecam$(VARIANT) CMD="$(or $(CMD),make $@ VARIANT=$(VARIANT))"
 
 # Study 1: heads × seeds (the experiment's sweep), DropKey mask ratios 0.3/0.5 (seed 0), then three evals:
 # the noise curve (predictions), Grad-CAM under every paper perturbation, Monte-Carlo maps of the drop heads.
@@ -78,7 +88,7 @@ _study-dropkey:
 	  INIT="model.init_backbone=$$D/backbone/seed\$${trainer.seed}/checkpoints/best.pt"; \
 	fi; \
 	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) $$INIT hydra.sweep.dir=$$D/train && \
-	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) $$INIT model.arch=resnet50 model.head=dropkey trainer.seed=0 \
+	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) $$INIT model.head=dropkey trainer.seed=0 \
 	  model.mask_ratio=0.3,0.5 hydra.sweep.dir=$$D/train_ratio && \
 	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$D/train,$$D/train_ratio]" perturb=noise_grid \
 	  map_metrics=false hydra.run.dir=$$D/eval_noise && \
@@ -92,16 +102,15 @@ _study-dropkey:
 	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
 
 # Study 2: every method on Study 1's plain ResNet50 checkpoints (run the matching Study 1 first), clean test
-# images; then for each arch in STUDY2_ARCHS that has a configs/experiment/<EXP>_<arch>.yaml (the quick
+# images; then for each arch in STUDY_ARCHS that has a configs/experiment/<EXP>_<arch>.yaml (the quick
 # variant: alexnet), a sweep that trains it and an eval of it.
-STUDY2_ARCHS ?= alexnet
 _study-gradpp:
 	@D=$(STUDY_DIR)/$(EXP); S1=$(STUDY_DIR)/$(subst gradpp_scorecam,dropkey,$(EXP)); \
 	test -d $$S1/train || { echo "$(EXP) explains the plain checkpoints of $$S1/train, which does not exist: run make study-dropkey VARIANT=$(VARIANT) first" >&2; exit 2; }; \
 	rm -rf $$D; start=$$(date +%s); \
 	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$S1/train]" "heads=[plain]" perturb=none \
 	  hydra.run.dir=$$D/eval_methods && \
-	for A in $(STUDY2_ARCHS); do \
+	for A in $(STUDY_ARCHS); do \
 	  test -f configs/experiment/$(EXP)_$$A.yaml || continue; \
 	  $(CAMX) train -m experiment=$(EXP)_$$A $(STUDY_TRAIN) hydra.sweep.dir=$$D/train_$$A || exit $$?; \
 	  $(CAMX) eval experiment=$(EXP)_$$A "checkpoints=[$$D/train_$$A]" perturb=none \
