@@ -55,7 +55,7 @@ demo: install
 # variants: alexnet) is a study of its own after the main one: Study 1 in $(STUDY_DIR)/<EXP>_<A>, Study 2
 # as extra stages of its study dir.
 VARIANT ?=
-STUDY_ARCHS ?= alexnet
+STUDY_ARCHS ?= alexnet vgg16_bn
 S1_EXTRA = $(foreach A,$(STUDY_ARCHS),$(if $(wildcard configs/experiment/paper_dropkey$(VARIANT)_$(A).yaml),paper_dropkey$(VARIANT)_$(A)))
 study-quick:
 	$(MAKE) --no-print-directory study VARIANT=_quick CMD="make study-quick"
@@ -101,19 +101,20 @@ _study-dropkey:
 	  $$(( $$(date +%s) - start )) > $$D/study.json && \
 	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
 
-# Study 2: every method on Study 1's plain ResNet50 checkpoints (run the matching Study 1 first), clean test
-# images; then for each arch in STUDY_ARCHS that has a configs/experiment/<EXP>_<arch>.yaml (the quick
-# variant: alexnet), a sweep that trains it and an eval of it.
+# Study 2: every method on Study 1's plain checkpoints (run the matching Study 1 first), clean test images:
+# ResNet50's, then those of each arch A in STUDY_ARCHS that has a configs/experiment/<EXP>_<A>.yaml (its
+# eval settings) and a Study 1 of its own ($(STUDY_DIR)/<Study 1 EXP>_<A>).
 _study-gradpp:
 	@D=$(STUDY_DIR)/$(EXP); S1=$(STUDY_DIR)/$(subst gradpp_scorecam,dropkey,$(EXP)); \
-	test -d $$S1/train || { echo "$(EXP) explains the plain checkpoints of $$S1/train, which does not exist: run make study-dropkey VARIANT=$(VARIANT) first" >&2; exit 2; }; \
+	for S in $$S1 $(foreach A,$(STUDY_ARCHS),$(if $(wildcard configs/experiment/$(EXP)_$(A).yaml),$${S1}_$(A))); do \
+	  test -d $$S/train || { echo "$(EXP) explains the plain checkpoints of $$S/train, which does not exist: run make study-dropkey VARIANT=$(VARIANT) first" >&2; exit 2; }; \
+	done; \
 	rm -rf $$D; start=$$(date +%s); \
 	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$S1/train]" "heads=[plain]" perturb=none \
 	  hydra.run.dir=$$D/eval_methods && \
 	for A in $(STUDY_ARCHS); do \
 	  test -f configs/experiment/$(EXP)_$$A.yaml || continue; \
-	  $(CAMX) train -m experiment=$(EXP)_$$A $(STUDY_TRAIN) hydra.sweep.dir=$$D/train_$$A || exit $$?; \
-	  $(CAMX) eval experiment=$(EXP)_$$A "checkpoints=[$$D/train_$$A]" perturb=none \
+	  $(CAMX) eval experiment=$(EXP)_$$A ++dataset.grain=0 "checkpoints=[$${S1}_$$A/train]" "heads=[plain]" perturb=none \
 	    hydra.run.dir=$$D/eval_methods_$$A || exit $$?; \
 	done && \
 	printf '{"command": "%s", "experiment": "%s", "seconds": %d}\n' "$(CMD)" "$(EXP)" \

@@ -136,7 +136,7 @@ def test_fail_under_exit_codes(trained: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["train", "model=resnet18"], "choose one of: alexnet, resnet50, vgg16"),
+        (["train", "model=resnet18"], "choose one of: alexnet, resnet50, vgg16, vgg16_bn"),
         (["train", "model.head=dropkeyy"], "model.head"),
         (["train", "trainer.batch_size=0"], "trainer.batch_size"),
         (["train", "model.mask_ratio=1.5"], "mask_ratio"),

@@ -78,7 +78,12 @@ def test_gradients_reach_the_feature_map_through_the_head(head: str) -> None:
 
 @pytest.mark.parametrize(
     ("arch", "layer", "side"),
-    [("resnet50", "layer4", 2), ("vgg16", "features.29", 4), ("alexnet", "features.11", 3)],
+    [
+        ("resnet50", "layer4", 2),
+        ("vgg16", "features.29", 4),
+        ("vgg16_bn", "features.42", 4),
+        ("alexnet", "features.11", 3),
+    ],
 )
 def test_default_target_layer_is_last_conv_map(arch: str, layer: str, side: int) -> None:
     model = build_model(arch, "plain", 5).eval()
@@ -90,7 +95,9 @@ def test_default_target_layer_is_last_conv_map(arch: str, layer: str, side: int)
     assert store["a"].ndim == 4 and store["a"].shape[-1] == side
 
 
-@pytest.mark.parametrize(("arch", "layer"), [("vgg16", "features.29"), ("alexnet", "features.11")])
+@pytest.mark.parametrize(
+    ("arch", "layer"), [("vgg16", "features.29"), ("vgg16_bn", "features.42"), ("alexnet", "features.11")]
+)
 def test_gap_classifier_is_mean_then_fc_of_the_target_layer(arch: str, layer: str) -> None:
     """classifier="gap" (the CAM paper's -GAP net): logits = fc(mean of the target layer), so CAM is
     defined and equals Grad-CAM's map; the full classifier refuses CAM; most parameters go away."""

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 from conftest import camx
 
 from camx.errors import CamxError, CheckpointError
@@ -248,3 +249,34 @@ def test_study2_without_average_drop_says_so(tmp_path: Path) -> None:
     assert "n = 100 per checkpoint; seeds: 3" in text
     assert "| gradcam | 47.8 / 19.6 | 0.600 ± " in text  # the columns that were measured
     assert "were not measured (the eval ran with average_drop=false)" in text
+
+
+QUICK_PARTS = sorted(
+    p.stem.removeprefix("paper_gradpp_scorecam_quick_")
+    for p in (Path(__file__).parents[1] / "configs" / "experiment").glob("paper_gradpp_scorecam_quick_*.yaml")
+)
+
+
+@pytest.mark.parametrize("arch", QUICK_PARTS)
+def test_study2_parts_explain_checkpoints_built_like_their_study1_part(arch: str) -> None:
+    """`make study-gradpp-quick` explains the plain checkpoints of Study 1's <arch> part with
+    experiment=paper_gradpp_scorecam_quick_<arch>: both compose to valid configs with the same
+    architecture, classifier and input size (eval rebuilds the model from the checkpoint, but draws its
+    test images at the config's size)."""
+    from camx.cli.hydra_bridge import compose
+    from camx.config import validate
+
+    keys = ("model.arch", "model.classifier", "model.output_stride", "dataset.image_size", "dataset.name")
+    seen = {}
+    for task, exp in (
+        ("train", f"paper_dropkey_quick_{arch}_backbone"),
+        ("train", f"paper_dropkey_quick_{arch}"),
+        ("eval", f"paper_dropkey_quick_{arch}"),
+        ("eval", f"paper_gradpp_scorecam_quick_{arch}"),
+    ):
+        cfg = compose(task, [f"experiment={exp}", "model.init_backbone=backbone.pt"])
+        validate(cfg)
+        seen[(task, exp)] = {k: OmegaConf.select(cfg, k) for k in keys}
+    first = next(iter(seen.values()))
+    assert first["model.arch"] == arch
+    assert all(v == first for v in seen.values()), seen

@@ -176,7 +176,7 @@ def _recipe(title: str, cfg: Mapping[str, Any]) -> str:
     d, t, m = cfg["dataset"], cfg["trainer"], cfg.get("model") or {}
     sizes = t.get("sizes")
     grain = float(d.get("grain", 0) or 0)
-    gap = m.get("classifier") == "gap" and m.get("arch") in ("vgg16", "alexnet")
+    gap = m.get("classifier") == "gap" and m.get("arch") != "resnet50"
     return (
         f"{title}: {d['name']} at {d['image_size']} px, {d['num_classes']} "
         f"classes, {plural(int(t['epochs']), 'epoch')} × {plural(int(d['train_size']), 'fresh image')}"

@@ -2,13 +2,15 @@
 
 Every model is a :class:`CamxNet`, an ``nn.Sequential`` whose children keep torchvision's names, so
 the usual dotted target layers work: ``layer4`` for ResNet50, ``features.29`` for VGG16,
-``features.11`` for AlexNet (the last ReLU of the last conv block, before its pooling).
+``features.42`` for VGG16-BN (``vgg16_bn``: VGG16 with BatchNorm after every conv, Simonyan & Zisserman's
+configuration D as torchvision builds it) and ``features.11`` for AlexNet (the last ReLU of the last
+conv block, before its pooling).
 
 Heads (Sensors 2023 §2.2–2.3, Fig. 1):
 
 - ``plain``: the architecture's own classifier (global average pooling + fc for ResNet; pooling
-  and the fully connected stack for VGG16/AlexNet). With ``classifier="gap"`` VGG16 and AlexNet
-  get the CAM paper's "-GAP" head instead (Zhou et al., "Learning Deep Features for Discriminative
+  and the fully connected stack for VGG16/AlexNet). With ``classifier="gap"`` VGG16(-BN) and
+  AlexNet get the CAM paper's "-GAP" head instead (Zhou et al., "Learning Deep Features for Discriminative
   Localization", CVPR 2016, Sec. 3): the last max-pool and the fully connected stack are removed and
   the logits are ``fc(mean_ij A_ij)`` of the last conv block's ReLU A, so CAM is defined for them
   and the 25,088 × 4,096 (VGG16) or 9,216 × 4,096 (AlexNet) first layer of the full classifier, the
@@ -32,10 +34,11 @@ from camx.errors import ConfigError
 from camx.models.attention import AttentionHead
 from camx.options.model import DEFAULT_TARGET_LAYER, validate_model_options
 
-_FEATURE_CHANNELS = {"resnet50": 2048, "vgg16": 512, "alexnet": 256}
+_FEATURE_CHANNELS = {"resnet50": 2048, "vgg16": 512, "vgg16_bn": 512, "alexnet": 256}
 _TV_WEIGHTS = {
     "resnet50": "ResNet50_Weights.IMAGENET1K_V2",
     "vgg16": "VGG16_Weights.IMAGENET1K_V1",
+    "vgg16_bn": "VGG16_BN_Weights.IMAGENET1K_V1",
     "alexnet": "AlexNet_Weights.IMAGENET1K_V1",
 }
 

@@ -11,15 +11,20 @@ from typing import Any
 from camx.errors import ConfigError, check_choice, check_range
 from camx.options import is_unset
 
-ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "alexnet")
+ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "vgg16_bn", "alexnet")
 HEADS: tuple[str, ...] = ("plain", "attention", "dropout", "dropkey")
 WEIGHTS: tuple[str, ...] = ("none", "imagenet")
 #: VGG16/AlexNet: torchvision's features + fully connected stack, or (gap) the features without the last
 #: max-pool, the plain head GAP → fc and the attention heads on that map.
 CLASSIFIERS: tuple[str, ...] = ("full", "gap")
-DEFAULT_TARGET_LAYER = {"resnet50": "layer4", "vgg16": "features.29", "alexnet": "features.11"}
+DEFAULT_TARGET_LAYER = {
+    "resnet50": "layer4",
+    "vgg16": "features.29",
+    "vgg16_bn": "features.42",
+    "alexnet": "features.11",
+}
 #: Smallest input side each architecture turns into at least a 1×1 final feature map (others: the output stride).
-MIN_SIDE: dict[str, int] = {"alexnet": 63, "vgg16": 32}
+MIN_SIDE: dict[str, int] = {"alexnet": 63, "vgg16": 32, "vgg16_bn": 32}
 
 
 def validate_model_options(
