@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 from conftest import camx
+from omegaconf import OmegaConf
 
 from camx.errors import CamxError, CheckpointError
 from camx.jobs.study import _spearman, write_results
@@ -264,6 +264,7 @@ def test_study2_parts_explain_checkpoints_built_like_their_study1_part(arch: str
     architecture, classifier and input size (eval rebuilds the model from the checkpoint, but draws its
     test images at the config's size)."""
     from camx.cli.hydra_bridge import compose
+
     from camx.config import validate
 
     keys = ("model.arch", "model.classifier", "model.output_stride", "dataset.image_size", "dataset.name")
