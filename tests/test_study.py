@@ -281,3 +281,22 @@ def test_study2_parts_explain_checkpoints_built_like_their_study1_part(arch: str
     first = next(iter(seen.values()))
     assert first["model.arch"] == arch
     assert all(v == first for v in seen.values()), seen
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "alexnet"])
+def test_full_study1_trains_models_that_study2_can_explain_with_cam(arch: str) -> None:
+    """The full variant's Study 2 explains Study 1's plain checkpoints with every method, `cam`
+    included, which needs a GAP → fc head: paper_dropkey trains VGG16/AlexNet with classifier=gap."""
+    import torch
+
+    from camx.cam import explain
+    from camx.cli.hydra_bridge import compose
+    from camx.models.build import build_model
+
+    train = compose("train", ["experiment=paper_dropkey", f"model.arch={arch}", "model.weights=none"])
+    methods = compose("eval", ["experiment=paper_gradpp_scorecam"]).methods
+    assert "cam" in methods
+    options = OmegaConf.to_container(train.model)
+    model = build_model(num_classes=int(train.dataset.num_classes), **options).eval()
+    maps = explain(model, torch.rand(1, 3, 64, 64), "cam", size=None).maps
+    assert maps.shape[0] == 1 and torch.isfinite(maps).all()
