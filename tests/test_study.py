@@ -288,9 +288,9 @@ def test_full_study1_trains_models_that_study2_can_explain_with_cam(arch: str) -
     """The full variant's Study 2 explains Study 1's plain checkpoints with every method, `cam`
     included, which needs a GAP → fc head: paper_dropkey trains VGG16/AlexNet with classifier=gap."""
     import torch
+    from camx.cli.hydra_bridge import compose
 
     from camx.cam import explain
-    from camx.cli.hydra_bridge import compose
     from camx.models.build import build_model
 
     train = compose("train", ["experiment=paper_dropkey", f"model.arch={arch}", "model.weights=none"])
