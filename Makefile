@@ -48,12 +48,12 @@ demo: install
 	echo "make demo: finished in $$(( $$(date +%s) - start )) s; results under $(DEMO_DIR)/"
 
 # The study (docs/RESULTS.md): both papers' experiments as Hydra sweeps, then `camx report --results`.
-# study-quick: the 2-CPU-core variants (ResNet50 from scratch at 48 px, then AlexNet-GAP at 64 px). study:
-# VARIANT= the paper's setting on shapes (224 px, three architectures, ImageNet weights), VARIANT=_pets the
-# same on Oxford-IIIT Pets; both meant for a GPU (pass STUDY_TRAIN= there). Each study dir gets study.json
-# (command, wall time). Each arch A in STUDY_ARCHS with a configs/experiment/<EXP>_<A>.yaml (the quick
-# variants: alexnet) is a study of its own after the main one: Study 1 in $(STUDY_DIR)/<EXP>_<A>, Study 2
-# as extra stages of its study dir.
+# study-quick: the 2-CPU-core variants (ResNet50 from scratch at 48 px, then AlexNet-GAP at 64 px and
+# VGG16-BN-GAP at 48 px). study: VARIANT= the paper's setting on shapes (224 px, three architectures,
+# ImageNet weights), VARIANT=_pets the same on Oxford-IIIT Pets; both meant for a GPU (pass STUDY_TRAIN=
+# there). Each study dir gets study.json (command, wall time). Each arch A in STUDY_ARCHS with a
+# configs/experiment/<EXP>_<A>.yaml (the quick variants: alexnet, vgg16_bn) has a Study 1 of its own after
+# the main one, in $(STUDY_DIR)/<EXP>_<A>, and a stage of Study 2 on its plain checkpoints.
 VARIANT ?=
 STUDY_ARCHS ?= alexnet vgg16_bn
 S1_EXTRA = $(foreach A,$(STUDY_ARCHS),$(if $(wildcard configs/experiment/paper_dropkey$(VARIANT)_$(A).yaml),paper_dropkey$(VARIANT)_$(A)))
