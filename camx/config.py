@@ -71,7 +71,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     check_choice("dataset", d.get("name"), DATASETS)
     check_choice("dataset.split", d.get("split", "test"), SPLITS)
     size = int(check_range("dataset.image_size", d.get("image_size", 64), 8, 4096))
-    need = MIN_SIDE.get(m["arch"], int(m.get("output_stride", 32)))
+    need = MIN_SIDE.get((m["arch"], m.get("classifier", "full")), int(m.get("output_stride", 32)))
     if size < need:
         raise ConfigError(
             f"dataset.image_size={size} is too small for {m['arch']} (output stride "

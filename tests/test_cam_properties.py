@@ -30,6 +30,7 @@ from camx.cam.base import minmax
 from camx.cam.score import GradPlusPlusScoreCAM, masked_scores
 from camx.errors import ConfigError
 from camx.models.attention import AttentionHead, DropKey
+from camx.models.build import build_model
 from camx.options.cam import METHODS
 
 # fast settings for the expensive methods
@@ -465,17 +466,32 @@ def test_gradpp_scorecam_options() -> None:
 def test_gradpp_scorecam_half_size_is_raised_to_the_architecture_minimum(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """score_size="half" never goes below camx.options.model.MIN_SIDE nor above the input; explicit sizes do not move."""
+    """score_size="half" never goes below the model's smallest side (camx.options.model.MIN_SIDE) nor above
+    the input; explicit sizes do not move."""
     half = GradPlusPlusScoreCAM()
-    assert half.resolve_size((64, 64), (3, 3), "alexnet") == (63, 63)  # 32 px is too small for AlexNet
-    assert half.resolve_size((48, 80), (1, 2), "vgg16") == (32, 40)  # per side: 24 → 32, 40 stays
-    assert half.resolve_size((50, 50), (1, 1), "alexnet") == (50, 50)  # never above the input itself
-    assert half.resolve_size((64, 64), (2, 2), "resnet50") == (32, 32)  # no smallest side: plain half
-    assert half.resolve_size((64, 64), (8, 8), None) == (32, 32)  # a model camx did not build
+    assert half.resolve_size((64, 64), (3, 3), 63, "alexnet") == (63, 63)  # 32 px is too small for AlexNet
+    assert half.resolve_size((48, 80), (1, 2), 32, "vgg16") == (32, 40)  # per side: 24 → 32, 40 stays
+    assert half.resolve_size((50, 50), (1, 1), 63, "alexnet") == (50, 50)  # never above the input itself
+    assert half.resolve_size((64, 64), (8, 8)) == (32, 32)  # no smallest side known: plain half
     with pytest.raises(ConfigError, match=r"score_size=32 forms 32×32 .* the 63 px alexnet can classify"):
-        GradPlusPlusScoreCAM(score_size=32).resolve_size((64, 64), (3, 3), "alexnet")
+        GradPlusPlusScoreCAM(score_size=32).resolve_size((64, 64), (3, 3), 63, "alexnet")
     with pytest.raises(ConfigError, match=r"score_size='activation' forms 3×3"):
-        GradPlusPlusScoreCAM(score_size="activation").resolve_size((64, 64), (3, 3), "alexnet")
+        GradPlusPlusScoreCAM(score_size="activation").resolve_size((64, 64), (3, 3), 63, "alexnet")
+    # the smallest sides camx's models carry: the -GAP nets have no last max-pool to fill
+    sizes = {(a, c): build_model(a, "plain", 3, classifier=c).min_side for a in ("alexnet", "vgg16") for c in ("full", "gap")}  # fmt: skip
+    assert sizes == {
+        ("alexnet", "full"): 63,
+        ("alexnet", "gap"): 31,
+        ("vgg16", "full"): 32,
+        ("vgg16", "gap"): 16,
+    }
+    assert build_model("resnet50", "plain", 3).min_side == 1
+    for (arch, classifier), side in sizes.items():  # each is the smallest input its network classifies
+        model = build_model(arch, "plain", 3, classifier=classifier).eval()
+        with torch.no_grad():
+            assert model(torch.rand(1, 3, side, side)).shape == (1, 3)
+            with pytest.raises(RuntimeError):
+                model(torch.rand(1, 3, side - 1, side - 1))
     # end to end on AlexNet at 64 px: every masked forward pass sees 63 px inputs
     import camx.cam.score as score
 
@@ -489,6 +505,10 @@ def test_gradpp_scorecam_half_size_is_raised_to_the_architecture_minimum(
     monkeypatch.setattr(score, "_forward_probs", recording)
     result = explain(camx_model("alexnet"), images(batch=1, size=64), "gradpp_scorecam", top_k=2)
     assert sides and set(sides) == {63} and result.maps.shape == (1, 64, 64)
+    sides.clear()  # AlexNet-GAP reads 31 px: "half" of 64 px stays 32
+    gap = build_model("alexnet", "plain", 3, classifier="gap").eval()
+    explain(gap, images(batch=1, size=64), "gradpp_scorecam", top_k=2)
+    assert sides and set(sides) == {32}
 
 
 def test_random_and_center_baselines() -> None:

@@ -21,7 +21,6 @@ from camx.cam.base import CamRun, ChannelWeightMethod, is_constant, minmax
 from camx.cam.gradient import gradcampp_weights
 from camx.errors import ConfigError
 from camx.models.inference import inference_copy, inference_layout
-from camx.options.model import MIN_SIDE
 
 #: ``chunk_size="auto"`` on CPU: as many masked images per forward as keep chunk·H·W ≤ this many pixels.
 AUTO_CHUNK_PIXELS = 2**18
@@ -181,10 +180,10 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
        (7×7 for ResNet50 at 224 px) the forward pass sees an image the network cannot read, so by
        default camx forms the masked inputs at ``score_size="half"``: half the input side, the
        input downsampled to it (bilinear, antialiased) and each mask upsampled to it (bilinear)
-       before s. On a camx model whose architecture has a smallest input side
-       (:data:`camx.options.model.MIN_SIDE`: AlexNet 63 px, VGG16 32 px) "half" is raised to that
-       side, but never above the input's own side: AlexNet at 64 px scores 63 px inputs, not 32 px
-       ones it cannot classify. ``score_size="activation"`` is the literal reading (masks at their
+       before s. On a camx model with a smallest input side (``min_side``,
+       :data:`camx.options.model.MIN_SIDE`: AlexNet 63 px, VGG16(-BN) 32 px; their -GAP nets,
+       ``classifier="gap"``, 31 and 16 px) "half" is raised to that side, but never above the
+       input's own side: AlexNet at 64 px scores 63 px inputs, not 32 px ones it cannot classify. ``score_size="activation"`` is the literal reading (masks at their
        own size), ``"input"`` is Score-CAM's resolution, an int or (h, w) any size; an explicit
        size (or "activation") below the architecture's smallest side is a ConfigError.
     4. α_k = softmax(f(X_small ⊙ H_k))_c, the target-class probability (Eq. 12, 15, Algorithm 1
@@ -229,16 +228,19 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
         )
 
     def resolve_size(
-        self, image_size: tuple[int, int], act_size: tuple[int, int], arch: str | None = None
+        self,
+        image_size: tuple[int, int],
+        act_size: tuple[int, int],
+        min_side: int = 1,
+        name: str = "the model",
     ) -> tuple[int, int]:
         """The (h, w) at which the masked inputs are formed.
 
-        ``arch`` (a camx model's ``arch``; None for other models) sets the smallest side the network
-        can classify, :data:`camx.options.model.MIN_SIDE` (1 for architectures not listed there).
+        ``min_side`` is the smallest side the network (called ``name`` in messages) can classify: a
+        camx model's ``min_side`` (:data:`camx.options.model.MIN_SIDE`), 1 for other models.
         ``"half"`` is raised to that side, capped at the input's side; an explicit size or
         ``"activation"`` smaller than it raises a ConfigError naming the smallest side.
         """
-        min_side = MIN_SIDE.get(arch or "", 1)
         size = self.score_size
         if size == "half":
             return (
@@ -252,7 +254,7 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
         if min(resolved) < min_side:
             raise ConfigError(
                 f"gradpp_scorecam: score_size={size!r} forms {resolved[0]}×{resolved[1]} masked inputs, smaller "
-                f"than the {min_side} px {arch} can classify; use score_size='half' or a size of at least {min_side}"
+                f"than the {min_side} px {name} can classify; use score_size='half' or a size of at least {min_side}"
             )
         return resolved
 
@@ -263,8 +265,12 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
         w = gradcampp_weights(act, grads, g2, g2 * grads)
         select = w > 0 if self.top_k is None else _top_k_mask(w, self.top_k)
         image_size = (int(run.images.shape[-2]), int(run.images.shape[-1]))
-        arch = getattr(run.model, "arch", None)
-        size = self.resolve_size(image_size, (int(act.shape[-2]), int(act.shape[-1])), arch)
+        size = self.resolve_size(
+            image_size,
+            (int(act.shape[-2]), int(act.shape[-1])),
+            int(getattr(run.model, "min_side", 1)),
+            str(getattr(run.model, "arch", "the model")),
+        )
         small = run.images
         if size != image_size:
             small = F.interpolate(run.images, size=size, mode="bilinear", align_corners=False, antialias=True)

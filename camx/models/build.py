@@ -32,7 +32,7 @@ from torchvision import models as tvm
 
 from camx.errors import ConfigError
 from camx.models.attention import AttentionHead
-from camx.options.model import DEFAULT_TARGET_LAYER, validate_model_options
+from camx.options.model import DEFAULT_TARGET_LAYER, MIN_SIDE, validate_model_options
 
 _FEATURE_CHANNELS = {"resnet50": 2048, "vgg16": 512, "vgg16_bn": 512, "alexnet": 256}
 _TV_WEIGHTS = {
@@ -54,12 +54,15 @@ class CamxNet(nn.Sequential):
         head: str,
         target_layer: str,
         output_stride: int = 32,
+        min_side: int = 1,
     ) -> None:
         super().__init__(modules)
         self.arch = arch
         self.head_kind = head
         self.cam_target_layer = target_layer
         self.output_stride = output_stride
+        #: the smallest input side the network can classify (:data:`camx.options.model.MIN_SIDE`; 1: no limit known)
+        self.min_side = min_side
 
 
 def _torchvision(arch: str, weights: str, output_stride: int) -> nn.Module:
@@ -115,7 +118,7 @@ def build_model(
             plain.fc = net.fc
     elif classifier == "gap":
         # the CAM paper's -GAP network: features up to the last conv block's ReLU (Sequential slicing
-        # keeps the indices, so features.29 / features.11 still name it), then mean → fc; an attention
+        # keeps the indices, so features.29 / features.42 / features.11 still name it), then mean → fc; an attention
         # head reads the same map (the final max-pool would leave it 1×1 at the small sizes GAP is for)
         body = [("features", net.features[:-1])]
         plain = nn.Sequential(
@@ -151,6 +154,7 @@ def build_model(
         head=head,
         target_layer=target_layer or DEFAULT_TARGET_LAYER[arch],
         output_stride=int(output_stride),
+        min_side=MIN_SIDE.get((arch, classifier), 1),
     )
     resolve_layer(model, model.cam_target_layer)  # fail early on a bad path
     return model

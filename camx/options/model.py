@@ -23,8 +23,17 @@ DEFAULT_TARGET_LAYER = {
     "vgg16_bn": "features.42",
     "alexnet": "features.11",
 }
-#: Smallest input side each architecture turns into at least a 1×1 final feature map (others: the output stride).
-MIN_SIDE: dict[str, int] = {"alexnet": 63, "vgg16": 32, "vgg16_bn": 32}
+#: Smallest input side each (architecture, classifier) turns into at least a 1×1 final feature map: with
+#: torchvision's classifier the last max-pool counts, with classifier="gap" the features end before it
+#: (measured: AlexNet 63 / 31 px, VGG16 32 / 16 px). ResNet50: its output stride.
+MIN_SIDE: dict[tuple[str, str], int] = {
+    ("alexnet", "full"): 63,
+    ("alexnet", "gap"): 31,
+    ("vgg16", "full"): 32,
+    ("vgg16", "gap"): 16,
+    ("vgg16_bn", "full"): 32,
+    ("vgg16_bn", "gap"): 16,
+}
 
 
 def validate_model_options(
