@@ -125,6 +125,31 @@ def test_init_backbone_starts_a_head_from_a_trained_backbone(tmp_path: Path) -> 
         validate_model_options("resnet50", "plain", weights="imagenet", init_backbone=str(source))
 
 
+def test_resume_refuses_a_run_built_with_another_classifier_or_output_stride(tmp_path: Path) -> None:
+    """model.classifier and model.output_stride change the network but not its tensors (a -GAP AlexNet's
+    attention head loads into the full one), so resuming across them must be refused, not loaded."""
+    from camx.errors import CheckpointError
+
+    small = {"image_size": 64, "num_classes": 3, "train_size": 6, "val_size": 3, "test_size": 3}
+    cfg = _cfg(epochs=1)
+    cfg["model"] = {"arch": "alexnet", "head": "dropkey", "output_stride": 32, "weights": "none",
+                    "classifier": "gap", "dim": 16, "num_heads": 2}  # fmt: skip
+    cfg["dataset"].update(small)
+    train_job.train(cfg, tmp_path / "gap")
+    last = tmp_path / "gap" / "checkpoints" / "last.pt"
+    cfg["model"]["classifier"] = "full"
+    with pytest.raises(
+        CheckpointError, match="model.classifier=gap, this one asks for model.classifier=full"
+    ):
+        train_job.train({**cfg, "trainer": {**cfg["trainer"], "resume": str(last)}}, tmp_path / "full")
+    resnet = _cfg(epochs=1)
+    train_job.train(resnet, tmp_path / "os32")
+    resnet["model"]["output_stride"] = 16
+    resnet["trainer"]["resume"] = str(tmp_path / "os32")
+    with pytest.raises(CheckpointError, match="model.output_stride=32"):
+        train_job.train(resnet, tmp_path / "os16")
+
+
 def test_frozen_backbone_keeps_weights_and_batchnorm_statistics(tmp_path: Path) -> None:
     from camx.checkpoint import load_checkpoint
     from camx.config import validate

@@ -368,6 +368,15 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                 f"{resume_from}: a {state.get('arch')}/{state.get('head')} run cannot resume "
                 f"{model_cfg['arch']}/{model_cfg['head']}"
             )
+        # options that change the network but not its tensors (the weights would load into either)
+        saved = state.get("model") or {}
+        for key, default in (("classifier", "full"), ("output_stride", 32)):
+            theirs, ours = saved.get(key, default), model_cfg.get(key, default)
+            if str(theirs) != str(ours):
+                raise CheckpointError(
+                    f"{resume_from}: that run was trained with model.{key}={theirs}, this one asks for "
+                    f"model.{key}={ours}; pass model.{key}={theirs} to resume it, or start a new run"
+                )
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
