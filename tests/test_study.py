@@ -300,3 +300,23 @@ def test_full_study1_trains_models_that_study2_can_explain_with_cam(arch: str) -
     model = build_model(num_classes=int(train.dataset.num_classes), **options).eval()
     maps = explain(model, torch.rand(1, 3, 64, 64), "cam", size=None).maps
     assert maps.shape[0] == 1 and torch.isfinite(maps).all()
+
+
+def test_recipe_names_the_gap_classifier_when_any_run_of_the_group_has_it(tmp_path: Path) -> None:
+    """The full variant sweeps ResNet50 (first in sorted order), VGG16 and AlexNet (classifier=gap) in one
+    group: the recipe line must say the -GAP nets are there."""
+    from camx.jobs.study import _setup
+
+    for i, (arch, classifier) in enumerate((("resnet50", "full"), ("alexnet", "gap"))):
+        folder = tmp_path / "paper_dropkey" / "train" / f"{i}_{arch}-plain-seed0"
+        (folder / ".hydra").mkdir(parents=True)
+        info = {"task": "train", "arch": arch, "head": "plain", "best_val_accuracy": 0.9, "seconds": 10}
+        (folder / "run.json").write_text(json.dumps(info))
+        (folder / ".hydra" / "config.yaml").write_text(
+            f"model: {{arch: {arch}, head: plain, classifier: {classifier}, init_backbone: null, weights: imagenet}}\n"
+            "dataset: {name: shapes, image_size: 224, num_classes: 8, train_size: 12000}\n"
+            "trainer: {epochs: 30, optimizer: sgd, lr: 0.1, batch_size: 64, seed: 0}\n"
+        )
+    text = "\n".join(_setup(tmp_path / "paper_dropkey"))
+    assert "VGG16/AlexNet with model.classifier=gap" in text
+    assert "alexnet/plain: 0.900" in text and "resnet50/plain: 0.900" in text

@@ -145,7 +145,7 @@ def _setup(path: Path) -> list[str]:
         lines += [
             _recipe(
                 f"Backbones trained here from scratch ({plural(len(backbones), 'run')}, plain head)",
-                backbones[0][1],
+                backbones,
             ),
             "",
             *_accuracy_lines(backbones),
@@ -160,7 +160,7 @@ def _setup(path: Path) -> list[str]:
         )
     else:
         title = f"Trained here from {_start(cfg)} ({plural(len(heads), 'run')})"
-    return [*lines, _recipe(title, cfg), "", *_accuracy_lines(heads), ""]
+    return [*lines, _recipe(title, heads), "", *_accuracy_lines(heads), ""]
 
 
 def _init(cfg: Mapping[str, Any]) -> str | None:
@@ -172,11 +172,18 @@ def _start(cfg: Mapping[str, Any]) -> str:
     return "scratch" if weights == "none" else f"{weights} weights"
 
 
-def _recipe(title: str, cfg: Mapping[str, Any]) -> str:
-    d, t, m = cfg["dataset"], cfg["trainer"], cfg.get("model") or {}
+def _is_gap(cfg: Mapping[str, Any]) -> bool:
+    m = cfg.get("model") or {}
+    return m.get("classifier") == "gap" and m.get("arch") != "resnet50"
+
+
+def _recipe(title: str, runs: Sequence[tuple[dict, dict]]) -> str:
+    """The training recipe of ``runs`` (one group, read from the first run's config)."""
+    cfg = runs[0][1]
+    d, t = cfg["dataset"], cfg["trainer"]
     sizes = t.get("sizes")
     grain = float(d.get("grain", 0) or 0)
-    gap = m.get("classifier") == "gap" and m.get("arch") != "resnet50"
+    gap = any(_is_gap(c) for _, c in runs)  # the full variant's first run is a ResNet50
     return (
         f"{title}: {d['name']} at {d['image_size']} px, {d['num_classes']} "
         f"classes, {plural(int(t['epochs']), 'epoch')} × {plural(int(d['train_size']), 'fresh image')}"
@@ -185,7 +192,8 @@ def _recipe(title: str, cfg: Mapping[str, Any]) -> str:
         + (f"training pixel noise std ≤ {grain:g}" if grain else "no training pixel noise")
         + f", objects rotated ≤ {d.get('max_rotation', 180):g}°"
         + (
-            ", model.classifier=gap (features cut before the last max-pool; plain head: global average pooling → fc)"
+            ", VGG16/AlexNet with model.classifier=gap (features cut before the last max-pool; plain head: "
+            "global average pooling → fc)"
             if gap
             else ""
         )
