@@ -53,7 +53,8 @@ demo: install
 # ImageNet weights), VARIANT=_pets the same on Oxford-IIIT Pets; both meant for a GPU (pass STUDY_TRAIN=
 # there). Each study dir gets study.json (command, wall time). Each arch A in STUDY_ARCHS with a
 # configs/experiment/<EXP>_<A>.yaml (the quick variants: alexnet, vgg16_bn) has a Study 1 of its own after
-# the main one, in $(STUDY_DIR)/<EXP>_<A>, and a stage of Study 2 on its plain checkpoints.
+# the main one, in $(STUDY_DIR)/<EXP>_<A>, and a stage of Study 2 on its plain checkpoints. One part alone:
+# make _study-dropkey EXP=paper_dropkey_quick_alexnet CMD="make study-dropkey-quick".
 VARIANT ?=
 STUDY_ARCHS ?= alexnet vgg16_bn
 S1_EXTRA = $(foreach A,$(STUDY_ARCHS),$(if $(wildcard configs/experiment/paper_dropkey$(VARIANT)_$(A).yaml),paper_dropkey$(VARIANT)_$(A)))

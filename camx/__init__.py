@@ -2,7 +2,7 @@
 
 Library entry points (no printing, no CLI):
 
-- :func:`camx.build_model` — ResNet50 / VGG16 / AlexNet with a plain, attention, Dropout or DropKey head;
+- :func:`camx.build_model` — ResNet50 / VGG16 / VGG16-BN / AlexNet with a plain, attention, Dropout or DropKey head;
 - :func:`camx.load_checkpoint` — a trained model and its metadata, loaded without executing code;
 - :func:`camx.explain` — class activation maps by any of camx's methods, for any CNN classifier;
 - :func:`camx.explain_many` — several methods on the same images, sharing the forward/backward pass.
