@@ -148,6 +148,9 @@ def test_a_study_of_two_architectures_keeps_their_ratio_sweeps_and_mc_maps_apart
     sweep_r = text.split("### resnet50: DropKey mask-ratio sweep")[1].split("###")[0]
     assert "| 0.3 | 0.600 ± 0.050 |" in sweep_a and "0.850" not in sweep_a
     assert "| 0.3 | 0.850 ± 0.050 |" in sweep_r and "0.600" not in sweep_r
+    noise_a = text.split("### alexnet: accuracy and confidence")[1].split("###")[0]
+    assert "Beside the paper" not in noise_a  # the paper's numbers are ResNet50's
+    assert "the paper's ordering dropkey > dropout > plain holds" in noise_a  # its claim is checked anyway
     mc_a = text.split("### alexnet: Monte-Carlo maps")[1].split("###")[0]
     mc_r = text.split("### resnet50: Monte-Carlo maps")[1].split("###")[0]
     assert "→ 0.700" in mc_a and "→ 0.900" not in mc_a

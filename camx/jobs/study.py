@@ -350,7 +350,7 @@ def _study1(study: Study, fig_dir: Path, rel: str) -> tuple[list[str], list[Path
                     ]
                 )
             out += _table(["head", "variance 0.5", "variance 0.6"], rows)
-            out += _ordering(conf, heads, mine)
+        out += _ordering(conf, heads, mine)  # the paper's claim, checked on every architecture
     out += _localisation(core)
     for model in models:  # one sweep may hold several architectures (the full variant)
         ratio_lines, ratio_figs = _mask_ratio([r for r in recs if r["model"] == model], model, fig_dir, rel)
