@@ -101,6 +101,23 @@ def test_eval_noise_writes_long_format_metrics(trained: Path) -> None:
     assert "accuracy" in res.stdout
 
 
+def test_eval_names_the_checkpoint_a_method_refuses(trained: Path) -> None:
+    """`cam` is defined for the plain head (GAP → fc) but not for the dropkey head: the eval stops with one
+    line naming the dropkey checkpoint, exit code 2, and leaves no run dir behind."""
+    before = (
+        set((trained / "outputs" / "eval").glob("*")) if (trained / "outputs" / "eval").is_dir() else set()
+    )
+    res = camx("eval", "experiment=smoke", "perturb=none", "methods=[cam]", cwd=trained)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+    (line,) = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert "resnet50-dropkey" in line and "best.pt: method 'cam' needs" in line and "use 'gradcam'" in line
+    after = (
+        set((trained / "outputs" / "eval").glob("*")) if (trained / "outputs" / "eval").is_dir() else set()
+    )
+    assert after == before
+
+
 def test_fail_under_exit_codes(trained: Path, tmp_path: Path) -> None:
     ok = camx(
         "eval",

@@ -68,7 +68,8 @@ def resolve_target(target: Any, classes: Sequence[str]) -> int | None:
 def explain_checked(
     checkpoint: str | Path, model: Any, images: torch.Tensor, methods: Sequence[str], **kwargs: Any
 ) -> dict[str, Any]:
-    """:func:`camx.explain_many`, with a diverged model reported as a CheckpointError naming ``checkpoint``."""
+    """:func:`camx.explain_many`, with a diverged model reported as a CheckpointError naming ``checkpoint``,
+    and a method this model does not admit (e.g. ``cam`` on an attention head) as a ConfigError naming it."""
     from camx.cam import explain_many
 
     try:
@@ -77,6 +78,8 @@ def explain_checked(
         if "logits" in str(exc):
             raise CheckpointError(f"{checkpoint}: {exc}") from None
         raise
+    except ConfigError as exc:  # a sweep holds many checkpoints: say which one the method refused
+        raise ConfigError(f"{checkpoint}: {exc}") from None
     check_finite_logits(next(iter(outs.values())).logits, checkpoint)  # every method explains the same pass
     return outs
 
