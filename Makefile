@@ -57,7 +57,13 @@ demo: install
 # make _study-dropkey EXP=paper_dropkey_quick_alexnet CMD="make study-dropkey-quick".
 VARIANT ?=
 STUDY_ARCHS ?= alexnet vgg16_bn
-S1_EXTRA = $(foreach A,$(STUDY_ARCHS),$(if $(wildcard configs/experiment/paper_dropkey$(VARIANT)_$(A).yaml),paper_dropkey$(VARIANT)_$(A)))
+# $(call parts,EXP): the archs of STUDY_ARCHS that have a configs/experiment/EXP_<arch>.yaml
+parts = $(foreach A,$(STUDY_ARCHS),$(if $(wildcard configs/experiment/$(1)_$(A).yaml),$(A)))
+S1_EXTRA = $(addprefix paper_dropkey$(VARIANT)_,$(call parts,paper_dropkey$(VARIANT)))
+# the last step of a study recipe (shell variables D, start): study.json and a line saying where it is
+STUDY_DONE = printf '{"command": "%s", "experiment": "%s", "seconds": %d}\n' "$(CMD)" "$(EXP)" \
+	  $$(( $$(date +%s) - start )) > $$D/study.json && \
+	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
 study-quick:
 	$(MAKE) --no-print-directory study VARIANT=_quick CMD="make study-quick"
 
@@ -98,29 +104,24 @@ _study-dropkey:
 	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$D/train]" "heads=[dropout,dropkey]" \
 	  perturb=noise "perturb.noise.variance=[0.5,1.0]" "methods=[gradcam]" cam.mc_samples=8 \
 	  hydra.run.dir=$$D/eval_mc && \
-	printf '{"command": "%s", "experiment": "%s", "seconds": %d}\n' "$(CMD)" "$(EXP)" \
-	  $$(( $$(date +%s) - start )) > $$D/study.json && \
-	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
+	$(STUDY_DONE)
 
 # Study 2: every method on Study 1's plain checkpoints (run the matching Study 1 first), clean test images:
 # ResNet50's, then those of each arch A in STUDY_ARCHS that has a configs/experiment/<EXP>_<A>.yaml (its
 # eval settings) and a Study 1 of its own ($(STUDY_DIR)/<Study 1 EXP>_<A>).
 _study-gradpp:
 	@D=$(STUDY_DIR)/$(EXP); S1=$(STUDY_DIR)/$(subst gradpp_scorecam,dropkey,$(EXP)); \
-	for S in $$S1 $(foreach A,$(STUDY_ARCHS),$(if $(wildcard configs/experiment/$(EXP)_$(A).yaml),$${S1}_$(A))); do \
+	for S in $$S1 $(addprefix $${S1}_,$(call parts,$(EXP))); do \
 	  test -d $$S/train || { echo "$(EXP) explains the plain checkpoints of $$S/train, which does not exist: run make study-dropkey VARIANT=$(VARIANT) first" >&2; exit 2; }; \
 	done; \
 	rm -rf $$D; start=$$(date +%s); \
 	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$S1/train]" "heads=[plain]" perturb=none \
 	  hydra.run.dir=$$D/eval_methods && \
-	for A in $(STUDY_ARCHS); do \
-	  test -f configs/experiment/$(EXP)_$$A.yaml || continue; \
+	for A in $(call parts,$(EXP)); do \
 	  $(CAMX) eval experiment=$(EXP)_$$A ++dataset.grain=0 "checkpoints=[$${S1}_$$A/train]" "heads=[plain]" perturb=none \
 	    hydra.run.dir=$$D/eval_methods_$$A || exit $$?; \
 	done && \
-	printf '{"command": "%s", "experiment": "%s", "seconds": %d}\n' "$(CMD)" "$(EXP)" \
-	  $$(( $$(date +%s) - start )) > $$D/study.json && \
-	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
+	$(STUDY_DONE)
 
 # Benchmarks against pytorch-grad-cam and TorchCAM (run on an idle machine; writes benchmarks/results/ and
 # docs/PERFORMANCE.md). BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--full for everything.
