@@ -183,9 +183,10 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
        before s. On a camx model with a smallest input side (``min_side``,
        :data:`camx.options.model.MIN_SIDE`: AlexNet 63 px, VGG16(-BN) 32 px; their -GAP nets,
        ``classifier="gap"``, 31 and 16 px) "half" is raised to that side, but never above the
-       input's own side: AlexNet at 64 px scores 63 px inputs, not 32 px ones it cannot classify. ``score_size="activation"`` is the literal reading (masks at their
-       own size), ``"input"`` is Score-CAM's resolution, an int or (h, w) any size; an explicit
-       size (or "activation") below the architecture's smallest side is a ConfigError.
+       input's own side: AlexNet at 64 px scores 63 px inputs, not 32 px ones it cannot classify.
+       ``score_size="activation"`` is the literal reading (masks at their own size), ``"input"``
+       is Score-CAM's resolution, an int or (h, w) any size; an explicit size (or "activation")
+       below the model's smallest side is a ConfigError.
     4. α_k = softmax(f(X_small ⊙ H_k))_c, the target-class probability (Eq. 12, 15, Algorithm 1
        step 9); L = ReLU(Σ_{k kept} α_k A_k) (Eq. 14, with the target layer's own activations).
 
