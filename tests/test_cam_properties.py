@@ -478,7 +478,8 @@ def test_gradpp_scorecam_half_size_is_raised_to_the_architecture_minimum(
     with pytest.raises(ConfigError, match=r"score_size='activation' forms 3×3"):
         GradPlusPlusScoreCAM(score_size="activation").resolve_size((64, 64), (3, 3), 63, "alexnet")
     # the smallest sides camx's models carry: the -GAP nets have no last max-pool to fill
-    sizes = {(a, c): build_model(a, "plain", 3, classifier=c).min_side for a in ("alexnet", "vgg16") for c in ("full", "gap")}  # fmt: skip
+    models = {(a, c): build_model(a, "plain", 3, classifier=c).eval() for a in ("alexnet", "vgg16") for c in ("full", "gap")}  # fmt: skip
+    sizes = {key: model.min_side for key, model in models.items()}
     assert sizes == {
         ("alexnet", "full"): 63,
         ("alexnet", "gap"): 31,
@@ -486,8 +487,8 @@ def test_gradpp_scorecam_half_size_is_raised_to_the_architecture_minimum(
         ("vgg16", "gap"): 16,
     }
     assert build_model("resnet50", "plain", 3).min_side == 1
-    for (arch, classifier), side in sizes.items():  # each is the smallest input its network classifies
-        model = build_model(arch, "plain", 3, classifier=classifier).eval()
+    for key, side in sizes.items():  # each is the smallest input its network classifies
+        model = models[key]
         with torch.no_grad():
             assert model(torch.rand(1, 3, side, side)).shape == (1, 3)
             with pytest.raises(RuntimeError):
