@@ -18,11 +18,14 @@ DEMO_TRAIN ?= hydra/launcher=parallel hydra.launcher.n_jobs=3 trainer.threads=1
 
 install: $(STAMP)
 
+# pip's own output (and the machine's pip warnings) go to $(VENV)/install.log; shown only on failure
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "make install: creating $(VENV)"; $(PY) -m venv $(VENV); }
+	@echo "make install: pip install -e '.[dev]' (log: $(VENV)/install.log)"
+	@{ $(BIN)/python -m pip install -q --upgrade pip && $(BIN)/python -m pip install -q -e '.[dev]'; } \
+	  > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; echo "make install: failed, see $(VENV)/install.log"; exit 1; }
+	@touch $(STAMP)
+	@echo "make install: ready ($$($(BIN)/python -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)'))"
 
 test: install
 	$(BIN)/python -m pytest -p no:cacheprovider --durations=8
