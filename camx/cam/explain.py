@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from camx.cam.base import CamMethod, CamRun, make_method, minmax
 from camx.cam.hooks import Pass, Probe, frozen_model, module_name
 from camx.cam.registry import get_method
+from camx.cam.reshape import Reshape, resolve_reshape
 from camx.errors import ConfigError, DataError
 from camx.models.build import resolve_layer
 from camx.options.cam import check_chunk_size
@@ -117,6 +118,7 @@ def explain(
     size: Size = "input",
     mc_samples: int = 1,
     chunk_size: int | str = "auto",
+    reshape: Reshape | None = None,
     **method_options: Any,
 ) -> CamResult:
     """Class activation maps of ``images`` (normalised, (B, 3, H, W)) for ``model`` (returns logits).
@@ -135,6 +137,9 @@ def explain(
       probabilities, so the samples' forward passes are kept until it is known.
     - ``chunk_size``: at most this many masked images per forward pass (scorecam, gradpp_scorecam);
       ``"auto"`` sizes the chunk to the masked inputs' pixels (:func:`camx.cam.score.chunk_for`).
+    - ``reshape``: how the target layer's output becomes a (B, C, h, w) map — ``"auto"``, ``"tokens"``
+      (ViT/DeiT), ``"nhwc"`` (Swin) or a callable like pytorch-grad-cam's ``reshape_transform``
+      (:mod:`camx.cam.reshape`); None → the model's ``cam_reshape`` attribute, else ``"auto"``.
 
     One forward pass of the B images (plus one backward pass, down to the target layer only, for
     gradient methods) per sample. The model is left exactly as found: train/eval flags,
@@ -150,6 +155,7 @@ def explain(
         size=size,
         mc_samples=mc_samples,
         chunk_size=chunk_size,
+        reshape=reshape,
         options={method: method_options},
     )[method]
 
@@ -164,6 +170,7 @@ def explain_many(
     mc_samples: int = 1,
     chunk_size: int | str = "auto",
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    reshape: Reshape | None = None,
 ) -> dict[str, CamResult]:
     """:func:`explain` for several methods at once, keyed by method: the same maps, fewer passes.
 
@@ -196,12 +203,13 @@ def explain_many(
     chunk = check_chunk_size(chunk_size)
     out_size = _check_size(size, images)
     layer = _target_module(model, target_layer)
+    layout = resolve_reshape(getattr(model, "cam_reshape", "auto") if reshape is None else reshape)
     gradients = any(impl.needs_gradients for impl in impls.values())
     track = any(impl.tracks_head for impl in impls.values())
 
     with (
         frozen_model(model, stochastic=mc > 1),
-        Probe(model, layer, gradients=gradients, track=track) as probe,
+        Probe(model, layer, gradients=gradients, track=track, reshape=layout) as probe,
     ):
         totals: dict[str, Tensor] = {}
 

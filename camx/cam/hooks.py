@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from camx.cam.reshape import Reshape, to_map
 from camx.errors import ConfigError
 from camx.models.attention import DropKey
 
@@ -84,11 +85,18 @@ def _is_feature_map(output: Any) -> bool:
 
 @dataclass
 class Pass:
-    """One forward pass: the target layer's activation (a leaf) and the model's logits."""
+    """One forward pass: the target layer's activation as a (B, C, h, w) map and the model's logits.
+
+    ``leaf`` is the layer's raw output as the head saw it (tokens for a ViT); ``activation`` is
+    ``reshape(leaf)`` (:mod:`camx.cam.reshape`; the leaf itself for a 4-D feature map).
+    """
 
     activation: Tensor
     logits: Tensor
     head: tuple[nn.Module, ...] = field(default_factory=tuple)
+    leaf: Tensor | None = None
+    reshape: Reshape = "auto"
+    image_hw: tuple[int, int] = (0, 0)
     _grads: tuple[Tensor, Tensor] | None = field(default=None, repr=False)
 
     def gradients(self, targets: Tensor) -> Tensor:
@@ -107,9 +115,12 @@ class Pass:
             raise ConfigError(
                 "the model's logits do not depend differentiably on the target layer; pick another target_layer"
             )
-        (grad,) = torch.autograd.grad(score, self.activation, allow_unused=True)
+        leaf = self.activation if self.leaf is None else self.leaf
+        (grad,) = torch.autograd.grad(score, leaf, allow_unused=True)
         if grad is None:
             raise ConfigError("the target layer does not influence the logits; pick another target_layer")
+        if leaf is not self.activation:
+            grad = to_map(grad, self.reshape, self.image_hw)
         self._grads = (targets.clone(), grad)
         return grad
 
@@ -126,10 +137,17 @@ class Probe:
     """
 
     def __init__(
-        self, model: nn.Module, layer: nn.Module | None, *, gradients: bool, track: bool = False
+        self,
+        model: nn.Module,
+        layer: nn.Module | None,
+        *,
+        gradients: bool,
+        track: bool = False,
+        reshape: Reshape = "auto",
     ) -> None:
         self.model = model
         self.layer = layer
+        self.reshape = reshape
         self.gradients = gradients
         self.track = track
         self._handles: list[RemovableHandle] = []
@@ -165,9 +183,8 @@ class Probe:
         if self.layer is not None:
             if module is not self.layer:
                 return None
-            if not (isinstance(output, Tensor) and output.ndim == 4):
-                shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-                self._bad_output = str(shape)
+            if not isinstance(output, Tensor):  # tuples, dicts: nothing a reshape can read
+                self._bad_output = type(output).__name__
                 return None
         elif not _is_feature_map(output):
             return None
@@ -233,10 +250,20 @@ class Probe:
         if not (isinstance(logits, Tensor) and logits.ndim == 2):
             shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
             raise ConfigError(f"the model must return logits of shape (B, K); it returned {shape}")
-        module, activation, index = self._captured
+        module, leaf, index = self._captured
         self.layer = module
+        image_hw = (int(images.shape[-2]), int(images.shape[-1]))
+        with torch.no_grad():
+            activation = to_map(leaf, self.reshape, image_hw)
         head: tuple[nn.Module, ...] = ()
         if self.track:
             ancestors = {id(m) for m in self.model.modules() if any(sub is module for sub in m.modules())}
             head = tuple(m for m in self._order[index:] if id(m) not in ancestors)
-        return Pass(activation=activation, logits=logits, head=head)
+        return Pass(
+            activation=activation,
+            logits=logits,
+            head=head,
+            leaf=None if activation is leaf else leaf,
+            reshape=self.reshape,
+            image_hw=image_hw,
+        )
