@@ -13,7 +13,7 @@ from camx.errors import ConfigError, check_choice, check_range
 from camx.options.cam import METHODS, check_chunk_size
 from camx.options.dataset import DATASETS, SPLITS, shapes_spec
 from camx.options.metrics import METRICS
-from camx.options.model import MIN_SIDE, validate_model_options
+from camx.options.model import ARCHS, MIN_SIDE, is_external, validate_model_options
 from camx.options.perturb import AXES, LEVEL_NAMES, PERTURBATIONS
 from camx.options.perturb import validate as validate_level
 from camx.options.trainer import validate_trainer
@@ -67,6 +67,14 @@ def validate(cfg: Mapping[str, Any]) -> None:
             "trainer.freeze_backbone=true would train a head on a random backbone; "
             "set model.init_backbone=PATH (a camx checkpoint) or model.weights=imagenet"
         )
+    if task == "train" and is_external(m["arch"]):
+        raise ConfigError(
+            f"model.arch={m['arch']} is explained and evaluated as it is; camx train trains "
+            f"{', '.join(ARCHS)} (model.weights=imagenet starts from torchvision's ImageNet weights)"
+        )
+    if task == "explain":
+        check_choice("view", cfg.get("view", "photo"), ("photo", "model"))
+        check_range("view_max_side", cfg.get("view_max_side", 1024), 16, 16384)
     d = cfg["dataset"]
     check_choice("dataset", d.get("name"), DATASETS)
     check_choice("dataset.split", d.get("split", "test"), SPLITS)

@@ -12,14 +12,51 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from camx.atomic import atomic_write_text
 from camx.errors import CheckpointError, check_checkpoint_file
-from camx.options.model import HEADS
+from camx.options.model import HEADS, is_external
 
-__all__ = ["find_runs", "latest_checkpoints", "resolve_checkpoints", "write_run_record"]
+__all__ = [
+    "Pretrained",
+    "find_runs",
+    "latest_checkpoints",
+    "pretrained_source",
+    "resolve_checkpoints",
+    "write_run_record",
+]
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A pretrained classifier a job explains as it is (no camx checkpoint): ``model.arch`` with ``model.weights``."""
+
+    arch: str
+    weights: str
+
+    @property
+    def label(self) -> str:
+        """A file-name-safe label: ``resnet50-imagenet``, ``timm-vit_small_patch16_224-mystate``."""
+        kind = self.weights if self.weights in ("imagenet", "none") else Path(self.weights).stem
+        return re.sub(r"[^\w.+-]+", "-", f"{self.arch}-{kind}")
+
+    def __str__(self) -> str:  # what records and messages call it
+        return f"{self.arch} ({self.weights} weights)"
+
+
+def pretrained_source(cfg: Mapping[str, Any]) -> Pretrained | None:
+    """The pretrained classifier an explain/eval job uses: with no ``checkpoint``/``checkpoints``, when
+    ``model.weights`` is not ``none`` or ``model.arch`` names another library's model; else None."""
+    if cfg.get("task") not in ("explain", "eval") or cfg.get("checkpoint") or cfg.get("checkpoints"):
+        return None
+    model = cfg.get("model") or {}
+    arch, weights = str(model.get("arch", "resnet50")), str(model.get("weights", "none"))
+    if weights == "none" and not is_external(arch):
+        return None
+    return Pretrained(arch, weights)
 
 
 def write_run_record(run_dir: Path, record: dict[str, Any]) -> None:
@@ -79,21 +116,25 @@ def latest_checkpoints(outputs_dir: str | Path, arch: str, heads: list[str] | No
     return {h: found[h] for h in HEADS if h in found}
 
 
-def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str, str]:
-    """Label → checkpoint path of the models a job uses.
+def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str, str | Pretrained]:
+    """Label → checkpoint path (or :class:`Pretrained` classifier, see :func:`pretrained_source`) of the
+    models a job uses.
 
     Explicit ``checkpoint``/``checkpoints`` win (a folder among them stands for every training run below
     it, e.g. a ``camx train -m`` sweep dir, labelled by run folder, optionally only ``heads``); otherwise the latest trained checkpoint of
     ``model.arch`` for ``model.head`` (``all_heads=False``) or for every trained head (optionally only
     ``heads``). Nothing found → one CheckpointError saying how to train one.
     """
+    pretrained = pretrained_source(cfg)
+    if pretrained is not None:
+        return {pretrained.label: pretrained}
     explicit = [str(p) for p in (cfg.get("checkpoints") or [])]
     if cfg.get("checkpoint"):
         explicit = [str(cfg["checkpoint"])]
     only = list(cfg["heads"]) if cfg.get("heads") else None
     explicit = [c for p in explicit for c in (_runs_below(p, only) if Path(p).is_dir() else [p])]
     if explicit:
-        found: dict[str, str] = {}
+        found: dict[str, str | Pretrained] = {}
         for path in explicit:
             check_checkpoint_file(path)
             label = (
@@ -110,7 +151,8 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
         args.append("" if arch == "resnet50" else f"model={arch}")
         command = " ".join(["camx train", *filter(None, args)])
         raise CheckpointError(
-            f"no trained {which} checkpoint under {outputs}/; train one with `{command}` or pass --checkpoint PATH"
+            f"no trained {which} checkpoint under {outputs}/; train one with `{command}` or pass --checkpoint PATH "
+            f"(or explain a pretrained classifier: model.weights=imagenet, model.arch=timm/<name>)"
         )
     return found
 

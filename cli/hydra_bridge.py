@@ -59,6 +59,8 @@ def _plugin_launchers() -> list[str]:
 def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("camx_uid"):
         OmegaConf.register_new_resolver("camx_uid", run_uid, use_cache=True)
+    if not OmegaConf.has_resolver("camx_slug"):  # a value as one path component: timm/vit_b → timm-vit_b
+        OmegaConf.register_new_resolver("camx_slug", lambda v: str(v).replace("/", "-").replace(":", "-"))
 
 
 def quote(value: str) -> str:

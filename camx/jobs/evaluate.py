@@ -35,7 +35,7 @@ from camx import perturb as P
 from camx.config import levels_of, methods_of, perturbation_grid
 from camx.data.datasets import build_dataset
 from camx.data.transforms import normalize
-from camx.jobs.common import load_for_job, method_options
+from camx.jobs.common import class_index_map, load_for_job, method_options
 from camx.jobs.explain import check_finite_logits, explain_checked
 from camx.jobs.progress import SILENT, Reporter
 from camx.jobs.train import check_target_layer, unreadable
@@ -160,6 +160,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     acc = _Accumulator()
     result = EvalResult()
     models: dict[str, dict[str, Any]] = {}
+    class_names = list(getattr(dataset, "classes", []))
 
     def skip(found: Mapping[str, str]) -> None:
         for path, reason in found.items():
@@ -175,9 +176,13 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
         layer = check_target_layer(
             model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})"
         )
+        relabel = None
+        if meta["head"] == "pretrained":  # score it in its own classes: the folders carry their names
+            relabel = class_index_map(list(getattr(dataset, "classes", [])), meta["class_names"], str(path))
+            class_names = meta["class_names"]
         models[label] = {
             "arch": meta["arch"],
-            "path": path,
+            "path": str(path),
             "head": meta["head"],
             "seed": (meta.get("config") or {}).get("trainer", {}).get("seed"),
             "mask_ratio": (
@@ -187,13 +192,13 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
 
         def forward(images01: torch.Tensor, _model: Any = model) -> torch.Tensor:
             with torch.inference_mode():
-                return _model(normalize(images01.to(device))).float().softmax(1)
+                return _model(normalize(images01.to(device), _model)).float().softmax(1)
 
         offset = 0
         loader = DataLoader(subset, batch_size=batch_size, generator=torch.Generator().manual_seed(seed))
         for batch_no, batch in enumerate(loader):
             images = batch["image"].to(device)
-            labels = batch["label"].to(device)
+            labels = (batch["label"] if relabel is None else relabel[batch["label"]]).to(device)
             masks = batch["mask"].to(device) if has_masks else None
             keys = list(range(offset, offset + len(labels)))
             offset += len(labels)
@@ -228,7 +233,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                     explain_checked(
                         path,
                         model,
-                        normalize(stacked[i : i + chunk]),
+                        normalize(stacked[i : i + chunk], model),
                         group,
                         targets=all_labels[i : i + chunk],
                         mc_samples=mc if group[0] in methods else 1,
@@ -311,7 +316,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
         from camx.jobs.eval_figures import draw_all
 
         result.written += draw_all(
-            result, run_dir, models, methods, class_names=list(getattr(dataset, "classes", []))
+            result, run_dir, models, methods, class_names=class_names
         )
     result.seconds = time.perf_counter() - started
     return result

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from camx import figures
 from camx.config import methods_of
-from camx.data.images import load_images
+from camx.data.images import load_image_tensor, load_images
 from camx.data.inputs import ImageFailure, require_images
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError, DataError
@@ -31,7 +32,7 @@ from camx.jobs.common import load_for_job, method_options
 from camx.jobs.progress import SILENT, Reporter
 from camx.jobs.train import check_target_layer
 from camx.options import is_unset
-from camx.runs import latest_checkpoints, resolve_checkpoints
+from camx.runs import latest_checkpoints, pretrained_source, resolve_checkpoints
 from camx.runtime import select_device
 
 
@@ -105,9 +106,8 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
     methods = methods_of(cfg)
     grid_mode = not cfg.get("checkpoint") and (cfg.get("heads") is not None)
     checkpoints = resolve_checkpoints(cfg, all_heads=grid_mode)
-    if not grid_mode and not cfg.get(
-        "checkpoint"
-    ):  # a grid of every trained head comes for free when there are several
+    if not grid_mode and not cfg.get("checkpoint") and pretrained_source(cfg) is None:
+        # a grid of every trained head comes for free when there are several
         others = latest_checkpoints(cfg.get("outputs_dir", "outputs"), cfg["model"]["arch"])
         if len(others) > 1:
             checkpoints = {**checkpoints, **{h: p for h, p in others.items() if h not in checkpoints}}
@@ -140,7 +140,7 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
                 result.failures += failed
             if images is None:
                 continue
-            x = normalize(images.to(device))
+            x = normalize(images.to(device), model)
             outs = explain_checked(  # every method explains the same forward (and backward) pass
                 path,
                 model,
@@ -164,37 +164,75 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
         more = f" and {len(result.failures) - 3} more" if len(result.failures) > 3 else ""
         raise DataError(f"no readable image among the inputs ({reasons}{more})")
 
-    top_k = int(cfg.get("top_k", 5))
-    used: set[str] = set()
+    _write_figures(cfg, run_dir, files, checkpoints, methods, originals, probs_of, classes_of, result)
+    return result
+
+
+def photo_view(
+    path: str | Path, maps: Sequence[torch.Tensor], *, max_side: int, max_pixels: int
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The photo at its own resolution (downscaled to at most ``max_side`` px on its long side) and the
+    maps, computed at the model's input size, upsampled onto it (bilinear). The model saw the photo
+    resized to its input size without cropping, so every map pixel lands on the pixels it explains."""
+    photo = load_image_tensor(path, None, max_pixels=max_pixels)
+    h, w = (int(v) for v in photo.shape[-2:])
+    scale = min(1.0, max_side / max(h, w))
+    hw = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if hw != (h, w):
+        photo = F.interpolate(photo[None], size=hw, mode="bilinear", antialias=True, align_corners=False)[0]
+    resized = [
+        F.interpolate(m[None, None].float(), size=hw, mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
+        for m in maps
+    ]
+    return photo.clamp(0, 1), resized
+
+
+def _caption(cfg: Mapping[str, Any], probs: torch.Tensor, classes: Sequence[str]) -> str:
+    target = resolve_target(cfg.get("target"), classes)
+    explained = int(probs.argmax()) if target is None else target
+    return f"{classes[explained]} {float(probs[explained]):.2f}"
+
+
+def _write_figures(
+    cfg: Mapping[str, Any],
+    run_dir: Path,
+    files: Sequence[Path],
+    checkpoints: Mapping[str, Any],
+    methods: Sequence[str],
+    originals: Mapping[str, torch.Tensor],
+    probs_of: Mapping[tuple[str, str], torch.Tensor],
+    classes_of: Mapping[str, list[str]],
+    result: ExplainResult,
+) -> None:
+    """One panel per image (the primary model: image | heatmap | overlay per method) and, with several
+    models, a methods × models grid; predictions into ``result``."""
+    top_k, used, primary = int(cfg.get("top_k", 5)), set(), next(iter(checkpoints))
+    view, max_side = str(cfg.get("view", "photo")), int(cfg.get("view_max_side", 1024))
     for f in files:
         key = str(f)
         if key not in originals:
             continue
         stem = f.stem if f.stem not in used else f"{f.stem}_{len(used)}"
         used.add(stem)
+        image, maps = originals[key], [result.maps[(key, label, m)] for label in checkpoints for m in methods]
+        if view == "photo":
+            image, maps = photo_view(
+                f, maps, max_side=max_side, max_pixels=int(cfg.get("max_pixels", 64_000_000))
+            )
+        shown = dict(zip([(label, m) for label in checkpoints for m in methods], maps))
         grid_cells: dict[str, dict[str, tuple[torch.Tensor, str]]] = {m: {} for m in methods}
         for label in checkpoints:
-            probs = probs_of[(key, label)]
-            classes = classes_of[label]
-            k = min(top_k, len(classes))
-            values, indices = probs.topk(k)
-            result.predictions.append(
-                {
-                    "file": key,
-                    "head": label,
-                    "top": [(classes[int(i)], float(v)) for v, i in zip(values, indices)],
-                }
-            )
-            target = resolve_target(cfg.get("target"), classes)
-            explained = int(indices[0]) if target is None else target
-            caption = f"{classes[explained]} {float(probs[explained]):.2f}"
+            probs, classes = probs_of[(key, label)], classes_of[label]
+            values, indices = probs.topk(min(top_k, len(classes)))
+            top = [(classes[int(i)], float(v)) for v, i in zip(values, indices)]
+            result.predictions.append({"file": key, "head": label, "top": top})
+            caption = _caption(cfg, probs, classes)
             for m in methods:
-                grid_cells[m][label] = (result.maps[(key, label, m)], caption)
+                grid_cells[m][label] = (shown[(label, m)], caption)
             if label == primary:
-                rows = [(m, result.maps[(key, label, m)]) for m in methods]
-                fig = figures.explain_panel(originals[key], rows, f"{f.name} — {label}: {caption}")
+                rows = [(m, shown[(label, m)]) for m in methods]
+                fig = figures.explain_panel(image, rows, f"{f.name} — {label}: {caption}")
                 result.written.append(figures.save(fig, run_dir / f"{stem}_{label}.png"))
         if len(checkpoints) > 1:
-            fig = figures.grid(originals[key], grid_cells, f"{f.name}: methods × heads")
+            fig = figures.grid(image, grid_cells, f"{f.name}: methods × heads")
             result.written.append(figures.save(fig, run_dir / f"{stem}_grid.png"))
-    return result

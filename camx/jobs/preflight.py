@@ -10,10 +10,13 @@ and has to be read: a missing input, a missing checkpoint file or no trained che
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from camx.checkpoint import backbone_state, check_checkpoint
 from camx.data.inputs import require_images
+from camx.errors import ConfigError
+from camx.options.model import WEIGHTS, weights_message
 from camx.runs import resolve_checkpoints
 
 __all__ = ["preflight"]
@@ -23,6 +26,9 @@ def preflight(cfg: Mapping[str, Any]) -> None:
     """Checks that need the file system, run before a job creates its run dir: checkpoints and inputs exist."""
     task = cfg.get("task")
     explicit = cfg.get("checkpoint")
+    weights = str((cfg.get("model") or {}).get("weights", "none"))
+    if weights not in WEIGHTS and not Path(weights).is_file():
+        raise ConfigError(weights_message(weights))
     if task == "explain":
         if explicit:  # an explicit path that does not exist is named before the inputs are looked at
             resolve_checkpoints(cfg, all_heads=False)

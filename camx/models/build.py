@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-import torch
 from torch import nn
 from torchvision import models as tvm
 
@@ -35,12 +34,6 @@ from camx.models.attention import AttentionHead
 from camx.options.model import DEFAULT_TARGET_LAYER, MIN_SIDE, validate_model_options
 
 _FEATURE_CHANNELS = {"resnet50": 2048, "vgg16": 512, "vgg16_bn": 512, "alexnet": 256}
-_TV_WEIGHTS = {
-    "resnet50": "ResNet50_Weights.IMAGENET1K_V2",
-    "vgg16": "VGG16_Weights.IMAGENET1K_V1",
-    "vgg16_bn": "VGG16_BN_Weights.IMAGENET1K_V1",
-    "alexnet": "AlexNet_Weights.IMAGENET1K_V1",
-}
 
 
 class CamxNet(nn.Sequential):
@@ -73,16 +66,14 @@ def _torchvision(arch: str, weights: str, output_stride: int) -> nn.Module:
         if arch == "resnet50":  # each residual block starts as the identity: trains much faster from scratch
             kwargs["zero_init_residual"] = True
         return getattr(tvm, arch)(weights=None, **kwargs)
-    enum = tvm.get_weight(_TV_WEIGHTS[arch])
-    try:
-        return getattr(tvm, arch)(weights=enum, **kwargs)
-    except Exception as exc:  # offline: URLError, or a half-downloaded file
-        from camx.errors import CheckpointError
+    from camx.models.pretrained import imagenet_state_dict, load_state_file
 
-        raise CheckpointError(
-            f"could not load torchvision's ImageNet weights for {arch} ({enum.url}): {type(exc).__name__}: {exc}; "
-            f"when offline, copy that file into {torch.hub.get_dir()}/checkpoints/ or use model.weights=none"
-        ) from None
+    net = getattr(tvm, arch)(weights=None, **kwargs)
+    if weights == "imagenet":
+        net.load_state_dict(imagenet_state_dict(arch, arch))
+    else:  # a torchvision-format state-dict file
+        load_state_file(net, weights)
+    return net
 
 
 def build_model(

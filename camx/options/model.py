@@ -13,7 +13,10 @@ from camx.options import is_unset
 
 ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "vgg16_bn", "alexnet")
 HEADS: tuple[str, ...] = ("plain", "attention", "dropout", "dropkey")
+#: built-in weights; any other value of ``model.weights`` is the path of a state-dict file
 WEIGHTS: tuple[str, ...] = ("none", "imagenet")
+#: ``model.arch`` prefixes of pretrained classifiers from other libraries (:mod:`camx.models.pretrained`)
+SOURCES: tuple[str, ...] = ("torchvision", "timm")
 #: VGG16/AlexNet: torchvision's features + fully connected stack, or (gap) the features without the last
 #: max-pool, the plain head GAP → fc and the attention heads on that map.
 CLASSIFIERS: tuple[str, ...] = ("full", "gap")
@@ -36,6 +39,34 @@ MIN_SIDE: dict[tuple[str, str], int] = {
 }
 
 
+def weights_message(weights: object) -> str:
+    """The one line for a ``model.weights`` that is neither a built-in choice nor an existing file."""
+    return (
+        f"model.weights={str(weights)!r} is not valid: neither {' nor '.join(WEIGHTS)} nor an existing "
+        "state-dict file; check the path"
+    )
+
+
+def split_arch(arch: str) -> tuple[str, str]:
+    """``model.arch`` → (source, name): ``("camx", "resnet50")``, ``("torchvision", "convnext_tiny")`` for
+    ``torchvision/convnext_tiny``, ``("timm", "vit_small_patch16_224")`` for ``timm/vit_small_patch16_224``."""
+    text = str(arch)
+    source, _, name = text.partition("/")
+    if name and source in SOURCES:
+        return source, name
+    if text in ARCHS:
+        return "camx", text
+    raise ConfigError(
+        f"model.arch={arch!r} is not a valid choice; choose one of: {', '.join(ARCHS)}, "
+        "torchvision/<name> (any torchvision classification model) or timm/<name> (any timm model)"
+    )
+
+
+def is_external(arch: str) -> bool:
+    """Whether ``arch`` names another library's classifier (explained as it is, not trained by camx)."""
+    return split_arch(arch)[0] != "camx"
+
+
 def validate_model_options(
     arch: str = "resnet50",
     head: str = "plain",
@@ -50,10 +81,13 @@ def validate_model_options(
     **_: Any,
 ) -> None:
     """Raise ConfigError for an unknown choice or out-of-range option of :func:`~camx.models.build.build_model`."""
-    check_choice("model.arch", arch, ARCHS)
+    external = is_external(arch)
     check_choice("model.head", head, HEADS)
-    check_choice("model.weights", weights, WEIGHTS)
+    if is_unset(weights) or not str(weights).strip():
+        raise ConfigError("model.weights is empty; use none, imagenet or the path of a state-dict file")
     check_choice("model.classifier", classifier, CLASSIFIERS)
+    if external:
+        return  # another library's network: its own layout, none of camx's head options apply
     if init_backbone and weights != "none":
         raise ConfigError(
             f"model.weights={weights} and model.init_backbone={init_backbone} both set the backbone; "
