@@ -46,7 +46,7 @@ def chunk_for(chunk_size: int | str, size: tuple[int, int], device: torch.device
 def _forward_probs(model: nn.Module, x: Tensor, what: str) -> Tensor:
     try:
         logits = model(x)
-    except RuntimeError as exc:
+    except (RuntimeError, AssertionError, ValueError) as exc:  # timm's fixed-size models assert
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
             f"{what}: the model cannot classify the {x.shape[-2]}×{x.shape[-1]} masked inputs ({first}); "
