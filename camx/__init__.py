@@ -3,6 +3,7 @@
 Library entry points (no printing, no CLI):
 
 - :func:`camx.build_model` — ResNet50 / VGG16 / VGG16-BN / AlexNet with a plain, attention, Dropout or DropKey head;
+- :func:`camx.load_pretrained` — a pretrained classifier by name (torchvision's, timm's) with its class names;
 - :func:`camx.load_checkpoint` — a trained model and its metadata, loaded without executing code;
 - :func:`camx.explain` — class activation maps by any of camx's methods, for any CNN classifier;
 - :func:`camx.explain_many` — several methods on the same images, sharing the forward/backward pass.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_model", "explain", "explain_many", "load_checkpoint"]
+__all__ = ["__version__", "build_model", "explain", "explain_many", "load_checkpoint", "load_pretrained"]
 
 
 def __getattr__(name: str):  # lazy: keep `import camx` (and `camx --help`) free of torch
@@ -24,6 +25,10 @@ def __getattr__(name: str):  # lazy: keep `import camx` (and `camx --help`) free
         import camx.cam
 
         return getattr(camx.cam, name)
+    if name == "load_pretrained":
+        from camx.models.pretrained import load_pretrained
+
+        return load_pretrained
     if name == "load_checkpoint":
         from camx.checkpoint import load_checkpoint
 

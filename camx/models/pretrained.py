@@ -137,16 +137,49 @@ def _timm(name: str, weights: str) -> nn.Module:
         raise ConfigError(f"model.arch=timm/{name} is not a timm model; see timm.list_models()")
     if weights != "imagenet":
         return timm.create_model(name, pretrained=False)
+    cached, repo = _timm_cached(name)
+    if cached is not None:  # load the cached file directly: no request to the hub at all
+        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": cached})
+    from huggingface_hub import constants
+    from huggingface_hub.utils import logging as hf_logging
+
+    missing = f"model.weights=imagenet for timm/{name}: {repo} is not in the Hugging Face cache {constants.HF_HUB_CACHE}"
+    fix = "download it where you are online (same cache), or use model.weights=PATH to a state-dict file"
+    if _offline() or not _reachable("huggingface.co"):
+        raise CheckpointError(f"{missing} and the hub cannot be reached; {fix}")
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # its retry warnings would flood the terminal
     try:
         return timm.create_model(name, pretrained=True)
-    except Exception as exc:  # offline: the hub cannot be reached and nothing is cached
-        from huggingface_hub import constants
+    except Exception as exc:
+        raise CheckpointError(f"{missing} and the download failed ({type(exc).__name__}); {fix}") from None
+    finally:
+        hf_logging.set_verbosity(level)
 
-        raise CheckpointError(
-            f"model.weights=imagenet for timm/{name}: not in the Hugging Face cache {constants.HF_HUB_CACHE} and it "
-            f"could not be downloaded ({type(exc).__name__}); download it where you are online, "
-            "or use model.weights=PATH to a state-dict file"
-        ) from None
+
+def _timm_cached(name: str) -> tuple[str | None, str]:
+    """(path of timm's cached ImageNet weights for ``name`` or None, the Hugging Face repo id)."""
+    from huggingface_hub import try_to_load_from_cache
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    repo = getattr(cfg, "hf_hub_id", None) or f"timm/{name}"
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        found = try_to_load_from_cache(repo, filename)
+        if isinstance(found, str):
+            return found, repo
+    return None, repo
+
+
+def _reachable(host: str) -> bool:
+    """Whether ``host`` resolves (no DNS, no network: fail at once instead of retrying for a minute)."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
 
 
 def _torchvision(name: str, weights: str, arch: str) -> nn.Module:
