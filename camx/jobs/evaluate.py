@@ -315,9 +315,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     if cfg.get("figures", True):
         from camx.jobs.eval_figures import draw_all
 
-        result.written += draw_all(
-            result, run_dir, models, methods, class_names=class_names
-        )
+        result.written += draw_all(result, run_dir, models, methods, class_names=class_names)
     result.seconds = time.perf_counter() - started
     return result
 
