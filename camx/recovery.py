@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from camx.errors import CheckpointError
+from camx.errors import CamxError, CheckpointError
 from camx.runs import read_run_record, write_run_record
 
-__all__ = ["process_alive", "recover_stale", "resume_lock", "this_process"]
+__all__ = ["process_alive", "record_failure", "recover_stale", "resume_lock", "this_process"]
 
 LOCK_NAME = ".resume.lock"
 
@@ -116,3 +116,13 @@ def _lock(fd: int, path: Path) -> None:
             f"{path.parent}: this run is already being resumed (by process {holder}); wait for it to "
             "finish or stop it, or pass trainer.resume=PATH to continue another run"
         ) from None
+
+
+def record_failure(run_dir: str | Path, status: str, reason: str) -> None:
+    """Set ``status`` and ``reason`` in this process's ``run.json`` in ``run_dir`` (if written and still
+    "running"); a file system that refuses even that leaves the record as it was."""
+    rec = read_run_record(run_dir)
+    if rec is None or rec.get("status") != "running" or rec.get("pid") != os.getpid():
+        return
+    with contextlib.suppress(CamxError, OSError):
+        write_run_record(Path(run_dir), {**rec, "status": status, "reason": reason})

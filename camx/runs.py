@@ -186,7 +186,8 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
 
 
 def _runs_below(folder: str, heads: list[str] | None) -> list[str]:
-    """The checkpoint of every training run below ``folder`` (a train sweep) of one of ``heads``, in job order."""
+    """The checkpoint of every training run below ``folder`` (a run dir, a train sweep, any folder of runs) of
+    one of ``heads``, in job order; a run's ``checkpoints/`` folder itself stands for its ``best.pt``."""
     runs = [r for r in find_runs(folder) if heads is None or r["head"] in heads]
     direct = [Path(folder) / n for n in ("best.pt", "last.pt") if (Path(folder) / n).is_file()]
     if not runs and direct:  # a run's checkpoints/ folder itself

@@ -13,9 +13,9 @@ import sys
 
 import click
 import typer
-from typer.core import TyperCommand
 from camx.cli import hydra_bridge as hb
 from camx.cli import render, tasks
+from typer.core import TyperCommand
 
 from camx import __version__
 from camx.errors import CamxError
@@ -167,7 +167,9 @@ def explain(
         None, "--target", help="Class to explain: index or name (default: predicted)."
     ),
     checkpoint: str = typer.Option(
-        None, "--checkpoint", help="Checkpoint file (default: latest of model/head)."
+        None,
+        "--checkpoint",
+        help="A checkpoint file, a run dir or a sweep dir (default: latest of model/head).",
     ),
     mc_samples: int = typer.Option(
         None, "--mc-samples", help="Monte-Carlo DropKey samples averaged per map."
@@ -222,7 +224,9 @@ def evaluate(
         None, "--noise", help="Shorthand for perturb=noise perturb.noise.variance=[V,...]."
     ),
     method: str = typer.Option(None, "--method", help="Comma-separated CAM methods to score."),
-    checkpoint: str = typer.Option(None, "--checkpoint", help="Evaluate only this checkpoint."),
+    checkpoint: str = typer.Option(
+        None, "--checkpoint", help="Evaluate only this checkpoint file, run dir or sweep dir."
+    ),
     fail_under: list[str] = typer.Option(
         None, "--fail-under", help="METRIC=VALUE or QUALIFIER.METRIC=VALUE; exit 1 if any falls short."
     ),

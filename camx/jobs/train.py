@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import threading
 import time
@@ -42,8 +41,8 @@ from camx.models import build_model
 from camx.options import is_unset
 from camx.options.model import requested_target_layer
 from camx.options.trainer import validate_trainer
-from camx.recovery import recover_stale, resume_lock, this_process
-from camx.runs import find_runs, read_run_record, write_run_record
+from camx.recovery import record_failure, recover_stale, resume_lock, this_process
+from camx.runs import find_runs, write_run_record
 from camx.runtime import seed_everything
 
 
@@ -327,18 +326,8 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
             reason = "interrupted" if interrupted else str(exc) if isinstance(exc, CamxError) else repr(exc)
-            _record_failure(Path(run_dir), "interrupted" if interrupted else "failed", reason)
+            record_failure(Path(run_dir), "interrupted" if interrupted else "failed", reason)
             raise
-
-
-def _record_failure(run_dir: Path, status: str, reason: str) -> None:
-    """Set ``status`` and ``reason`` in this process's ``run.json`` (if written and still "running"); a file
-    system that refuses even that leaves the record as it was."""
-    rec = read_run_record(run_dir)
-    if rec is None or rec.get("status") != "running" or rec.get("pid") != os.getpid():
-        return
-    with contextlib.suppress(CamxError, OSError):
-        write_run_record(run_dir, {**rec, "status": status, "reason": reason})
 
 
 def _train(
