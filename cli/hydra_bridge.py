@@ -183,13 +183,14 @@ def launch(
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a stack and exiting 1
     try:
         main()
+    except (HydraException, OmegaConfBaseException) as exc:  # before OSError: MissingConfigException is one
+        msg = _one_line(exc).split("; Config search path")[0].replace(":;", ":")
+        raise ConfigError(f"invalid configuration: {msg}") from None
     except OSError as exc:
         if exc.errno not in IO_ERRNOS and not isinstance(exc, (FileExistsError, NotADirectoryError)):
             raise
         _discard_partial_run_dir(exc.filename)
         raise storage_error(exc, exc.filename, "cannot create the run dir") from None
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"invalid configuration: {_one_line(exc)}") from None
     finally:
         sys.argv = saved
         if saved_env is None:

@@ -49,9 +49,8 @@ def _png(path: Path) -> Path:
 def test_empty_or_root_output_folder_is_refused_before_any_work(
     tmp_path: Path, args: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
     from camx.cli.main import app
+    from typer.testing import CliRunner
 
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(app, args)  # in-process: the check runs before Hydra launches anything
