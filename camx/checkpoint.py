@@ -30,6 +30,7 @@ __all__ = [
     "FORMAT",
     "backbone_state",
     "check_checkpoint",
+    "check_metadata",
     "load_backbone",
     "load_checkpoint",
     "model_from_checkpoint",
@@ -120,7 +121,74 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"{path}: incomplete camx checkpoint ({what}); use a file written by `camx train`"
         )
+    check_metadata(data, path)
     return data
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    import re
+
+    m = re.fullmatch(r"(\d+)\.(\d+)(?:\.(\d+))?(?:[.+-]?[\w.+-]*)?", text)
+    return tuple(int(g) for g in m.groups() if g is not None) if m else None
+
+
+def _metadata_problem(data: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, what is wrong with it) for the first metadata field a job could not trust, else None."""
+    from camx.options.model import ARCHS, HEADS
+
+    if not isinstance(data["arch"], str) or data["arch"] not in ARCHS:
+        return "arch", f"{data['arch']!r} is not one of {', '.join(ARCHS)}"
+    if not isinstance(data["head"], str) or data["head"] not in HEADS:
+        return "head", f"{data['head']!r} is not one of {', '.join(HEADS)}"
+    n = data["num_classes"]
+    if not _is_int(n) or not 1 <= n <= 1_000_000:
+        return "num_classes", f"{n!r} is not a positive integer"
+    names = data.get("class_names")
+    if names is not None:
+        if not isinstance(names, (list, tuple)) or not all(isinstance(c, str) for c in names):
+            return "class_names", "is not a list of names"
+        if len(names) != n:
+            return "class_names", f"holds {len(names)} names but the head has num_classes={n}"
+    size = data.get("image_size")
+    if size is not None and (not _is_int(size) or not 8 <= size <= 4096):
+        return "image_size", f"{size!r} is not an integer side in [8, 4096] px"
+    for key in ("model", "config", "metrics"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            return key, f"is a {type(data[key]).__name__}, not a mapping"
+    version = data.get("camx_version")
+    if version is not None:
+        from camx import __version__
+
+        theirs, ours = _version(str(version)) if isinstance(version, str) else None, _version(__version__)
+        if theirs is None:
+            return "camx_version", f"{version!r} is not a version"
+        if ours is not None and theirs[:2] > ours[:2]:
+            return (
+                "camx_version",
+                f"{version} is newer than this camx ({__version__}); upgrade camx to read it",
+            )
+    return None
+
+
+def check_metadata(data: dict[str, Any], path: str | Path = "checkpoint") -> None:
+    """Validate a checkpoint's metadata like a config: arch, head, num_classes, class_names (one per class
+    of the head), image_size, camx_version; a CheckpointError names the first field that is wrong.
+
+    That the head's weights have ``num_classes`` outputs is checked when the model is built from them
+    (:func:`model_from_checkpoint`)."""
+    problem = _metadata_problem(data)
+    if problem is not None:
+        key, what = problem
+        hint = (
+            ""
+            if "upgrade" in what
+            else "; the file was edited or mixed up: use a file written by `camx train`"
+        )
+        raise CheckpointError(f"{path}: checkpoint field {key} {what}{hint}")
 
 
 def _state_dict_mismatch(model: nn.Module, state: dict[str, Any]) -> str:

@@ -13,10 +13,12 @@ from camx.errors import ConfigError, check_choice, check_range
 from camx.options.cam import METHODS, check_chunk_size
 from camx.options.dataset import DATASETS, SPLITS, shapes_spec
 from camx.options.metrics import METRICS
-from camx.options.model import ARCHS, MIN_SIDE, is_external, validate_model_options
+from camx.options.model import ARCHS, HEADS, MIN_SIDE, is_external, validate_model_options
 from camx.options.perturb import AXES, LEVEL_NAMES, PERTURBATIONS
 from camx.options.perturb import validate as validate_level
+from camx.options.schema import check_schema
 from camx.options.trainer import validate_trainer
+from camx.paths import check_output_root
 from camx.results import flatten_gates
 
 
@@ -59,6 +61,8 @@ def methods_of(cfg: Mapping[str, Any]) -> list[str]:
 def validate(cfg: Mapping[str, Any]) -> None:
     """Raise ConfigError for any unknown choice or out-of-range value of a composed train/explain/eval config."""
     task = cfg.get("task")
+    check_schema(cfg, str(task))
+    check_output_root(cfg.get("outputs_dir", "outputs"))
     m = cfg["model"]
     validate_model_options(**{k: m[k] for k in m if k != "target_layer"})
     frozen = task == "train" and (cfg.get("trainer") or {}).get("freeze_backbone")
@@ -89,6 +93,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
         shapes_spec(d)  # its ranges and the number of classes
     validate_trainer(cfg["trainer"])
     if task in ("explain", "eval"):
+        for head in cfg.get("heads") or []:
+            check_choice("heads", head, HEADS)
         for method in methods_of(cfg) + list(cfg.get("baselines") or []):
             check_choice("cam method", method, METHODS)
         c = cfg.get("cam") or {}

@@ -1,8 +1,19 @@
-"""Errors a user can fix. The CLI turns them into one line and exit code 2."""
+"""Errors a user can fix. The CLI turns each into one line and its ``exit_code``.
+
+Exit codes (README "Exit codes", docs/ERRORS.md): 0 success, 1 a ``--fail-under`` gate missed,
+:data:`USER_ERROR` (2) a path, config value, image or checkpoint the user can correct,
+:data:`IO_ERROR` (3) the file system refused a write or read (disk full, file-size limit, quota,
+permission, read-only folder), 130 interrupted.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
+
+USER_ERROR = 2
+IO_ERROR = 3
 
 
 class CamxError(Exception):
@@ -24,6 +35,43 @@ class DataError(CamxError):
 
 class CheckpointError(CamxError):
     """A checkpoint is missing, corrupt or does not fit the requested model."""
+
+
+class StorageError(CamxError):
+    """The file system refused an operation (disk full, file-size limit, quota, permission, read-only)."""
+
+    exit_code = IO_ERROR
+
+    def __init__(self, message: str, path: str | Path | None = None, errno_: int | None = None) -> None:
+        super().__init__(message)
+        self.path, self.errno = path, errno_
+
+
+#: errno → what to do about it, for the errors :func:`storage_error` explains
+_IO_HINTS = {
+    errno.ENOSPC: "free disk space or set outputs_dir= to another disk",
+    errno.EFBIG: "the file-size limit (ulimit -f) or the file system's maximum file size was reached; "
+    "raise the limit or set outputs_dir= to another disk",
+    errno.EDQUOT: "the disk quota is exhausted; free space or set outputs_dir= elsewhere",
+    errno.EACCES: "check the folder's permissions or set outputs_dir= to a folder you can write",
+    errno.EPERM: "check the folder's permissions or set outputs_dir= to a folder you can write",
+    errno.EROFS: "the file system is read-only; set outputs_dir= to a writable folder",
+    errno.EIO: "the device reported an I/O error; check the disk",
+}
+
+#: OSErrors that are the file system's refusal rather than a missing input (exit code 3)
+IO_ERRNOS: frozenset[int] = frozenset(_IO_HINTS)
+
+
+def storage_error(exc: OSError, path: str | Path | None = None, action: str = "cannot write") -> StorageError:
+    """The one-line StorageError for ``exc``: the path, the errno's name and meaning, and what to do."""
+    code = exc.errno
+    where = path if path is not None else (exc.filename or "a file")
+    name = errno.errorcode.get(code, "") if code is not None else ""
+    meaning = os.strerror(code) if code is not None else str(exc)
+    hint = _IO_HINTS.get(code, "check the disk and the folder's permissions") if code is not None else ""
+    text = f"{where}: {action}: {meaning}" + (f" ({name})" if name else "") + (f"; {hint}" if hint else "")
+    return StorageError(text, where, code)
 
 
 def check_checkpoint_file(path: str | Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,9 @@ from camx.options.model import HEADS, is_external
 
 __all__ = [
     "Pretrained",
+    "discard_if_empty",
     "find_runs",
+    "read_run_record",
     "latest_checkpoints",
     "pretrained_source",
     "resolve_checkpoints",
@@ -62,6 +65,31 @@ def pretrained_source(cfg: Mapping[str, Any]) -> Pretrained | None:
 def write_run_record(run_dir: Path, record: dict[str, Any]) -> None:
     """Write ``run.json`` of a training run (atomically)."""
     atomic_write_text(Path(run_dir) / "run.json", json.dumps(record, indent=2, default=str))
+
+
+def read_run_record(run_dir: str | Path) -> dict[str, Any] | None:
+    """``run.json`` of ``run_dir`` as a dict, or None if it is missing, unreadable or not a JSON object."""
+    try:
+        rec = json.loads((Path(run_dir) / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def discard_if_empty(run_dir: str | Path) -> None:
+    """Tidy the run dir of a job that failed: remove its empty folders (e.g. ``checkpoints/`` when no
+    checkpoint could be written), then the run dir itself if nothing but Hydra's ``.hydra`` is left."""
+    run_dir = Path(run_dir)
+    try:
+        if not run_dir.is_dir():
+            return
+        for sub in run_dir.iterdir():
+            if sub.is_dir() and sub.name != ".hydra" and not any(sub.iterdir()):
+                sub.rmdir()
+        if all(p.name == ".hydra" for p in run_dir.iterdir()):
+            shutil.rmtree(run_dir, ignore_errors=True)
+    except OSError:  # the file system that refused the job's write may refuse this too: leave it
+        pass
 
 
 def find_runs(
@@ -158,8 +186,12 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
 
 
 def _runs_below(folder: str, heads: list[str] | None) -> list[str]:
-    """The checkpoint of every training run below ``folder`` (a train sweep) of one of ``heads``, in job order."""
+    """The checkpoint of every training run below ``folder`` (a run dir, a train sweep, any folder of runs) of
+    one of ``heads``, in job order; a run's ``checkpoints/`` folder itself stands for its ``best.pt``."""
     runs = [r for r in find_runs(folder) if heads is None or r["head"] in heads]
+    direct = [Path(folder) / n for n in ("best.pt", "last.pt") if (Path(folder) / n).is_file()]
+    if not runs and direct:  # a run's checkpoints/ folder itself
+        return [str(direct[0])]
     if not runs:
         which = f"{'/'.join(heads)} " if heads else ""
         raise CheckpointError(

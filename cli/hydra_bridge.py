@@ -9,6 +9,8 @@ out-of-range value costs one line and exit code 2, and no run dir is left behind
 from __future__ import annotations
 
 import itertools
+import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from camx.errors import CamxError, ConfigError
+from camx.errors import IO_ERRNOS, CamxError, ConfigError, storage_error
+from camx.runs import discard_if_empty
 from camx.runtime import run_uid
 
 GROUPS = ("model", "dataset", "trainer", "cam", "perturb", "experiment", "hydra/launcher")
@@ -64,8 +67,12 @@ def _register_resolvers() -> None:
 
 
 def quote(value: str) -> str:
-    """A Hydra-grammar quoted string."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """``value`` as a Hydra-grammar quoted string that composes to exactly ``value``: a literal, never an
+    interpolation (``${…}`` is escaped for OmegaConf, quotes and the backslashes before them for Hydra)."""
+    text = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", value)
+    text = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
+    text = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, text)
+    return "'" + text + "'"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -157,18 +164,49 @@ def launch(
     multirun: bool,
     hydra_flags: list[str] | None = None,
 ) -> None:
-    """Run ``task_function`` as a Hydra application with ``overrides`` (``-m`` when ``multirun``)."""
+    """Run ``task_function`` as a Hydra application with ``overrides`` (``-m`` when ``multirun``).
+
+    Hydra's own failures come back as camx errors instead of Hydra's report and exit code 1: a run dir
+    or ``.hydra`` file the file system refused is a StorageError (exit 3; a run dir left with a partial
+    ``.hydra`` only is removed), a config Hydra cannot compose (``--cfg`` skips the prevalidation) a
+    ConfigError.
+    """
     import hydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     _register_resolvers()
     argv = [f"camx {task}", *(["-m"] if multirun else []), *(hydra_flags or []), *overrides]
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=task)(task_function)
-    saved = sys.argv
+    saved, saved_env = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = argv
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a stack and exiting 1
     try:
         main()
+    except (HydraException, OmegaConfBaseException) as exc:  # before OSError: MissingConfigException is one
+        msg = _one_line(exc).split("; Config search path")[0].replace(":;", ":")
+        raise ConfigError(f"invalid configuration: {msg}") from None
+    except OSError as exc:
+        if exc.errno not in IO_ERRNOS and not isinstance(exc, (FileExistsError, NotADirectoryError)):
+            raise
+        _discard_partial_run_dir(exc.filename)
+        raise storage_error(exc, exc.filename, "cannot create the run dir") from None
     finally:
         sys.argv = saved
+        if saved_env is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_env
+
+
+def _discard_partial_run_dir(filename: Any) -> None:
+    """Remove the run dir Hydra was writing ``filename`` (``<run dir>/.hydra/…``) into, if that is all it holds."""
+    if not filename:
+        return
+    path = Path(str(filename))
+    run_dir = next((p.parent for p in [path, *path.parents] if p.name == ".hydra"), None)
+    if run_dir is not None:
+        discard_if_empty(run_dir)
 
 
 __all__ = ["CamxError", "compose", "config_dir", "expand", "group_choices", "launch", "prevalidate", "quote"]

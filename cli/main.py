@@ -7,11 +7,15 @@ arguments and hands them to :mod:`camx.cli.tasks`, which calls the library.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 
+import click
 import typer
 from camx.cli import hydra_bridge as hb
 from camx.cli import render, tasks
+from typer.core import TyperCommand
 
 from camx import __version__
 from camx.errors import CamxError
@@ -75,7 +79,7 @@ def _run(task: str, overrides: list[str], multirun: bool, flags: list[str]) -> N
         tasks.run(task, overrides, multirun=multirun, hydra_flags=flags)
     except CamxError as exc:
         render.error(str(exc))
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.exit_code) from None
 
 
 GROUPS_TRAIN = ("model", "dataset", "trainer", "experiment", "hydra/launcher")
@@ -113,7 +117,36 @@ def train(
 GROUPS_EXPLAIN = ("model", "cam", "dataset", "experiment")
 
 
+IMAGES_AFTER_DASHDASH = "camx_images"
+# key=value, +key=value, ++key=value, ~key; a key is dotted names (hydra/… groups may hold a slash)
+_OVERRIDE_KEY = re.compile(r"(\+{1,2}|~)?(hydra/[\w@.-]+|[A-Za-z_][\w@-]*(\.[\w@-]+)*)")
+
+
+def is_override(arg: str) -> bool:
+    """Whether an argument of ``camx explain`` is a Hydra override rather than an image: an existing path
+    is always an image (``a=b.png`` from a glob), and so is anything whose part before ``=`` is no config
+    key (``imgs/a=b.png``); the arguments after ``--`` are images whatever they look like."""
+    if os.path.lexists(arg):
+        return False
+    key, sep, _ = arg.partition("=")
+    if not sep and not arg.startswith("~"):
+        return False
+    return _OVERRIDE_KEY.fullmatch(key) is not None
+
+
+class _ImagesAfterDashDash(TyperCommand):
+    """A command that keeps the arguments after ``--`` apart (in ``ctx.meta``): they are image paths."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            cut = args.index("--")
+            ctx.meta[IMAGES_AFTER_DASHDASH] = args[cut + 1 :]
+            args = args[:cut]
+        return super().parse_args(ctx, args)
+
+
 @app.command(
+    cls=_ImagesAfterDashDash,
     context_settings=EXTRA,
     epilog=_epilog(
         "explain",
@@ -123,6 +156,7 @@ GROUPS_EXPLAIN = ("model", "cam", "dataset", "experiment")
             "camx explain photos/ cam=gradcampp model.head=dropkey",
             "camx explain 'imgs/*.png' --method gradcam,gradcampp,scorecam --target 3",
             "camx explain img.png --checkpoint outputs/train/…/checkpoints/best.pt --mc-samples 16",
+            "camx explain experiment=smoke -- 'odd=name.png' '${HOME}.png'   # after --: file names only",
         ],
     ),
 )
@@ -133,7 +167,9 @@ def explain(
         None, "--target", help="Class to explain: index or name (default: predicted)."
     ),
     checkpoint: str = typer.Option(
-        None, "--checkpoint", help="Checkpoint file (default: latest of model/head)."
+        None,
+        "--checkpoint",
+        help="A checkpoint file, a run dir or a sweep dir (default: latest of model/head).",
     ),
     mc_samples: int = typer.Option(
         None, "--mc-samples", help="Monte-Carlo DropKey samples averaged per map."
@@ -143,10 +179,11 @@ def explain(
     ),
     cfg: str = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit."),
 ) -> None:
-    """Draw heatmaps for IMAGE files, folders or globs (arguments without '=' are images)."""
+    """Draw heatmaps for IMAGE files, folders or globs (existing paths and arguments that are not key=value
+    overrides are images; every argument after -- is an image)."""
     args = list(ctx.args)
-    overrides = [a for a in args if "=" in a or a.startswith("~")]
-    images = [a for a in args if a not in overrides]
+    overrides = [a for a in args if is_override(a)]
+    images = [a for a in args if not is_override(a)] + list(ctx.meta.get(IMAGES_AFTER_DASHDASH, []))
     if not images and not cfg:
         render.error("no image given; usage: camx explain IMAGE... [key=value ...] (files, folders or globs)")
         raise typer.Exit(2)
@@ -187,7 +224,9 @@ def evaluate(
         None, "--noise", help="Shorthand for perturb=noise perturb.noise.variance=[V,...]."
     ),
     method: str = typer.Option(None, "--method", help="Comma-separated CAM methods to score."),
-    checkpoint: str = typer.Option(None, "--checkpoint", help="Evaluate only this checkpoint."),
+    checkpoint: str = typer.Option(
+        None, "--checkpoint", help="Evaluate only this checkpoint file, run dir or sweep dir."
+    ),
     fail_under: list[str] = typer.Option(
         None, "--fail-under", help="METRIC=VALUE or QUALIFIER.METRIC=VALUE; exit 1 if any falls short."
     ),
@@ -244,7 +283,7 @@ def report(
         tasks.report(dirs[0], out)
     except CamxError as exc:
         render.error(str(exc))
-        raise typer.Exit(2) from None
+        raise typer.Exit(exc.exit_code) from None
 
 
 def main() -> None:

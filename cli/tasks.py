@@ -16,7 +16,9 @@ from camx.cli import hydra_bridge as hb
 from camx.cli import render
 from omegaconf import DictConfig, OmegaConf
 
-from camx.errors import CamxError, ConfigError
+from camx.errors import IO_ERRNOS, CamxError, ConfigError, storage_error
+from camx.paths import check_output_root, check_writable
+from camx.runs import discard_if_empty
 from camx.text import plural
 
 GATES_FAILED: list[str] = []  # the --fail-under thresholds the command's eval jobs did not meet
@@ -34,6 +36,10 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
     def check(cfg: DictConfig) -> None:
         # validate() and preflight() are torch-free up to a file that must be read: a typo or a missing
         # file is reported before torch is imported (checking a chosen target layer builds the model)
+        if cfg.get("task") != task:
+            raise ConfigError(
+                f"task={cfg.get('task')!r} cannot be changed; run `camx {cfg.get('task')}` instead"
+            )
         try:
             validate(cfg)
             # explain/eval check the target layer against the checkpoint's model, inside the job
@@ -47,9 +53,14 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
             ) from None
         from camx.jobs.preflight import preflight
 
+        if run_parent is None:  # the run dir goes under outputs_dir
+            check_writable(str(cfg.get("outputs_dir")), "outputs_dir")
+        else:
+            check_writable(run_parent, "hydra.sweep.dir" if multirun else "hydra.run.dir")
         preflight(cfg)
 
     GATES_FAILED.clear()
+    run_parent = _run_parent(overrides, multirun)
     if not hydra_flags:
         try:
             hb.prevalidate(task, overrides, check)
@@ -68,6 +79,18 @@ def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[st
         render.error(f"fail-under: {len(GATES_FAILED)} threshold(s) not met across the sweep:")
         for line in GATES_FAILED:
             render.error(f"fail-under: {line}")
+
+
+def _run_parent(overrides: list[str], multirun: bool) -> str | None:
+    """The folder an explicit ``hydra.run.dir`` (``hydra.sweep.dir`` with ``-m``) puts the run dir in, checked
+    like ``outputs_dir``; None when the run dir goes under ``outputs_dir`` (or its value is interpolated)."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    for item in overrides:
+        name, sep, value = item.lstrip("+").partition("=")
+        if sep and name == key and "${" not in value:
+            check_output_root(value.strip("'\""), key)
+            return str(Path(value.strip("'\"")).parent)
+    return None
 
 
 @contextmanager
@@ -142,18 +165,21 @@ def _job(cfg: DictConfig) -> Any:
     try:
         return {"train": _train, "explain": _explain, "eval": _eval}[str(cfg.task)](cfg, run_dir)
     except CamxError as exc:
-        render.error(str(exc))
-        _discard_if_empty(run_dir)
-        sys.exit(2)
+        _fail(exc, run_dir)
+    except OSError as exc:  # the file system refused a read or write no library call anticipated
+        if exc.errno not in IO_ERRNOS:
+            raise
+        _fail(storage_error(exc, exc.filename, "failed"), run_dir)
     except Interrupted as exc:
         render.error(f"{exc}; continue with the same command plus trainer.resume=true")
         sys.exit(130)
 
 
-def _discard_if_empty(run_dir: Path) -> None:
-    """A job that failed on user input leaves nothing behind but Hydra's own .hydra folder: remove it."""
-    if run_dir.is_dir() and all(p.name == ".hydra" for p in run_dir.iterdir()):
-        shutil.rmtree(run_dir, ignore_errors=True)
+def _fail(exc: CamxError, run_dir: Path) -> None:
+    """One line for ``exc``, the run dir tidied (see :func:`discard_if_empty`), exit with its code."""
+    render.error(str(exc))
+    discard_if_empty(run_dir)
+    sys.exit(exc.exit_code)
 
 
 def _train(cfg: DictConfig, run_dir: Path) -> None:

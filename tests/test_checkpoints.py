@@ -105,8 +105,8 @@ def test_checkpoint_of_another_model_names_both(real: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "needles"),
     [
-        (
-            {"num_classes": 8},
+        (  # class names edited to match (otherwise their count is what is refused, see test_hostile.py)
+            {"num_classes": 8, "class_names": [f"c{i}" for i in range(8)]},
             ["resnet50/plain with 8 classes", "head.fc.weight is (4, 2048) in the file but (8, 2048)"],
         ),
         ({"head": "dropkey"}, ["resnet50/dropkey", "missing, e.g. head.embed"]),

@@ -180,7 +180,7 @@ def test_imagefolder_dataset_drops_unreadable_headers_and_flags_decode_failures(
         (["train", "dataset.imgsize=3"], ["did you mean dataset.image_size?"]),
         (["eval", "perturb.rotation.degrees=[10]"], ["perturb has no 'rotation'", "perturb=rotation"]),
         (["train", "trainer.epochs=abc"], ["trainer.epochs='abc' is not an integer"]),
-        (["train", "model.dim=abc"], ["invalid configuration value", "abc"]),
+        (["train", "model.dim=abc"], ["model.dim='abc' is not an integer", "[1, 65536]"]),
     ],
 )
 def test_bad_configuration_is_one_line_exit_2_no_run_dir(

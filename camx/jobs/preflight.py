@@ -19,7 +19,7 @@ from camx.errors import ConfigError
 from camx.options.model import WEIGHTS, weights_message
 from camx.runs import resolve_checkpoints
 
-__all__ = ["preflight"]
+__all__ = ["check_method_options", "preflight"]
 
 
 def preflight(cfg: Mapping[str, Any]) -> None:
@@ -31,9 +31,10 @@ def preflight(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(weights_message(weights))
     if task == "explain":
         if explicit:  # an explicit path that does not exist is named before the inputs are looked at
-            resolve_checkpoints(cfg, all_heads=False)
+            found = resolve_checkpoints(cfg, all_heads=False)
             require_images(list(cfg.get("inputs") or []))
-            check_checkpoint(explicit)
+            for path in found.values():  # a file, a run dir or a sweep dir: each checkpoint it holds
+                check_checkpoint(path)
         else:
             require_images(list(cfg.get("inputs") or []))
             resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None)
@@ -42,6 +43,22 @@ def preflight(cfg: Mapping[str, Any]) -> None:
         if cfg.get("checkpoints"):
             for path in found.values():
                 check_checkpoint(path)
+    if task in ("explain", "eval"):
+        check_method_options(cfg)
     init = (cfg.get("model") or {}).get("init_backbone")
     if task == "train" and init:  # the file, its architecture and output stride (train checks the tensors)
         backbone_state(init, cfg["model"]["arch"], int(cfg["model"].get("output_stride", 32)))
+
+
+def check_method_options(cfg: Mapping[str, Any]) -> None:
+    """Build every CAM method of the job from its options (``cam.options``), so an unknown option or a value
+    of the wrong type or range is a ConfigError naming the method before the run dir exists. Imports
+    torch (the method classes), so it runs after every torch-free check."""
+    from camx.cam.base import make_method
+    from camx.cam.registry import get_method
+    from camx.config import methods_of
+    from camx.jobs.common import method_options
+
+    baselines = list(cfg.get("baselines") or []) if cfg.get("task") == "eval" else []
+    for method in [*methods_of(cfg), *baselines]:
+        make_method(get_method(method), method_options(cfg, method))

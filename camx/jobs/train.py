@@ -35,12 +35,13 @@ from camx import distributed
 from camx.checkpoint import load_backbone, read_checkpoint, save_checkpoint
 from camx.data.datasets import build_dataset, class_names
 from camx.data.transforms import normalize
-from camx.errors import CheckpointError, ConfigError
+from camx.errors import CamxError, CheckpointError, ConfigError
 from camx.jobs.progress import SILENT, Reporter
 from camx.models import build_model
 from camx.options import is_unset
 from camx.options.model import requested_target_layer
 from camx.options.trainer import validate_trainer
+from camx.recovery import record_failure, recover_stale, resume_lock, this_process
 from camx.runs import find_runs, write_run_record
 from camx.runtime import seed_everything
 
@@ -283,7 +284,9 @@ def _resume_source(cfg: Mapping[str, Any]) -> Path | None:
     arch, head = cfg["model"]["arch"], cfg["model"]["head"]
     for rec in find_runs(cfg.get("outputs_dir", "outputs"), arch=arch, head=head):
         last = Path(rec["run_dir"]) / "checkpoints" / "last.pt"
-        if rec.get("status") not in ("finished", "resumed") and last.is_file():
+        # "running" with a pid is a live run (recover_stale marked the dead ones "interrupted")
+        live = rec.get("status") == "running" and "pid" in rec
+        if rec.get("status") not in ("finished", "resumed") and not live and last.is_file():
             return last
     raise CheckpointError(
         f"trainer.resume=true but no interrupted {arch}/{head} run was found under {cfg.get('outputs_dir', 'outputs')}; "
@@ -307,7 +310,29 @@ def _mark_resumed(source: Path, run_dir: Path) -> None:
 
 
 def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> TrainResult:
-    """Train ``cfg.model`` on ``cfg.dataset`` with ``cfg.trainer``; write checkpoints and ``run.json`` into ``run_dir``."""
+    """Train ``cfg.model`` on ``cfg.dataset`` with ``cfg.trainer``; write checkpoints and ``run.json`` into ``run_dir``.
+
+    First the runs under ``outputs_dir`` left by killed processes are tidied
+    (:func:`camx.recovery.recover_stale`). A run that continues another (``trainer.resume``) holds
+    that run's lock while it trains (:func:`camx.recovery.resume_lock`). A failure after ``run.json``
+    was written records ``"status": "failed"`` and the reason there before it is raised.
+    """
+    recover_stale(cfg.get("outputs_dir", "outputs"))
+    with contextlib.ExitStack() as locks:
+        try:
+            return _train(cfg, Path(run_dir), reporter, locks)
+        except Interrupted:
+            raise
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            reason = "interrupted" if interrupted else str(exc) if isinstance(exc, CamxError) else repr(exc)
+            record_failure(Path(run_dir), "interrupted" if interrupted else "failed", reason)
+            raise
+
+
+def _train(
+    cfg: Mapping[str, Any], run_dir: Path, reporter: Reporter, locks: contextlib.ExitStack
+) -> TrainResult:
     t = cfg["trainer"]
     validate_trainer(t)
     validate_target_layer(cfg["model"])
@@ -321,6 +346,8 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
     if int(t.get("threads", 0)) > 0:
         torch.set_num_threads(int(t["threads"]))
     resume_from = _resume_source(cfg)
+    if resume_from is not None:  # a second resume of the same run refuses instead of forking it
+        locks.enter_context(resume_lock(Path(resume_from).parent.parent))
 
     train_set = build_dataset(cfg["dataset"], "train")
     val_set = build_dataset(cfg["dataset"], "val")
@@ -404,6 +431,7 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
         "dataset": cfg["dataset"]["name"],
         "num_classes": len(classes),
         "status": "running",
+        **this_process(),
         "resumed_from": str(Path(resume_from).resolve()) if resume_from else None,
     }
 

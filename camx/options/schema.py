@@ -1,0 +1,316 @@
+"""The schema of every key a train/explain/eval job reads: its type, range and whether it may be null.
+
+:func:`check_schema` runs first in :func:`camx.config.validate`: a value of the wrong type (``abc`` for
+an integer, ``1.5`` for a seed, a list for a path), out of range (a batch size past 64 bits), not finite,
+empty, or a required group or key removed (``~trainer``) is one ConfigError naming the key. The
+semantic checks (choices, cross-key rules, perturbation levels, method options) follow in
+:func:`camx.config.validate`; they can rely on the types checked here.
+
+Keys a job does not read are not listed (a key added with ``+key=value`` is the user's own). Groups
+whose keys depend on the choice (``perturb``, ``cam.options``, ``fail_under``) are checked where they
+are interpreted. ``tests/test_schema.py`` checks that every key of the composed configs is listed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from camx.errors import ConfigError
+
+__all__ = ["SCHEMA", "Key", "check_schema", "keys_for"]
+
+SEED_MAX = 2**32 - 1  #: seeds are 0 … 2³²−1 (NumPy's range)
+BATCH_MAX = 65_536
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: ``kind`` is int, float, bool, text, path, texts (a list of texts), device, target,
+    resume, sizes or any; ``low``/``high`` bound numbers (inclusive unless said otherwise)."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    optional: bool = False  #: null allowed
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+
+def _int(low: int | None, high: int | None, optional: bool = False) -> Key:
+    return Key("int", low, high, optional)
+
+
+def _float(low: float | None, high: float | None, *, lo_inc: bool = True, hi_inc: bool = True) -> Key:
+    return Key("float", low, high, low_inclusive=lo_inc, high_inclusive=hi_inc)
+
+
+TEXT, PATH, BOOL, TEXTS = Key("text"), Key("path"), Key("bool"), Key("texts")
+OPTIONAL_TEXT, OPTIONAL_TEXTS = Key("text", optional=True), Key("texts", optional=True)
+
+#: task → dotted key → Key; "*" applies to every task, "dataset:<name>" to that dataset's group.
+SCHEMA: dict[str, dict[str, Key]] = {
+    "*": {
+        "task": TEXT,
+        "outputs_dir": PATH,
+        "checkpoint": OPTIONAL_TEXT,
+        "model.arch": TEXT,
+        "model.head": TEXT,
+        "model.weights": TEXT,
+        "model.init_backbone": OPTIONAL_TEXT,
+        "model.classifier": TEXT,
+        "model.output_stride": _int(1, 64),
+        "model.target_layer": Key("any", optional=True),
+        "model.mask_ratio": _float(0.0, 1.0, hi_inc=False),
+        "model.dim": _int(1, 65_536),
+        "model.num_heads": _int(1, 1024),
+        "model.depth": _int(1, 64),
+        "dataset.name": TEXT,
+        "dataset.split": TEXT,
+        "dataset.image_size": _int(8, 4096),
+        "trainer.epochs": _int(1, 100_000),
+        "trainer.batch_size": _int(1, BATCH_MAX),
+        "trainer.optimizer": TEXT,
+        "trainer.lr": _float(0.0, None, lo_inc=False),
+        "trainer.momentum": _float(0.0, 1.0, hi_inc=False),
+        "trainer.weight_decay": _float(0.0, None),
+        "trainer.schedule": TEXT,
+        "trainer.warmup": _float(0.0, 1.0, lo_inc=False, hi_inc=False),
+        "trainer.seed": _int(0, SEED_MAX),
+        "trainer.device": Key("device"),
+        "trainer.workers": _int(0, 256),
+        "trainer.channels_last": BOOL,
+        "trainer.eval_batch_size": _int(1, BATCH_MAX),
+        "trainer.sizes": Key("sizes", optional=True),
+        "trainer.threads": _int(0, 4096),
+        "trainer.freeze_backbone": BOOL,
+        "trainer.resume": Key("resume"),
+    },
+    "explain": {
+        "cam.name": TEXT,
+        "cam.mc_samples": _int(1, 10_000),
+        "cam.chunk_size": Key("any"),  # auto or an int ≥ 1: camx.options.cam.check_chunk_size
+        "inputs": TEXTS,
+        "methods": Key("methods", optional=True),
+        "heads": OPTIONAL_TEXTS,
+        "target": Key("target", optional=True),
+        "top_k": _int(1, 100_000),
+        "image_size": _int(8, 4096, optional=True),
+        "max_pixels": _int(1, 2**40),
+        "view": TEXT,
+        "view_max_side": _int(16, 16_384),
+    },
+    "eval": {
+        "cam.name": TEXT,
+        "cam.mc_samples": _int(1, 10_000),
+        "cam.chunk_size": Key("any"),
+        "checkpoints": TEXTS,
+        "heads": OPTIONAL_TEXTS,
+        "methods": Key("methods", optional=True),
+        "baselines": OPTIONAL_TEXTS,
+        "max_images": _int(1, 10**9, optional=True),
+        "batch_size": _int(1, BATCH_MAX),
+        "seed": _int(0, SEED_MAX),
+        "compose": BOOL,
+        "map_metrics": BOOL,
+        "average_drop": BOOL,
+        "faithfulness_steps": _int(0, 10_000),
+        "iou_threshold": _float(0.0, 1.0),
+        "figures": BOOL,
+        "timing": BOOL,
+    },
+    "dataset:shapes": {
+        "dataset.num_classes": _int(2, 10),
+        "dataset.train_size": _int(1, 10**8),
+        "dataset.val_size": _int(1, 10**8),
+        "dataset.test_size": _int(1, 10**8),
+        "dataset.fresh_every_epoch": BOOL,
+        "dataset.seed": _int(0, SEED_MAX),
+        "dataset.min_scale": _float(0.02, 1.0),
+        "dataset.max_scale": _float(0.02, 1.0),
+        "dataset.distractors": _int(0, 100),
+        "dataset.texture": _float(0.0, 1.0),
+        "dataset.min_contrast": _float(0.0, 1.0),
+        "dataset.max_rotation": _float(0.0, 180.0),
+        "dataset.grain": _float(0.0, 1.0),
+    },
+    "dataset:imagefolder": {
+        "dataset.root": PATH,
+        "dataset.ratios": Key("ratios"),
+        "dataset.seed": _int(0, SEED_MAX),
+        "dataset.max_pixels": _int(1, 2**40),
+    },
+    **{
+        f"dataset:{name}": {
+            "dataset.root": PATH,
+            "dataset.download": BOOL,
+            "dataset.val_fraction": _float(0.0, 1.0, hi_inc=False),
+            "dataset.seed": _int(0, SEED_MAX),
+            **({"dataset.variant": TEXT} if name == "imagenette" else {}),
+        }
+        for name in ("cifar10", "imagenette", "oxford_pets")
+    },
+}
+#: groups a task cannot run without (removing one, e.g. ``~trainer``, is a ConfigError)
+REQUIRED_GROUPS = {
+    "train": ("model", "dataset", "trainer"),
+    "explain": ("model", "dataset", "trainer", "cam"),
+}
+REQUIRED_GROUPS["eval"] = REQUIRED_GROUPS["explain"]
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
+
+
+def keys_for(task: str, dataset: str | None) -> dict[str, Key]:
+    """Every key a ``task`` job reads (with ``dataset`` chosen), dotted name → :class:`Key`."""
+    return {**SCHEMA["*"], **SCHEMA.get(task, {}), **SCHEMA.get(f"dataset:{dataset}", {})}
+
+
+def _problem_int(value: Any, key: Key) -> str | None:
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,30}", value.strip()):
+        value = int(value)
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "is not an integer"
+    if (key.low is not None and value < key.low) or (key.high is not None and value > key.high):
+        return "is out of range"
+    return None
+
+
+def _problem_float(value: Any, key: Key) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return "is not a number"
+    try:
+        v = float(value)
+    except ValueError:
+        return "is not a number"
+    if not math.isfinite(v):
+        return "is not finite"
+    lo_ok = key.low is None or (v >= key.low if key.low_inclusive else v > key.low)
+    hi_ok = key.high is None or (v <= key.high if key.high_inclusive else v < key.high)
+    return None if lo_ok and hi_ok else "is out of range"
+
+
+def _is_list(value: Any) -> bool:
+    """A list (OmegaConf's ListConfig is a Sequence, not a list), not a text."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def _is_texts(value: Any) -> bool:
+    return _is_list(value) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def _problem(value: Any, key: Key) -> str | None:
+    """What is wrong with ``value`` for ``key`` (None: nothing), as the words after ``name=value``."""
+    if value is None:
+        return None if key.optional or key.kind == "any" else "is empty (null)"
+    kind = key.kind
+    if kind == "int":
+        return _problem_int(value, key)
+    if kind == "float":
+        return _problem_float(value, key)
+    if kind == "bool":
+        return None if isinstance(value, bool) else "is not true or false"
+    if kind in ("text", "path", "device"):
+        if not isinstance(value, str) or (not value.strip() and not key.optional):  # '' = unset if optional
+            return "is not a non-empty text"
+        return None if kind != "device" or _DEVICE.fullmatch(value) else "is not a device"
+    if kind == "texts":
+        return None if _is_texts(value) else "is not a list of non-empty texts"
+    if kind == "methods":  # a list, or one text of comma-separated ids
+        return (
+            None
+            if _is_texts(value) or (isinstance(value, str) and value.strip())
+            else "is not a list of methods"
+        )
+    if kind == "target":
+        return None if isinstance(value, (str, int)) and not isinstance(value, bool) else "is not a class"
+    if kind == "resume":
+        return (
+            None if isinstance(value, bool) or (isinstance(value, str) and value.strip()) else "is not valid"
+        )
+    if kind == "sizes":
+        ok = _is_list(value) and len(value) > 0 and all(_problem_int(v, _int(8, 4096)) is None for v in value)
+        return None if ok else "is not a list of input sides in [8, 4096]"
+    if kind == "ratios":
+        ok = (
+            _is_list(value)
+            and len(value) == 3
+            and all(_problem_float(v, _float(0.0, 1.0)) is None for v in value)
+            and sum(float(v) for v in value) > 0
+        )
+        return None if ok else "is not three fractions (train, val, test) in [0, 1]"
+    return None if isinstance(value, (str, int, float, bool)) else "is not a single value"
+
+
+_EXPECTED = {
+    "bool": "true or false",
+    "text": "a non-empty text",
+    "path": "a folder or file path",
+    "device": "auto, cpu, cuda, cuda:N or mps",
+    "texts": "a list such as [a,b]",
+    "methods": "a list of CAM methods such as [gradcam,gradcampp]",
+    "target": "a class index or name",
+    "resume": "true, false or a run dir",
+    "sizes": "null or a list such as [32,48]",
+    "ratios": "a list such as [0.8,0.1,0.1]",
+    "any": "a single value",
+}
+
+
+def _expected(key: Key) -> str:
+    if key.kind in ("int", "float"):
+        lo = "-inf" if key.low is None else f"{key.low:g}" if key.kind == "float" else str(int(key.low))
+        hi = "inf" if key.high is None else f"{key.high:g}" if key.kind == "float" else str(int(key.high))
+        rng = ("[" if key.low_inclusive and key.low is not None else "(") + f"{lo}, {hi}"
+        rng += "]" if key.high_inclusive and key.high is not None else ")"
+        what = f"an integer in {rng}" if key.kind == "int" else f"a finite number in {rng}"
+    else:
+        what = _EXPECTED[key.kind]
+    return what + (" or null" if key.optional else "")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_schema(cfg: Mapping[str, Any], task: str) -> None:
+    """Raise one ConfigError for the first required group or key that is missing, or value that does not
+    fit its :class:`Key`; otherwise return (nothing is converted)."""
+    for group in REQUIRED_GROUPS.get(task, ()):
+        if not isinstance(cfg.get(group), Mapping):
+            raise ConfigError(
+                f"the {group} group is required by camx {task} but was removed or replaced; "
+                f"drop the ~{group} (or {group}=…) override"
+            )
+    dataset = cfg["dataset"].get("name") if task in REQUIRED_GROUPS else None
+    for name, key in keys_for(task, str(dataset)).items():
+        node: Any = cfg
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping) or leaf not in list(node.keys()):
+            removed = " or ".join(f"~{'.'.join(name.split('.')[: i + 1])}" for i in range(len(parents) + 1))
+            raise ConfigError(
+                f"{name} is missing but camx {task} needs it ({_expected(key)}); drop the override that "
+                f"removed it ({removed}) or set {name}=VALUE"
+            )
+        value = _value(node, leaf, name, key)
+        problem = _problem(value, key)
+        if problem:
+            raise ConfigError(f"{name}={_shown(value)} {problem}; it must be {_expected(key)}")
+
+
+def _value(node: Mapping[str, Any], leaf: str, name: str, key: Key) -> Any:
+    """``node[leaf]`` resolved; a missing (``???``) or unresolvable interpolation is a ConfigError."""
+    try:
+        return node[leaf]
+    except Exception as exc:  # noqa: BLE001 - OmegaConf's resolution errors: any interpolation can fail
+        if "Missing mandatory value" in str(exc):
+            raise ConfigError(f"{name} is required: set {name}=VALUE ({_expected(key)})") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{name}: its value cannot be resolved ({first}); set {name}=VALUE") from None
