@@ -148,6 +148,17 @@ def test_cam_refuses_a_transformer_with_its_reason() -> None:
         explain(tiny_vit(), _x(), "cam", target_layer="blocks.1.norm1")
 
 
+def test_reshape_config_option_reaches_explain(tmp_path) -> None:
+    from conftest import camx
+
+    from camx.cam.reshape import CHOICES
+    from camx.options.model import RESHAPES
+
+    assert CHOICES == RESHAPES
+    res = camx("explain", "x.png", "model.reshape=sideways", f"outputs_dir={tmp_path}", cwd=tmp_path)
+    assert res.returncode == 2 and "model.reshape='sideways' is not valid" in res.stderr
+
+
 def test_wrong_reshape_is_one_clear_error() -> None:
     model, x = tiny_vit(), _x()
     with pytest.raises(ConfigError, match="reshape='nhwc' needs"):

@@ -28,7 +28,7 @@ from torch import Tensor
 from camx.errors import ConfigError
 
 Reshape = str | Callable[[Tensor], Tensor]
-CHOICES = ("auto", "tokens", "nhwc")
+CHOICES = ("auto", "tokens", "nhwc")  #: camx.options.model.RESHAPES (torch-free) equals it; a test checks
 MAX_PREFIX = 8  #: class + distillation + up to 6 register tokens
 
 

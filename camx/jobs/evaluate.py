@@ -239,6 +239,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
                         mc_samples=mc if group[0] in methods else 1,
                         chunk_size=cam_cfg.get("chunk_size", "auto"),
                         target_layer=layer,
+                        reshape=cfg["model"].get("reshape"),
                         options=options,
                     )
                     for i in range(0, len(stacked), chunk)

@@ -150,6 +150,7 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
                 mc_samples=int(cam_cfg.get("mc_samples", 1)),
                 chunk_size=cam_cfg.get("chunk_size", "auto"),
                 target_layer=layer,
+                reshape=cfg["model"].get("reshape"),
                 options={m: method_options(cfg, m) for m in methods},
             )
             for method, out in outs.items():

@@ -67,6 +67,10 @@ def is_external(arch: str) -> bool:
     return split_arch(arch)[0] != "camx"
 
 
+#: named token layouts of :mod:`camx.cam.reshape` (kept torch-free here for config validation)
+RESHAPES = ("auto", "tokens", "nhwc")
+
+
 def validate_model_options(
     arch: str = "resnet50",
     head: str = "plain",
@@ -78,11 +82,17 @@ def validate_model_options(
     mask_ratio: float = 0.1,
     init_backbone: str | None = None,
     classifier: str = "full",
+    reshape: str | None = None,
     **_: Any,
 ) -> None:
     """Raise ConfigError for an unknown choice or out-of-range option of :func:`~camx.models.build.build_model`."""
     external = is_external(arch)
     check_choice("model.head", head, HEADS)
+    if reshape is not None and reshape not in RESHAPES and ":" not in str(reshape):
+        raise ConfigError(
+            f"model.reshape={reshape!r} is not valid; use null (the model's own), {', '.join(RESHAPES)} "
+            "or package.module:function"
+        )
     if is_unset(weights) or not str(weights).strip():
         raise ConfigError("model.weights is empty; use none, imagenet or the path of a state-dict file")
     check_choice("model.classifier", classifier, CLASSIFIERS)
