@@ -15,12 +15,9 @@ each is reported once through ``Reporter.note`` and listed under ``skipped_image
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,7 @@ from camx.data.datasets import build_dataset, class_names
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError
 from camx.jobs.progress import SILENT, Reporter
+from camx.jobs.signals import ignore_stop_signals, signals_blocked, stop_on_signals, worker_context
 from camx.models import build_model
 from camx.options import is_unset
 from camx.options.model import requested_target_layer
@@ -63,68 +61,6 @@ class TrainResult:
     images_per_second: float = 0.0
     seconds: float = 0.0
     skipped: dict[str, str] = field(default_factory=dict)  #: unreadable image path → reason (imagefolder)
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _worker_context() -> Any:
-    """Start data-loading workers with ``fork`` on Linux (its usual default). Inside a joblib (loky)
-    worker, as under ``hydra/launcher=parallel``, the default context is loky's own, whose processes
-    the DataLoader cannot start. Elsewhere (macOS, Windows) the platform default is kept."""
-    import multiprocessing
-    import sys
-
-    return multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
-
-
-def _ignore_stop_signals(_worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: workers ignore SIGINT/SIGTERM (Ctrl-C reaches the whole process group).
-
-    The main process stops cleanly at the next step and shuts its workers down; a worker killed by
-    the signal instead would make PyTorch abort the main process with "worker exited unexpectedly".
-    """
-    for s in _STOP_SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-
-
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Block SIGINT/SIGTERM while DataLoader workers are forked, so none dies before it can ignore them.
-
-    A signal arriving meanwhile stays pending and reaches the main process's handler on exit.
-    """
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """Turn SIGINT/SIGTERM into a flag the loop polls (restoring the previous handlers afterwards)."""
-    flag = threading.Event()
-    flag.signum = 0  # type: ignore[attr-defined]
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        flag.signum = signum  # type: ignore[attr-defined]
-        flag.set()
-
-    previous = {s: signal.signal(s, handler) for s in _STOP_SIGNALS}
-    try:
-        yield flag
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def epoch_size(t: Mapping[str, Any], epoch: int) -> int | None:
@@ -453,10 +389,10 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
                 batch_size=bs,
                 sampler=order[first * bs :],
                 num_workers=workers,
-                multiprocessing_context=_worker_context() if workers else None,
+                multiprocessing_context=worker_context() if workers else None,
                 drop_last=False,
                 generator=_loader_generator(seed, epoch),
-                worker_init_fn=_ignore_stop_signals if workers else None,
+                worker_init_fn=ignore_stop_signals if workers else None,
             )
             side = epoch_size(t, epoch)
             reporter.begin(
@@ -465,7 +401,7 @@ def train(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILE
             if first:
                 reporter.advance(first)
             tick = time.perf_counter()
-            with _signals_blocked():  # workers start with SIGINT/SIGTERM blocked, then ignore them
+            with signals_blocked():  # workers start with SIGINT/SIGTERM blocked, then ignore them
                 batches = iter(loader)
             for step, batch in enumerate(batches, start=first):
                 x = normalize(batch["image"].to(device, non_blocking=True))
