@@ -10,16 +10,16 @@ recipe included — and is scored on the test split with its ``best.pt`` (what `
 The bare loop is the textbook one on torchvision's ``ImageFolder``: the same network
 (:func:`camx.models.build_model`, plain head), the same input size (the one camx chose), Adam at a
 constant ``--bare-lr`` (1e-4), batch 16, the same epochs, and the test accuracy of the epoch with the
-best validation accuracy. Both run with one torch thread. Prints a markdown table; ``--docs`` also
-writes docs/TRAINING.md.
+best validation accuracy. Both run with one torch thread. Prints a markdown table (docs/TRAINING.md
+quotes it with the command that printed it):
 
-    .venv/bin/python benchmarks/bench_recipe.py --docs
+    .venv/bin/python benchmarks/bench_recipe.py --datasets lfw,digits --archs alexnet,resnet50,vgg16_bn,vgg16
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
+import json
 import sys
 import tempfile
 import time
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import ROOT, command_line, machine_info  # noqa: E402
+from bench_common import machine_info  # noqa: E402
 
 #: epochs per architecture and dataset (the same for camx and the bare loop); VGG16's 138M parameters
 #: make each Adam step slow on 2 cores, so it gets fewer.
@@ -43,7 +43,6 @@ EPOCHS: dict[str, dict[str, int]] = {
 #: digits per class (of ~180): 400 images, as many as a 2-core machine trains four architectures on in minutes
 DIGITS_PER_CLASS = 40
 ARCHS = ("resnet50", "vgg16_bn", "vgg16", "alexnet")
-DOCS = ROOT / "docs" / "TRAINING.md"
 
 
 def _split(labels: np.ndarray, seed: int = 0) -> dict[str, list[int]]:
@@ -119,7 +118,7 @@ def run_camx(root: Path, arch: str, epochs: int, work: Path) -> dict[str, Any]:
         "seconds": seconds,
         "test_accuracy": acc,
         "image_size": int(meta["image_size"]),
-        "lr": float(cfg.trainer.lr) if result is None or not result.history else result.history[0]["lr"],
+        "lr": json.loads((work / f"camx_{arch}" / "run.json").read_text()).get("lr"),  # the peak (or auto's)
         "recipe": {k: cfg.trainer[k] for k in ("optimizer", "lr", "batch_size", "weight_decay", "schedule")},
         "best_val_accuracy": None if result is None else result.best_val_accuracy,
         "val_curve": None if result is None else [round(h["val_accuracy"], 3) for h in result.history],
@@ -206,7 +205,6 @@ def main() -> None:
     ap.add_argument("--archs", default=",".join(ARCHS))
     ap.add_argument("--epochs", type=int, default=None, help="override the per-architecture epochs")
     ap.add_argument("--bare-lr", type=float, default=1e-4)
-    ap.add_argument("--docs", action="store_true", help=f"write {DOCS.relative_to(ROOT)}")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -229,36 +227,10 @@ def main() -> None:
     print(text)
     total = time.perf_counter() - started
     print(f"total {total:.0f} s")
-    if args.docs:
-        write_docs(text, rows, total, args)
-
-
-def write_docs(text: str, rows: list[dict[str, Any]], total: float, args: argparse.Namespace) -> None:
-    """docs/TRAINING.md: the table with the command, machine and recipe it was measured with."""
     info = machine_info()
-    recipes = sorted({(r["arch"], str(r["camx"].get("recipe"))) for r in rows})
-    body = [
-        "# Training from scratch on small real datasets: camx's recipe against a bare loop",
-        "",
-        "**Generated** by `benchmarks/bench_recipe.py --docs`; do not edit by hand.",
-        "",
-        f"Command: `{command_line()}` · {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d} · "
-        f"{info['cpu']}, {info['usable_cores']} cores, 1 torch thread per run · torch {info['torch']} · "
-        f"camx {info['git'].get('commit', '?')}{' (uncommitted changes)' if info['git'].get('dirty') else ''} · "
-        f"total {total / 60:.1f} min",
-        "",
-        __doc__.split("\n\n", 1)[1].split("    .venv")[0].strip(),
-        "",
-        f"Bare loop: Adam lr {args.bare_lr:g}, batch 16, constant. camx: `camx train model=<arch> "
-        "dataset=imagefolder dataset.root=<folder> trainer.epochs=<epochs>`, whose composed trainer was:",
-        "",
-        *[f"- {arch}: `{recipe}`" for arch, recipe in recipes],
-        "",
-        text,
-        "",
-    ]
-    DOCS.write_text("\n".join(body))
-    print(f"wrote {DOCS}")
+    print(
+        f"{info['cpu']}, {info['usable_cores']} cores, torch {info['torch']}, camx {info['git'].get('commit', '?')}"
+    )
 
 
 if __name__ == "__main__":
