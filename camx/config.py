@@ -11,9 +11,9 @@ from typing import Any
 
 from camx.errors import ConfigError, check_choice, check_range
 from camx.options.cam import METHODS, check_chunk_size
-from camx.options.dataset import DATASETS, SPLITS, shapes_spec
+from camx.options.dataset import DATASETS, SPLITS, is_auto_size, shapes_spec
 from camx.options.metrics import METRICS
-from camx.options.model import ARCHS, HEADS, MIN_SIDE, is_external, validate_model_options
+from camx.options.model import ARCHS, HEADS, is_external, min_input_side, validate_model_options
 from camx.options.perturb import AXES, LEVEL_NAMES, PERTURBATIONS
 from camx.options.perturb import validate as validate_level
 from camx.options.schema import check_schema
@@ -82,8 +82,15 @@ def validate(cfg: Mapping[str, Any]) -> None:
     d = cfg["dataset"]
     check_choice("dataset", d.get("name"), DATASETS)
     check_choice("dataset.split", d.get("split", "test"), SPLITS)
-    size = int(check_range("dataset.image_size", d.get("image_size", 64), 8, 4096))
-    need = MIN_SIDE.get((m["arch"], m.get("classifier", "full")), int(m.get("output_stride", 32)))
+    auto = is_auto_size(d.get("image_size"))
+    if auto and d.get("name") != "imagefolder":
+        raise ConfigError(
+            f"dataset.image_size=auto (the images' own size) is for dataset=imagefolder; {d.get('name')} needs a number"
+        )
+    if auto:
+        check_range("dataset.max_auto_size", d.get("max_auto_size", 224), 8, 4096)
+    size = 4096 if auto else int(check_range("dataset.image_size", d.get("image_size", 64), 8, 4096))
+    need = min_input_side(m)
     if size < need:
         raise ConfigError(
             f"dataset.image_size={size} is too small for {m['arch']} (output stride "

@@ -158,6 +158,7 @@ def _unknown_key(task: str, overrides: list[str]) -> str | None:
 def _job(cfg: DictConfig) -> Any:
     from hydra.core.hydra_config import HydraConfig
 
+    from camx.jobs.guard import Diverged
     from camx.jobs.train import Interrupted
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -170,6 +171,9 @@ def _job(cfg: DictConfig) -> Any:
         if exc.errno not in IO_ERRNOS:
             raise
         _fail(storage_error(exc, exc.filename, "failed"), run_dir)
+    except Diverged as exc:  # the run dir keeps run.json (status diverged) and the last good checkpoints
+        render.error(str(exc))
+        sys.exit(exc.exit_code)
     except Interrupted as exc:
         render.error(f"{exc}; continue with the same command plus trainer.resume=true")
         sys.exit(130)
@@ -188,7 +192,7 @@ def _train(cfg: DictConfig, run_dir: Path) -> None:
     m = cfg.model
     render.console.print(
         f"training [bold]{m.arch}/{m.head}[/] on {cfg.dataset.name} "
-        f"({cfg.dataset.image_size} px) for {plural(int(cfg.trainer.epochs), 'epoch')}"
+        f"({_size_text(cfg.dataset.image_size)}) for {plural(int(cfg.trainer.epochs), 'epoch')}"
     )
     result = train(cfg, run_dir, render.RichReporter())
     if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 reports (and writes the run dir)
@@ -213,6 +217,12 @@ def _train(cfg: DictConfig, run_dir: Path) -> None:
         f"{result.seconds:.0f} s"
     )
     render.console.print(f"checkpoints: {result.best} (best), {result.last} (last)")
+
+
+def _size_text(size: Any) -> str:
+    from camx.options.dataset import is_auto_size
+
+    return "the images' own size" if is_auto_size(size) else f"{size} px"
 
 
 def _explain(cfg: DictConfig, run_dir: Path) -> None:

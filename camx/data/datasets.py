@@ -19,7 +19,8 @@ from torch.utils.data import Dataset, Subset
 
 from camx.data.shapes import ShapesDataset
 from camx.errors import ConfigError, DataError, check_range
-from camx.options.dataset import DATASETS, SPLITS, shapes_spec
+from camx.options.dataset import DATASETS, SPLITS, is_auto_size, shapes_spec
+from camx.options.model import min_input_side
 
 
 def _resize(img: Image.Image, size: int) -> torch.Tensor:
@@ -113,6 +114,38 @@ def _torchvision(name: str, cfg: Mapping[str, Any], split: str) -> Dataset:
     return _Split(wrapped, train_idx if split == "train" else val_idx)
 
 
+def resolve_image_size(
+    cfg: Mapping[str, Any], model: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """``cfg`` with a number for ``image_size``, and a note saying how it was chosen (None if as given).
+
+    ``image_size=auto`` (imagefolder): the images' own size (:func:`~camx.data.folder.native_side`),
+    lowered to ``max_auto_size`` and raised to the smallest side ``model`` accepts.
+    """
+    if not is_auto_size(cfg.get("image_size")):
+        return dict(cfg), None
+    from camx.data.folder import native_side
+
+    native = native_side(cfg.get("root"))
+    if native is None:  # no readable image: the dataset itself says so, in its own words
+        return {**cfg, "image_size": int(cfg.get("max_auto_size", 224))}, None
+    size, cap = native, int(cfg.get("max_auto_size", 224))
+    note = None
+    if size > cap:
+        size, note = (
+            cap,
+            f"the images are {native} px (median shorter side); trained at {cap} px (dataset.max_auto_size)",
+        )
+    need = min_input_side(model) if model else 8
+    if size < need:
+        size = need
+        note = (
+            f"the images are {native} px (median shorter side); raised to {need} px, the smallest input "
+            f"{model.get('arch')} takes (set dataset.image_size to choose another size)"
+        )
+    return {**cfg, "image_size": size}, note
+
+
 def build_dataset(cfg: Mapping[str, Any], split: str | None = None) -> Dataset:
     """The dataset ``cfg.name`` restricted to ``split`` (default ``cfg.split``). Raises ConfigError/DataError."""
     name = str(cfg.get("name"))
@@ -121,6 +154,8 @@ def build_dataset(cfg: Mapping[str, Any], split: str | None = None) -> Dataset:
     split = str(split or cfg.get("split", "test"))
     if split not in SPLITS:
         raise ConfigError(f"dataset.split={split!r} is not a valid split; choose one of: {', '.join(SPLITS)}")
+    if is_auto_size(cfg.get("image_size")):
+        cfg = resolve_image_size(cfg)[0]
     size = int(check_range("dataset.image_size", cfg.get("image_size", 64), 8, 4096))
     if name == "shapes":
         spec = shapes_spec(cfg)

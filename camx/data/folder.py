@@ -45,6 +45,23 @@ def header_problem(path: Path, max_pixels: int) -> str | None:
     return None
 
 
+def native_side(root: object) -> int | None:
+    """The images' own size under ``root`` (every split): the median of their shorter sides, from the
+    headers alone; None when no file there has a readable header."""
+    sides = []
+    for path in sorted(Path(str(root)).expanduser().rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as im:
+                    sides.append(min(im.size))
+        except Exception:  # noqa: BLE001 — the dataset reports unreadable files; here they just do not count
+            continue
+    return int(np.median(sides)) if sides else None
+
+
 class ImageFolderDataset(Dataset):
     """Images under ``root``, one sub-folder per class; unreadable files never stop a run.
 

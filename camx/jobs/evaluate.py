@@ -33,7 +33,7 @@ from camx import figures
 from camx import metrics as M
 from camx import perturb as P
 from camx.config import levels_of, methods_of, perturbation_grid
-from camx.data.datasets import build_dataset
+from camx.data.datasets import build_dataset, resolve_image_size
 from camx.data.transforms import normalize
 from camx.jobs.common import class_index_map, load_for_job, method_options
 from camx.jobs.explain import check_finite_logits, explain_checked
@@ -132,7 +132,8 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     seed_everything(seed)
     device = select_device(cfg["trainer"].get("device", "auto"))
     checkpoints = resolve_checkpoints(cfg, all_heads=True)
-    dataset = build_dataset(cfg["dataset"], cfg["dataset"].get("split", "test"))
+    data_cfg = resolve_image_size(cfg["dataset"], cfg["model"])[0]  # image_size=auto: as train chose it
+    dataset = build_dataset(data_cfg, data_cfg.get("split", "test"))
     n_images = len(dataset) if cfg.get("max_images") is None else min(len(dataset), int(cfg["max_images"]))
     subset = Subset(dataset, list(range(n_images)))
     has_masks = bool(getattr(dataset, "has_masks", False))

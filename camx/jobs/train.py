@@ -16,9 +16,9 @@ each is reported once through ``Reporter.note`` and listed under ``skipped_image
 from __future__ import annotations
 
 import contextlib
+import copy
+import itertools
 import math
-import signal
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -33,14 +33,17 @@ from torch.utils.data import DataLoader, Dataset
 import camx
 from camx import distributed
 from camx.checkpoint import load_backbone, read_checkpoint, save_checkpoint
-from camx.data.datasets import build_dataset, class_names
+from camx.data.datasets import build_dataset, class_names, resolve_image_size
 from camx.data.transforms import normalize
 from camx.errors import CamxError, CheckpointError, ConfigError
+from camx.jobs.guard import Diverged, DivergenceGuard
+from camx.jobs.lr_find import LrFindResult, lr_range_test
 from camx.jobs.progress import SILENT, Reporter
+from camx.jobs.signals import ignore_stop_signals, signals_blocked, stop_on_signals, worker_context
 from camx.models import build_model
 from camx.options import is_unset
 from camx.options.model import requested_target_layer
-from camx.options.trainer import validate_trainer
+from camx.options.trainer import is_auto_lr, validate_trainer
 from camx.recovery import record_failure, recover_stale, resume_lock, this_process
 from camx.runs import find_runs, write_run_record
 from camx.runtime import seed_everything
@@ -64,68 +67,6 @@ class TrainResult:
     images_per_second: float = 0.0
     seconds: float = 0.0
     skipped: dict[str, str] = field(default_factory=dict)  #: unreadable image path → reason (imagefolder)
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _worker_context() -> Any:
-    """Start data-loading workers with ``fork`` on Linux (its usual default). Inside a joblib (loky)
-    worker, as under ``hydra/launcher=parallel``, the default context is loky's own, whose processes
-    the DataLoader cannot start. Elsewhere (macOS, Windows) the platform default is kept."""
-    import multiprocessing
-    import sys
-
-    return multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
-
-
-def _ignore_stop_signals(_worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: workers ignore SIGINT/SIGTERM (Ctrl-C reaches the whole process group).
-
-    The main process stops cleanly at the next step and shuts its workers down; a worker killed by
-    the signal instead would make PyTorch abort the main process with "worker exited unexpectedly".
-    """
-    for s in _STOP_SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-
-
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Block SIGINT/SIGTERM while DataLoader workers are forked, so none dies before it can ignore them.
-
-    A signal arriving meanwhile stays pending and reaches the main process's handler on exit.
-    """
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """Turn SIGINT/SIGTERM into a flag the loop polls (restoring the previous handlers afterwards)."""
-    flag = threading.Event()
-    flag.signum = 0  # type: ignore[attr-defined]
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        flag.signum = signum  # type: ignore[attr-defined]
-        flag.set()
-
-    previous = {s: signal.signal(s, handler) for s in _STOP_SIGNALS}
-    try:
-        yield flag
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def epoch_size(t: Mapping[str, Any], epoch: int) -> int | None:
@@ -220,6 +161,79 @@ def _loader_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 100_003 + epoch + 1)
 
 
+def batch_inputs(
+    batch: Mapping[str, Any], device: torch.device, side: int | None, channels_last: bool
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A training batch's normalised inputs (resized to ``side`` when set) and labels, without the samples
+    imagefolder could not decode; None when none is left."""
+    x = normalize(batch["image"].to(device, non_blocking=True))
+    y = batch["label"].to(device)
+    if side and tuple(x.shape[-2:]) != (side, side):  # progressive resizing
+        x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+    if "valid" in batch:  # imagefolder: skip unreadable files
+        keep = batch["valid"].bool().to(device)
+        x, y = x[keep], y[keep]
+        if len(y) == 0:
+            return None
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
+
+
+def find_lr(
+    model: nn.Module,
+    net: nn.Module,
+    train_set: Dataset,
+    t: Mapping[str, Any],
+    device: torch.device,
+    channels_last: bool,
+) -> LrFindResult:
+    """``trainer.lr=auto``: the range test of :mod:`camx.jobs.lr_find` on the training set, with the run's
+    optimizer and batch size (weights and RNG state restored afterwards)."""
+    f = t.get("lr_find") or {}
+    start, bs, seed = float(f.get("start", 1e-7)), int(t["batch_size"]), int(t.get("seed", 0))
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for sweep in itertools.count():  # as many passes over the training set as the sweep needs
+            g = _loader_generator(seed, -2 - sweep)
+            for batch in DataLoader(train_set, batch_size=bs, shuffle=True, generator=g):
+                inputs = batch_inputs(batch, device, epoch_size(t, 0), channels_last)
+                if inputs is not None:
+                    yield inputs
+
+    was_training = model.training
+    train_mode(model, bool(t.get("freeze_backbone", False)))
+    try:
+        return lr_range_test(
+            model,
+            lambda x, y: nn.functional.cross_entropy(net(x), y),
+            batches(),
+            _optimizer(model, {**t, "lr": start}),
+            steps=int(f.get("steps", 100)),
+            start=start,
+            end=float(f.get("end", 10.0)),
+        )
+    finally:
+        model.train(was_training)
+
+
+def diverged_message(
+    reason: str, epoch: int, step: int, t: Mapping[str, Any], ckpt_dir: Path, history: list[dict[str, Any]]
+) -> str:
+    """The one line of a run the guard stopped: where, why, which checkpoints are left, what to try."""
+    where = f"training diverged at epoch {epoch + 1}, step {step + 1} ({reason}); stopped"
+    if history:
+        best = max(history, key=lambda h: h["val_accuracy"])
+        kept = (
+            f"kept the last good checkpoints: {ckpt_dir / 'best.pt'} (epoch {best['epoch']}, val acc "
+            f"{best['val_accuracy']:.3f}) and {ckpt_dir / 'last.pt'} (epoch {history[-1]['epoch']})"
+        )
+    else:
+        kept = f"no epoch had finished: {ckpt_dir / 'last.pt'} holds the starting weights"
+    hint = "lower trainer.lr" + ("" if is_auto_lr(t.get("lr")) else " or pass trainer.lr=auto")
+    return f"{where}; {kept}; {hint} (it was {float(t['lr']):.3g})"
+
+
 def unreadable(batch: Mapping[str, Any]) -> dict[str, str]:
     """Path → reason of the samples of an imagefolder batch that could not be decoded (``valid == 0``)."""
     if "valid" not in batch:
@@ -286,7 +300,7 @@ def _resume_source(cfg: Mapping[str, Any]) -> Path | None:
         last = Path(rec["run_dir"]) / "checkpoints" / "last.pt"
         # "running" with a pid is a live run (recover_stale marked the dead ones "interrupted")
         live = rec.get("status") == "running" and "pid" in rec
-        if rec.get("status") not in ("finished", "resumed") and not live and last.is_file():
+        if rec.get("status") not in ("finished", "resumed", "diverged") and not live and last.is_file():
             return last
     raise CheckpointError(
         f"trainer.resume=true but no interrupted {arch}/{head} run was found under {cfg.get('outputs_dir', 'outputs')}; "
@@ -349,8 +363,11 @@ def _train(
     if resume_from is not None:  # a second resume of the same run refuses instead of forking it
         locks.enter_context(resume_lock(Path(resume_from).parent.parent))
 
-    train_set = build_dataset(cfg["dataset"], "train")
-    val_set = build_dataset(cfg["dataset"], "val")
+    data_cfg, size_note = resolve_image_size(cfg["dataset"], cfg["model"])
+    if size_note:
+        reporter.note(size_note)
+    train_set = build_dataset(data_cfg, "train")
+    val_set = build_dataset(data_cfg, "val")
     classes = class_names(train_set)
     skipped: dict[str, str] = {}  # unreadable images, path → reason, each reported once
 
@@ -383,8 +400,20 @@ def _train(
 
     bs, epochs = int(t["batch_size"]), int(t["epochs"])
     steps_per_epoch = math.ceil(distributed.shard_size(len(train_set), ctx) / bs)
+    lr_found: dict[str, Any] | None = None
+    if is_auto_lr(t["lr"]) and resume_from is None:
+        found = find_lr(model, net, train_set, t, device, channels_last)
+        lr_found = found.record()
+        reporter.note(
+            f"lr range test ({len(found.lrs)} steps, {found.lrs[0]:.2g} → {found.lrs[-1]:.2g}): "
+            f"trainer.lr={found.lr:.3g} (loss lowest at {found.min_loss_lr:.3g}, falling fastest at {found.steepest_lr:.3g})"
+        )
+    elif is_auto_lr(t["lr"]):  # resumed: the optimizer and schedule come back with the run's chosen lr
+        lr_found = dict(read_checkpoint(resume_from).get("metrics", {}).get("lr_find") or {"lr": 1.0})
+    t = {**t, "lr": lr_found["lr"]} if lr_found else t
     opt = _optimizer(model, t)
     sched = _scheduler(opt, t, epochs * steps_per_epoch)
+    guard = DivergenceGuard.from_config(t, len(classes))
     history: list[dict[str, float]] = []
     start_epoch, start_step, best_acc = 0, 0, -1.0
     partial = {"loss": 0.0, "correct": 0.0, "seen": 0.0}
@@ -433,6 +462,9 @@ def _train(
         "status": "running",
         **this_process(),
         "resumed_from": str(Path(resume_from).resolve()) if resume_from else None,
+        "image_size": int(data_cfg["image_size"]),
+        "lr": float(t["lr"]),
+        "lr_find": lr_found,
     }
 
     def status(**fields: Any) -> dict[str, Any]:
@@ -454,7 +486,7 @@ def _train(
             "metrics": metrics,
             "camx_version": camx.__version__,
             "dataset": cfg["dataset"]["name"],
-            "image_size": int(cfg["dataset"]["image_size"]),
+            "image_size": int(data_cfg["image_size"]),
         }
         if full:
             data.update(
@@ -465,6 +497,13 @@ def _train(
             )
         return data
 
+    # the starting state, written as last.pt if the run diverges before its first checkpoint (held in memory)
+    start_state: dict[str, Any] | None = None
+    if ctx.is_main:
+        start_state = payload(start_epoch, start_step, {"history": list(history), "lr_find": lr_found}, True)
+        start_state.update(
+            copy.deepcopy({k: start_state[k] for k in ("state_dict", "optimizer", "scheduler")})
+        )
     started, images_done = time.perf_counter(), 0
     workers = int(t.get("workers", 0))
     with stop_on_signals() as stop:
@@ -481,10 +520,10 @@ def _train(
                 batch_size=bs,
                 sampler=order[first * bs :],
                 num_workers=workers,
-                multiprocessing_context=_worker_context() if workers else None,
+                multiprocessing_context=worker_context() if workers else None,
                 drop_last=False,
                 generator=_loader_generator(seed, epoch),
-                worker_init_fn=_ignore_stop_signals if workers else None,
+                worker_init_fn=ignore_stop_signals if workers else None,
             )
             side = epoch_size(t, epoch)
             reporter.begin(
@@ -493,26 +532,29 @@ def _train(
             if first:
                 reporter.advance(first)
             tick = time.perf_counter()
-            with _signals_blocked():  # workers start with SIGINT/SIGTERM blocked, then ignore them
+            with signals_blocked():  # workers start with SIGINT/SIGTERM blocked, then ignore them
                 batches = iter(loader)
             for step, batch in enumerate(batches, start=first):
-                x = normalize(batch["image"].to(device, non_blocking=True))
-                y = batch["label"].to(device)
-                if side and tuple(x.shape[-2:]) != (side, side):  # progressive resizing
-                    x = F.interpolate(
-                        x, size=(side, side), mode="bilinear", align_corners=False, antialias=True
-                    )
-                if "valid" in batch:  # imagefolder: skip unreadable files
-                    report_skipped(unreadable(batch))
-                    keep = batch["valid"].bool().to(device)
-                    x, y = x[keep], y[keep]
-                    if len(y) == 0:
-                        sched.step()
-                        continue
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
+                report_skipped(unreadable(batch))
+                inputs = batch_inputs(batch, device, side, channels_last)
+                if inputs is None:  # imagefolder: every file of the batch unreadable
+                    sched.step()
+                    continue
+                x, y = inputs
                 logits = net(x)
                 loss = nn.functional.cross_entropy(logits, y)
+                reason = guard.update(float(loss.detach()))
+                if distributed.any_flag(reason is not None, ctx):  # every process stops at the same step
+                    if ctx.is_main:
+                        if start_state is not None:  # no checkpoint of this run yet: its starting state
+                            save_checkpoint(ckpt_dir / "last.pt", start_state)
+                        write_run_record(
+                            run_dir,
+                            status(status="diverged", epoch=epoch, step=step + 1, reason=reason,
+                                   best_val_accuracy=best_acc),
+                        )  # fmt: skip
+                    reporter.end()
+                    raise Diverged(diverged_message(reason, epoch, step, t, ckpt_dir, history))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -534,6 +576,7 @@ def _train(
                         "history": history,
                         "best_val_accuracy": best_acc,
                         "skipped_images": dict(skipped),
+                        "lr_find": lr_found,
                     }
                     if ctx.is_main:
                         save_checkpoint(ckpt_dir / "last.pt", payload(epoch, step + 1, metrics, True))
@@ -571,11 +614,13 @@ def _train(
                 "best_val_accuracy": best_acc,
                 "val_accuracy": val_acc,
                 "skipped_images": dict(skipped),
+                "lr_find": lr_found,
             }
             if ctx.is_main:
                 if improved:
                     save_checkpoint(ckpt_dir / "best.pt", payload(epoch + 1, 0, metrics, False))
                 save_checkpoint(ckpt_dir / "last.pt", payload(epoch + 1, 0, metrics, True))
+                start_state = None
                 write_run_record(run_dir, status(epoch=epoch + 1, best_val_accuracy=best_acc))
                 if resume_from is not None:  # this run now holds its own resumable state
                     _mark_resumed(resume_from, run_dir)

@@ -45,6 +45,11 @@ class ShapesSpec:
     grain: float = 0.0  # sensor noise: i.i.d. Gaussian pixel noise of std uniform in [0, grain] per image
 
 
+def is_auto_size(value: Any) -> bool:
+    """Whether ``dataset.image_size`` asks for the images' own size (``auto``, imagefolder)."""
+    return isinstance(value, str) and value.strip().lower() == "auto"
+
+
 def check_shapes_classes(num_classes: int) -> int:
     """``num_classes`` if ``shapes`` has that many classes (2 to ``len(CLASS_NAMES)``), else a ConfigError."""
     if not 2 <= int(num_classes) <= len(CLASS_NAMES):

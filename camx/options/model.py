@@ -39,6 +39,13 @@ MIN_SIDE: dict[tuple[str, str], int] = {
 }
 
 
+def min_input_side(model: Mapping[str, Any]) -> int:
+    """The smallest input side ``model`` (a ``model`` config) accepts (:data:`MIN_SIDE`, else its output stride)."""
+    return MIN_SIDE.get(
+        (str(model.get("arch")), str(model.get("classifier", "full"))), int(model.get("output_stride", 32))
+    )
+
+
 def weights_message(weights: object) -> str:
     """The one line for a ``model.weights`` that is neither a built-in choice nor an existing file."""
     return (
