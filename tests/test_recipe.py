@@ -117,12 +117,13 @@ def test_imagefolder_raises_small_images_to_the_architecture_minimum_with_a_note
 
 
 def test_image_size_auto_is_for_imagefolder_only() -> None:
+    from camx.cli.hydra_bridge import compose
+
     from camx.config import validate
 
-    cfg = _cfg(Path("."))
-    cfg["dataset"] = {"name": "shapes", "image_size": "auto"}
+    cfg = compose("train", ["dataset=shapes", "dataset.image_size=auto"])
     with pytest.raises(ConfigError, match="image_size=auto .* is for dataset=imagefolder"):
-        validate({**cfg, "task": "train"})
+        validate(cfg)
 
 
 def test_range_test_restores_the_weights_and_rng() -> None:

@@ -38,6 +38,7 @@ class Key:
     optional: bool = False  #: null allowed
     low_inclusive: bool = True
     high_inclusive: bool = True
+    auto: bool = False  #: the text "auto" allowed too (decided at run time)
 
 
 def _int(low: int | None, high: int | None, optional: bool = False) -> Key:
@@ -71,11 +72,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "model.depth": _int(1, 64),
         "dataset.name": TEXT,
         "dataset.split": TEXT,
-        "dataset.image_size": _int(8, 4096),
+        "dataset.image_size": Key("int", 8, 4096, auto=True),
         "trainer.epochs": _int(1, 100_000),
         "trainer.batch_size": _int(1, BATCH_MAX),
         "trainer.optimizer": TEXT,
-        "trainer.lr": _float(0.0, None, lo_inc=False),
+        "trainer.lr": Key("float", 0.0, None, low_inclusive=False, auto=True),
+        "trainer.lr_find.steps": _int(2, 100_000),
+        "trainer.lr_find.start": _float(0.0, None, lo_inc=False),
+        "trainer.lr_find.end": _float(0.0, None, lo_inc=False),
+        "trainer.diverge.factor": _float(0.0, None),
+        "trainer.diverge.steps": _int(1, 10**9),
         "trainer.momentum": _float(0.0, 1.0, hi_inc=False),
         "trainer.weight_decay": _float(0.0, None),
         "trainer.schedule": TEXT,
@@ -143,6 +149,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dataset.ratios": Key("ratios"),
         "dataset.seed": _int(0, SEED_MAX),
         "dataset.max_pixels": _int(1, 2**40),
+        "dataset.max_auto_size": _int(8, 4096),
     },
     **{
         f"dataset:{name}": {
@@ -208,6 +215,8 @@ def _problem(value: Any, key: Key) -> str | None:
     """What is wrong with ``value`` for ``key`` (None: nothing), as the words after ``name=value``."""
     if value is None:
         return None if key.optional or key.kind == "any" else "is empty (null)"
+    if key.auto and value == "auto":
+        return None
     kind = key.kind
     if kind == "int":
         return _problem_int(value, key)
@@ -271,7 +280,7 @@ def _expected(key: Key) -> str:
         what = f"an integer in {rng}" if key.kind == "int" else f"a finite number in {rng}"
     else:
         what = _EXPECTED[key.kind]
-    return what + (" or null" if key.optional else "")
+    return what + (" or auto" if key.auto else "") + (" or null" if key.optional else "")
 
 
 def _shown(value: Any) -> str:
