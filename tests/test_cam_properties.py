@@ -440,7 +440,7 @@ def test_gradpp_scorecam_options() -> None:
     model, x = _cnn(fc_gain=20.0), images()
     channels = 16
     # all channels at input resolution: the Score-CAM weights on every channel, hence Score-CAM's map
-    full = explain(model, x, "gradpp_scorecam", top_k=channels, score_size="input")
+    full = explain(model, x, "gradpp_scorecam", top_k=channels, score_size="input", groups=None)
     assert torch.allclose(full.maps, explain(model, x, "scorecam").maps, atol=1e-5)
     # top_k=None keeps exactly the channels with a positive Grad-CAM++ weight
     act, grad = layer_grads(model, model.features, x, full.targets)
@@ -450,7 +450,7 @@ def test_gradpp_scorecam_options() -> None:
     small = F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False, antialias=True)
     alpha = masked_scores(model, small, act, full.targets, select=w > 0)
     expected = minmax(F.interpolate(torch.einsum("bk,bkhw->bhw", alpha, act).clamp_min(0)[:, None], size=(32, 32), mode="bilinear", align_corners=False)[:, 0])  # fmt: skip
-    positive = explain(model, x, "gradpp_scorecam", top_k=None)
+    positive = explain(model, x, "gradpp_scorecam", top_k=None, score_size="half", groups=None)
     assert torch.allclose(positive.maps, expected, atol=1e-5)
     # the literal reading (input downsized to the 8×8 activation) and the baseline subtraction run and differ
     literal = explain(model, x, "gradpp_scorecam", score_size="activation")
@@ -468,7 +468,8 @@ def test_gradpp_scorecam_half_size_is_raised_to_the_architecture_minimum(
 ) -> None:
     """score_size="half" never goes below the model's smallest side (camx.options.model.MIN_SIDE) nor above
     the input; explicit sizes do not move."""
-    half = GradPlusPlusScoreCAM()
+    assert GradPlusPlusScoreCAM().resolve_size((64, 64), (3, 3), 63, "alexnet") == (64, 64)  # default: input
+    half = GradPlusPlusScoreCAM(score_size="half")
     assert half.resolve_size((64, 64), (3, 3), 63, "alexnet") == (63, 63)  # 32 px is too small for AlexNet
     assert half.resolve_size((48, 80), (1, 2), 32, "vgg16") == (32, 40)  # per side: 24 → 32, 40 stays
     assert half.resolve_size((50, 50), (1, 1), 63, "alexnet") == (50, 50)  # never above the input itself
@@ -504,11 +505,13 @@ def test_gradpp_scorecam_half_size_is_raised_to_the_architecture_minimum(
         return forward(model, x, what)
 
     monkeypatch.setattr(score, "_forward_probs", recording)
-    result = explain(camx_model("alexnet"), images(batch=1, size=64), "gradpp_scorecam", top_k=2)
+    result = explain(
+        camx_model("alexnet"), images(batch=1, size=64), "gradpp_scorecam", top_k=2, score_size="half"
+    )
     assert sides and set(sides) == {63} and result.maps.shape == (1, 64, 64)
     sides.clear()  # AlexNet-GAP reads 31 px: "half" of 64 px stays 32
     gap = build_model("alexnet", "plain", 3, classifier="gap").eval()
-    explain(gap, images(batch=1, size=64), "gradpp_scorecam", top_k=2)
+    explain(gap, images(batch=1, size=64), "gradpp_scorecam", top_k=2, score_size="half")
     assert sides and set(sides) == {32}
 
 
@@ -522,3 +525,18 @@ def test_random_and_center_baselines() -> None:
     peak = torch.nonzero(c.maps[0] == 1.0)
     assert peak.tolist() == [[15, 20]]  # centred
     assert torch.allclose(c.maps[0], c.maps[0].flip(0)) and torch.allclose(c.maps[0], c.maps[0].flip(1))
+
+
+def test_gradpp_scorecam_groups_equal_per_channel_scores_when_each_channel_is_a_group() -> None:
+    """groups ≥ the kept channels: each group is one channel, its centroid that channel's normalised
+    mask, so the grouped α equal the per-channel α; fewer groups: a map independent of the batch."""
+    model, x = _cnn(fc_gain=20.0), images(batch=3)
+    exact = explain(model, x, "gradpp_scorecam", groups=None)
+    grouped = explain(model, x, "gradpp_scorecam", groups=10_000)
+    assert torch.allclose(exact.maps, grouped.maps, atol=1e-5)
+    few = explain(model, x, "gradpp_scorecam", groups=4)
+    alone = explain(model, x[1:2], "gradpp_scorecam", groups=4)
+    assert torch.allclose(few.maps[1], alone.maps[0], atol=1e-5)
+    assert float((few.maps - exact.maps).abs().max()) > 0  # an approximation, not a copy
+    with pytest.raises(ConfigError):
+        explain(model, x, "gradpp_scorecam", groups=0)
