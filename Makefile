@@ -130,6 +130,8 @@ _study-gradpp:
 # docs/PERFORMANCE.md). BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--full for everything.
 bench: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_vit.py --out docs/results/vit.md
+	$(BIN)/python benchmarks/bench_gradpp_real.py --out docs/results/gradpp_real.md
 
 # The trained ResNet50 at 224 px that `make bench` explains when it exists (configs/experiment/bench_224.yaml):
 # the demo's plain checkpoint fine-tuned at 224 px for one epoch (20 min here with tests running alongside). Needs `make demo` first.
