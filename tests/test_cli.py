@@ -19,7 +19,7 @@ from camx.runs import find_runs
 def test_sweep_trained_two_heads_with_checkpoints_and_configs(trained: Path) -> None:
     runs = find_runs(trained / "outputs", arch="resnet50")
     assert sorted(r["head"] for r in runs) == ["dropkey", "plain"]
-    sweep = next((trained / "outputs" / "multirun").iterdir())
+    sweep = next(p for p in (trained / "outputs" / "multirun").iterdir() if "_train_" in p.name)
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert len(jobs) == 2
     for job in jobs:

@@ -141,7 +141,7 @@ def _ckpt(trained: Path) -> Path:
 
 def test_image_names_are_literal_and_checkpoint_may_be_a_sweep_dir(trained: Path, tmp_path: Path) -> None:
     odd = [_png(tmp_path / "imgs" / name) for name in ("a=b.png", "${oc.env:HOME}.png", "plain.png")]
-    sweep = next((trained / "outputs" / "multirun").iterdir())
+    sweep = next(p for p in (trained / "outputs" / "multirun").iterdir() if "_train_" in p.name)
     out = tmp_path / "out"
     res = camx(
         "explain",

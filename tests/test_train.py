@@ -170,6 +170,7 @@ def test_frozen_backbone_keeps_weights_and_batchnorm_statistics(tmp_path: Path) 
     optimised = {id(p) for g in train_job._optimizer(model, cfg["trainer"]).param_groups for p in g["params"]}
     assert optimised == {id(p) for p in model.head.parameters()}
 
-    bad = {**_cfg(freeze_backbone=True), "task": "train"}
+    from camx.cli.hydra_bridge import compose
+
     with pytest.raises(ConfigError, match="random backbone"):
-        validate(bad)
+        validate(compose("train", ["trainer.freeze_backbone=true"]))
