@@ -17,6 +17,16 @@ PAPER_CONFIDENCE = {
 }
 
 
+def caption(probs: Any, true: int, class_names: Sequence[str]) -> str:
+    """"pred square 0.31 · true circle": the predicted class, its probability, and the true class."""
+
+    def name(i: int) -> str:
+        return class_names[i] if i < len(class_names) else str(i)
+
+    pred = int(probs.argmax())
+    return f"pred {name(pred)} {float(probs[pred]):.2f} · true {name(true)}"
+
+
 def _value(records: Sequence[Mapping[str, Any]], **where: Any) -> Mapping[str, Any] | None:
     for r in records:
         if all(r.get(k) == v for k, v in where.items()):
@@ -114,10 +124,7 @@ def draw_all(
                     continue
                 x, maps, probs, labels = item
                 col = "clean" if c == "none" else f"{c} {lvl:g}" if isinstance(lvl, float) else f"{c} {lvl}"
-                p = float(probs[0, labels[0]])
-                pred = int(probs[0].argmax())
-                cname = class_names[pred] if pred < len(class_names) else str(pred)
-                row[col] = (maps[0], f"{cname} ({p:.2f} true)")
+                row[col] = (maps[0], caption(probs[0], int(labels[0]), class_names))
                 images[col] = x[0]
             cells[head] = row
         fig = figures.grid(None, cells, f"{title} — {method}", images=images)
