@@ -7,6 +7,7 @@ results file, so the page is regenerated, never edited.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 LIBRARIES = ("camx", "pytorch-grad-cam", "torchcam")
@@ -610,5 +611,19 @@ def render_markdown(data: dict[str, Any] | None, source: str | None = None) -> s
         parts.append(_md_table(columns, rows) + "\n")
         if note:
             parts.append(f"_{note}_\n")
+    for title, path in INCLUDED:  # tables the real-model and ViT benchmarks write on their own
+        if path.is_file():
+            parts.append(f"## {title}\n\n_From `{path.relative_to(path.parents[2])}`._\n\n{path.read_text()}")
     parts.append(METHOD)
     return "\n".join(parts)
+
+
+_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+#: (section title, markdown file) appended to the page when the file exists
+INCLUDED = [
+    (
+        "Grad++ScoreCAM on a real ImageNet-pretrained CNN: options → time → agreement with exact Score-CAM",
+        _RESULTS / "gradpp_real.md",
+    ),
+    ("Vision Transformer: the gradient family against a bare ViT-B/16 forward", _RESULTS / "vit.md"),
+]
