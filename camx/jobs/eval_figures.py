@@ -18,7 +18,7 @@ PAPER_CONFIDENCE = {
 
 
 def caption(probs: Any, true: int, class_names: Sequence[str]) -> str:
-    """"pred square 0.31 · true circle": the predicted class, its probability, and the true class."""
+    """ "pred square 0.31 · true circle": the predicted class, its probability, and the true class."""
 
     def name(i: int) -> str:
         return class_names[i] if i < len(class_names) else str(i)
