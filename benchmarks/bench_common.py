@@ -219,3 +219,11 @@ def rss_mb() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024
+
+
+def publish(text: str, out: Path | None) -> None:
+    """Print a markdown result and, when ``out`` is given, write it there too (folders created)."""
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)

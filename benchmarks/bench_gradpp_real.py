@@ -15,6 +15,7 @@ on them).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -22,8 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from camx.cam import explain
-from camx.data.transforms import normalize
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import publish  # noqa: E402
+
+from camx.cam import explain  # noqa: E402
+from camx.data.transforms import normalize  # noqa: E402
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle", "camera")
 OPTIONS = [
@@ -99,10 +104,7 @@ def main() -> None:
         "`python benchmarks/bench_gradpp_real.py`._",
     ]
     text = "\n".join(rows + notes) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from bench_cam import bare_forward, camx_runner  # noqa: E402
-from bench_common import timeit, timeit_paired  # noqa: E402
+from bench_common import publish, timeit, timeit_paired  # noqa: E402
 
 METHODS = [
     ("gradcam", "GradCAM"),
@@ -88,10 +88,7 @@ def main() -> None:
         "target layer encoder.layers.encoder_layer_11.ln_1; command: `python benchmarks/bench_vit.py`._\n"
     )
     text = "\n".join(rows) + "\n" + note
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -176,3 +176,13 @@ def single_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+#: camx methods with the same definition as a pytorch-grad-cam class (id, class name)
+PGC_SAME = [
+    ("gradcam", "GradCAM"),
+    ("gradcampp", "GradCAMPlusPlus"),
+    ("xgradcam", "XGradCAM"),
+    ("layercam", "LayerCAM"),
+    ("hirescam", "HiResCAM"),
+]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import torch
-from _cam_helpers import SmallCNN, TinyResNet, images, layer_grads, normalise, seeded, single_thread
+from _cam_helpers import PGC_SAME, SmallCNN, TinyResNet, images, layer_grads, normalise, seeded, single_thread
 from torch import Tensor, nn
 
 from camx.cam import explain
@@ -79,14 +79,6 @@ def maxdiff(a: Tensor, b: Tensor) -> float:
 
 
 # ----------------------------------------------------------------------- same definition, same map
-
-PGC_SAME = [
-    ("gradcam", "GradCAM"),
-    ("gradcampp", "GradCAMPlusPlus"),
-    ("xgradcam", "XGradCAM"),
-    ("layercam", "LayerCAM"),
-    ("hirescam", "HiResCAM"),
-]
 
 
 @pytest.mark.parametrize(("kind", "layer"), LAYERS)

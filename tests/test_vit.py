@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from _cam_helpers import normalise, single_thread
+from _cam_helpers import PGC_SAME, normalise, single_thread
 from torch import Tensor, nn
 
 from camx.cam import explain
@@ -24,13 +24,6 @@ pgc = pytest.importorskip("pytorch_grad_cam")
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
 TOL = 1e-4
-PGC_SAME = [
-    ("gradcam", "GradCAM"),
-    ("gradcampp", "GradCAMPlusPlus"),
-    ("xgradcam", "XGradCAM"),
-    ("layercam", "LayerCAM"),
-    ("hirescam", "HiResCAM"),
-]
 
 
 @pytest.fixture(autouse=True)
