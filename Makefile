@@ -14,7 +14,7 @@ STUDY_TRAIN ?= hydra/launcher=parallel hydra.launcher.n_jobs=2 trainer.threads=1
 # the three trainings side by side, one torch thread each (2 cores: ~2× the throughput of one 2-thread run at a time)
 DEMO_TRAIN ?= hydra/launcher=parallel hydra.launcher.n_jobs=3 trainer.threads=1
 
-.PHONY: install demo test lint format bench bench-model clean study study-quick study-dropkey study-gradpp study-dropkey-quick study-gradpp-quick _study-dropkey _study-gradpp
+.PHONY: install browser readme-figure demo test lint format bench bench-model clean study study-quick study-dropkey study-gradpp study-dropkey-quick study-gradpp-quick _study-dropkey _study-gradpp
 
 install: $(STAMP)
 
@@ -27,16 +27,31 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 	@echo "make install: ready ($$($(BIN)/python -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)'))"
 
-test: install
-	$(BIN)/python -m pytest -p no:cacheprovider --durations=8
+# the report test drives a real headless Chromium (Debian's package, through Playwright); as root
+# (CI) a missing one is installed here, and the test then must not skip
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || { \
+	  echo "make test: installing Debian's chromium for the report test (apt-get)"; \
+	  { apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; } \
+	    > $(VENV)/apt.log 2>&1 || { tail -n 20 $(VENV)/apt.log; echo "make test: apt-get install chromium failed"; exit 1; }; }
+	@test -x $(CHROMIUM) || echo "make test: no $(CHROMIUM); the browser test will skip (apt-get install chromium)"
+
+test: install browser
+	CAMX_REQUIRE_BROWSER=$$(test -x $(CHROMIUM) && echo 1) $(BIN)/python -m pytest -p no:cacheprovider --durations=8
+
+# the README's picture (docs/figures/readme.png): needs make demo's checkpoints, trains them when missing
+readme-figure: install
+	@ls $(DEMO_DIR)/multirun/*/*/checkpoints/best.pt >/dev/null 2>&1 || $(MAKE) --no-print-directory demo
+	$(BIN)/python docs/figures/readme_figure.py $(DEMO_DIR)
 
 lint: install
-	$(BIN)/ruff check camx cli tests benchmarks
-	$(BIN)/ruff format --check camx cli tests benchmarks
+	$(BIN)/ruff check camx cli tests benchmarks docs/figures
+	$(BIN)/ruff format --check camx cli tests benchmarks docs/figures
 
 format: install
-	$(BIN)/ruff format camx cli tests benchmarks
-	$(BIN)/ruff check --fix camx cli tests benchmarks
+	$(BIN)/ruff format camx cli tests benchmarks docs/figures
+	$(BIN)/ruff check --fix camx cli tests benchmarks docs/figures
 
 # The demo: train plain, dropout and dropkey ResNet50 from scratch on the embedded shapes (a Hydra
 # sweep), evaluate them under noise variance 0.6 and along the paper's noise curve, draw heatmaps.

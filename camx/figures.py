@@ -21,6 +21,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from camx.atomic import atomic_write_bytes  # noqa: E402
 
 _CMAP = plt.get_cmap("jet")
+# sizes chosen so a 4.8-inch curve figure pasted at a 3.5-inch column keeps ~8 pt text
+plt.rcParams.update({"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "legend.fontsize": 9})
 
 
 def to_numpy_image(image: Any) -> np.ndarray:
@@ -54,10 +56,21 @@ def _off(ax: Any) -> None:
     ax.set_yticks([])
 
 
+def colorbar(fig: Figure, axes: Any) -> None:
+    """One colour bar for every heatmap of ``fig``: maps are normalised to [0, 1] per image."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    sm = ScalarMappable(norm=Normalize(0, 1), cmap=_CMAP)
+    bar = fig.colorbar(sm, ax=np.ravel(axes).tolist(), fraction=0.025, pad=0.01, aspect=30)
+    bar.set_label("relevance (per-image normalised)")
+    bar.set_ticks([0, 0.5, 1])
+
+
 def explain_panel(image: Any, rows: Sequence[tuple[str, Any]], title: str) -> Figure:
     """Image | heatmap | overlay, one row per (method, map), titled with the class and probability."""
     n = max(1, len(rows))
-    fig, axes = plt.subplots(n, 3, figsize=(7.5, 2.6 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 3, figsize=(8.0, 2.6 * n), squeeze=False, layout="constrained")
     for i, (method, cam) in enumerate(rows):
         axes[i, 0].imshow(to_numpy_image(image))
         axes[i, 1].imshow(heat(cam))
@@ -68,8 +81,8 @@ def explain_panel(image: Any, rows: Sequence[tuple[str, Any]], title: str) -> Fi
     axes[0, 0].set_title("image")
     axes[0, 1].set_title("heatmap")
     axes[0, 2].set_title("overlay")
+    colorbar(fig, axes)
     fig.suptitle(title, fontsize=12)
-    fig.tight_layout()
     return fig
 
 
@@ -89,7 +102,11 @@ def grid(
     cols = list(dict.fromkeys(c for r in rows for c in cells[r]))
     lead = 1 if image is not None else 0
     fig, axes = plt.subplots(
-        len(rows), len(cols) + lead, figsize=(2.2 * (len(cols) + lead), 2.3 * len(rows)), squeeze=False
+        len(rows),
+        len(cols) + lead,
+        figsize=(2.2 * (len(cols) + lead) + 0.8, 2.4 * len(rows)),
+        squeeze=False,
+        layout="constrained",
     )
     for i, r in enumerate(rows):
         if lead:
@@ -104,7 +121,7 @@ def grid(
             if c in cells[r] and base is not None:
                 cam, caption = cells[r][c]
                 ax.imshow(overlay(base, cam))
-                ax.set_xlabel(caption, fontsize=8)
+                ax.set_xlabel(caption, fontsize=9)
             else:
                 ax.axis("off")
             if i == 0:
@@ -112,8 +129,8 @@ def grid(
             if j == 0 and not lead:
                 ax.set_ylabel(f"{row_label}{r}", fontsize=10)
             _off(ax)
+    colorbar(fig, axes)
     fig.suptitle(title, fontsize=12)
-    fig.tight_layout()
     return fig
 
 
@@ -124,9 +141,13 @@ def curves(
     ylabel: str,
     title: str,
     paper: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    marks: Mapping[str, float] | None = None,
+    hline: tuple[float, str] | None = None,
 ) -> Figure:
-    """Mean curves with 95% CI bands: ``series[name] = [(x, mean, lo, hi), ...]``; optional paper points."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    """Mean curves with 95% CI bands: ``series[name] = [(x, mean, lo, hi), ...]``; optional paper points
+    (large crosses in the line's colour), ``marks`` (label → x: dashed vertical lines, e.g. v*) and a
+    dotted reference ``hline`` (y, label)."""
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
     for name, pts in series.items():
         pts = sorted(pts)
         x = [p[0] for p in pts]
@@ -137,7 +158,29 @@ def curves(
         ax.fill_between(x, lo, hi, alpha=0.15, color=line.get_color())
         if paper and name in paper:
             px, py = zip(*paper[name])
-            ax.scatter(px, py, marker="x", color=line.get_color(), label=f"{name} (paper)")
+            ax.scatter(
+                px,
+                py,
+                marker="X",
+                s=70,
+                color=line.get_color(),
+                edgecolors="black",
+                linewidths=0.6,
+                zorder=5,
+                label=f"{name} (paper)",
+            )
+    for label, x in (marks or {}).items():
+        ax.axvline(x, color="0.25", ls="--", lw=1)
+        ax.annotate(
+            label,
+            (x, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=9,
+        )
+    if hline is not None:
+        ax.axhline(hline[0], color="0.5", ls=":", lw=1, label=hline[1])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from camx.atomic import atomic_write_text
+from camx.report.tables import ci_table, value_rows
 
 FIELDS = (
     "model",
@@ -155,52 +156,13 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[
     The second column is titled ``head``: it shows each record's ``run``, which is the head unless several
     checkpoints of one head were evaluated.
     """
-    metrics: list[str] = []
-    rows: dict[tuple, dict[str, Any]] = {}
-    for r in records:
-        if r["metric"] not in metrics:
-            metrics.append(r["metric"])
-        key = (r["model"], run_of(r), r.get("method") or "—", r["perturbation"], _fmt_level(r["level"]))
-        rows.setdefault(key, {})[r["metric"]] = r["value"]
-    # map-free metrics live on method "—" rows; show them on every method row of the same condition
-    shared: dict[tuple, dict[str, Any]] = {}
-    for key, vals in rows.items():
-        if key[2] == "—":
-            shared[(key[0], key[1], key[3], key[4])] = vals
-    out = []
-    for key, vals in rows.items():
-        if key[2] == "—" and any(k[:2] == key[:2] and k[3:] == key[3:] and k[2] != "—" for k in rows):
-            continue
-        merged = {**shared.get((key[0], key[1], key[3], key[4]), {}), **vals}
-        out.append([*key, *[merged.get(m) for m in metrics]])
-    return ["model", "head", "method", "perturbation", "level", *metrics], out
+    return value_rows(records)
 
 
 def markdown(records: Sequence[Mapping[str, Any]]) -> str:
     """A markdown table of the means, with the 95% CI half-width."""
-    cols, rows = summary_rows(records)
-    ci = {
-        (
-            r["model"],
-            run_of(r),
-            r.get("method") or "—",
-            r["perturbation"],
-            _fmt_level(r["level"]),
-            r["metric"],
-        ): (r["ci_low"], r["ci_high"])
-        for r in records
-    }
+    cols, rows = ci_table(records)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
-        cells = [str(c) for c in row[:5]]
-        for metric, value in zip(cols[5:], row[5:]):
-            if value is None or not math.isfinite(value):
-                cells.append("—")
-                continue
-            lo_hi = ci.get((*row[:5], metric)) or ci.get((row[0], row[1], "—", row[3], row[4], metric))
-            half = (
-                (lo_hi[1] - lo_hi[0]) / 2 if lo_hi and lo_hi[0] is not None and lo_hi[1] is not None else None
-            )
-            cells.append(f"{value:.3f}" + (f" ± {half:.3f}" if half else ""))
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join([*map(str, row[:5]), *(c.text() for c in row[5:])]) + " |")
     return "\n".join(lines) + "\n"

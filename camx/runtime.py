@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from camx.errors import ConfigError
+from camx.text import plural
 
 if TYPE_CHECKING:
     import torch
@@ -55,3 +58,21 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+def machine_summary() -> str:
+    """``AMD EPYC 7B13, 2 cores, Python 3.11.7, torch 2.14.1``: the machine a result came from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    cores = os.cpu_count()
+    count = plural(cores, "core") if cores else "unknown cores"
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {count}{gpu}, Python {platform.python_version()}, torch {torch.__version__}"

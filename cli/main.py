@@ -264,7 +264,12 @@ def report(
     dirs: list[str] = typer.Argument(
         ..., help="A Hydra multirun dir (or any folder of eval runs); with --results, study dirs."
     ),
-    out: str = typer.Option(None, "--out", help="Where to write the report (default: SWEEP_DIR/report)."),
+    out: str = typer.Option(
+        None,
+        "--out",
+        help="Where to write the report (default: SWEEP_DIR/report); with --results, the HTML page "
+        "(default: report.html in the study dirs' common parent).",
+    ),
     results: str = typer.Option(
         None,
         "--results",
@@ -272,10 +277,10 @@ def report(
         "e.g. docs/RESULTS.md, with its figures in docs/results/.",
     ),
 ) -> None:
-    """Aggregate the eval runs of a sweep into one table (metrics.md/json/csv) and the figures."""
+    """Aggregate the eval runs of a sweep into one table (metrics.md/json/csv), the figures and report.html."""
     try:
         if results:
-            tasks.study_report(dirs, results)
+            tasks.study_report(dirs, results, out)
             return
         if len(dirs) > 1:
             render.error(f"got {len(dirs)} dirs; pass one sweep dir (several only with --results)")

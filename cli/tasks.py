@@ -237,6 +237,9 @@ def _explain(cfg: DictConfig, run_dir: Path) -> None:
         )
     for path in result.written:
         render.console.print(f"wrote {path}")
+    render.console.print(
+        f"[bold]explained[/] {plural(len({p['file'] for p in result.predictions}), 'image')} in {run_dir}"
+    )
     if result.failures:
         for f in result.failures:
             render.error(f"{f.path}: {f.reason}")
@@ -253,6 +256,10 @@ def _eval(cfg: DictConfig, run_dir: Path) -> None:
     render.table("evaluation (mean, 95% CI in metrics.json)", cols, rows)
     for path in result.written:
         render.console.print(f"wrote {path}")
+    render.console.print(
+        f"[bold]eval done[/] in {result.seconds:.0f} s: {plural(len(result.records), 'record')} · "
+        f"open {run_dir / 'report.html'}"
+    )
     gates = OmegaConf.to_container(cfg.fail_under, resolve=True) if cfg.get("fail_under") else {}
     failures = check_gates(result.records, gates)
     for line in failures:
@@ -275,11 +282,14 @@ def report(sweep_dir: str, out: str | None) -> None:
         render.console.print(f"wrote {path}")
     for line in result.missing:
         render.err_console.print(f"[yellow]missing:[/] {line}")
+    page = next((p for p in result.written if p.name == "report.html"), None)
+    render.console.print(f"[bold]report[/] of {plural(len(result.records), 'record')}: open {page}")
 
 
-def study_report(dirs: list[str], results: str) -> None:
+def study_report(dirs: list[str], results: str, out: str | None = None) -> None:
     from camx.jobs.study import write_results
 
-    report = write_results([Path(d) for d in dirs], Path(results))
+    report = write_results([Path(d) for d in dirs], Path(results), Path(out) if out else None)
     for path in report.written:
         render.console.print(f"wrote {path}")
+    render.console.print(f"[bold]study report[/]: {results} and {report.written[-1]}")

@@ -326,6 +326,9 @@ def test_report_aggregates_a_sweep_and_lists_missing_jobs(trained: Path, tmp_pat
     doc = json.loads((copy / "report" / "metrics.json").read_text())
     assert {r["metric"] for r in doc["records"]} == {"accuracy", "confidence", "confidence_pred"}
     assert (copy / "report" / "metrics.md").is_file()
+    page = (copy / "report" / "report.html").read_text()  # one page: the jobs' records and what is missing
+    assert '<table class="sortable">' in page and f"missing: {jobs[1]}" in page
+    assert "report of" in rep.stdout and "report.html" in rep.stdout
 
 
 def test_mask_ratio_sweep_gives_fig8(tmp_path: Path) -> None:

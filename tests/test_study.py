@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,12 @@ def test_results_markdown_aggregates_seeds_and_compares_with_the_papers(tmp_path
     report = write_results([_dropkey_study(tmp_path), _gradpp_study(tmp_path)], out)
     text = out.read_text()
     assert report.markdown == text
+    page = report.written[
+        -1
+    ].read_text()  # report.html beside the study dirs: sortable tables, figures inline
+    assert report.written[-1] == tmp_path / "report.html"
+    assert page.count('<table class="sortable">') >= 4 and 'src="data:image/png;base64,' in page
+    assert not re.search(r'src="(?!data:)', page)
     # the mean over the three seeds with a t-interval over seeds, not over images
     s = mean_ci([CONF["dropkey"] - 0.01, CONF["dropkey"], CONF["dropkey"] + 0.01])
     assert f"{s.mean:.3f} ± {(s.ci_high - s.ci_low) / 2:.3f}" in text

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from camx import figures
+from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, crossing
 from camx.results import run_of
 
 # Sensors 2023 §3.1, Fig. 3: true-class confidence of ResNet50 under noise (the only numbers the paper gives)
@@ -46,23 +47,40 @@ def noise_curves(
     return series
 
 
+def plain_vstar(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """v*: where the plain head's mean confidence (over its runs) crosses the paper's plain 0.481."""
+    levels: dict[float, list[float]] = {}
+    for r in records:
+        plain = r.get("head") == "plain" and r["metric"] == "confidence" and r["method"] is None
+        if plain and r["perturbation"] in ("none", "noise") and r["value"] is not None:
+            level = 0.0 if r["perturbation"] == "none" else float(r["level"])
+            levels.setdefault(level, []).append(float(r["value"]))
+    return crossing([(v, sum(ys) / len(ys)) for v, ys in levels.items()], PAPER_PLAIN_CONFIDENCE)
+
+
 def noise_figures(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
-    """Fig. 3: confidence (with the paper's points) and accuracy against noise variance, per head."""
+    """Fig. 3: confidence (with the paper's points) and accuracy against noise variance, per head,
+    with v* (where plain crosses the paper's plain confidence) marked when the curve crosses it."""
     noise = noise_curves(records, "confidence")
     if not any(len(v) > 1 for v in noise.values()):
         return []
+    vstar = plain_vstar(records)
+    marks = {f"v* = {vstar:.3g}": vstar} if vstar is not None else {}
     conf = figures.curves(
         noise,
         xlabel="noise variance",
         ylabel="mean true-class confidence",
         title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)",
         paper=PAPER_CONFIDENCE,
+        marks=marks,
+        hline=(PAPER_PLAIN_CONFIDENCE, "paper's plain 0.481"),
     )
     acc = figures.curves(
         noise_curves(records, "accuracy"),
         xlabel="noise variance",
         ylabel="accuracy",
         title="Accuracy under Gaussian noise",
+        marks=marks,
     )
     return [
         figures.save(conf, out_dir / "fig3_confidence_vs_noise.png"),
@@ -122,7 +140,7 @@ def draw_all(
                 item = ex.get((head, method, c, lvl))
                 if item is None:
                     continue
-                x, maps, probs, labels = item
+                x, maps, probs, labels = item[:4]
                 col = "clean" if c == "none" else f"{c} {lvl:g}" if isinstance(lvl, float) else f"{c} {lvl}"
                 row[col] = (maps[0], caption(probs[0], int(labels[0]), class_names))
                 images[col] = x[0]
@@ -149,9 +167,9 @@ def draw_all(
             for head in heads:
                 item = ex.get((head, m, "noise", level))
                 if item is not None:
-                    x, maps, probs, labels = item
+                    x, maps, probs, labels = item[:4]
                     image = x[0]
-                    cells[m][head] = (maps[0], f"{float(probs[0, labels[0]]):.2f} true")
+                    cells[m][head] = (maps[0], caption(probs[0], int(labels[0]), class_names))
         fig = figures.grid(image, cells, f"Methods under noise variance {level:g} (cf. Sensors 2023 Fig. 5)")
         out.append(figures.save(fig, run_dir / "fig5_methods_noise.png"))
 

@@ -98,4 +98,23 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
     )
     result.written += noise_figures(result.records, out)
     result.written += mask_ratio_figure(result.records, out)
+    result.written.append(_page(sweep_dir, out, result, [j / "gallery" for j in job_dirs]))
     return result
+
+
+def _page(sweep_dir: Path, out: Path, result: ReportResult, gallery_dirs: list[Path]) -> Path:
+    """The sweep's ``report.html``: every job's records and maps on one page."""
+    from camx.report.gallery import galleries
+    from camx.report.pages import REPORT, run_page
+    from camx.runtime import machine_summary
+
+    return run_page(
+        out / REPORT,
+        title=f"camx report — {sweep_dir.name}",
+        records=result.records,
+        figures=[p for p in result.written if p.suffix == ".png"],
+        tiles=galleries(d for d in gallery_dirs if d.is_dir()),
+        command=f"camx report {sweep_dir}",
+        machine=machine_summary(),
+        notes=[f"missing: {m}" for m in result.missing],
+    )

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +34,9 @@ from camx import metrics as M
 from camx.atomic import atomic_write_text
 from camx.errors import DataError
 from camx.jobs.eval_figures import PAPER_CONFIDENCE
+from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, crossing
+from camx.report.pages import study_page
+from camx.runtime import machine_summary
 from camx.text import plural
 
 # IEEE Access 2024 Table 1 (ImageNet validation, VGG16): Average Drop % and Increase in Confidence %
@@ -319,6 +320,9 @@ def _study1(study: Study, fig_dir: Path, rel: str) -> tuple[list[str], list[Path
             curves[metric] = {
                 h: [(lvl, c.mean, c.low, c.high) for (hh, lvl), c in cells.items() if hh == h] for h in heads
             }
+        plain = [(x, y) for x, y, _, _ in curves["confidence"].get("plain", [])]
+        vstar = crossing(plain, PAPER_PLAIN_CONFIDENCE)
+        marks = {f"v* = {vstar:.3g}": vstar} if vstar is not None else {}
         for metric, series in curves.items():
             if any(len(v) > 1 for v in series.values()):
                 fig = figures.curves(
@@ -327,6 +331,8 @@ def _study1(study: Study, fig_dir: Path, rel: str) -> tuple[list[str], list[Path
                     ylabel=f"mean {metric}" if metric == "accuracy" else "mean true-class confidence",
                     title=f"{model}: {metric} under Gaussian noise (seeds' mean, 95% CI)",
                     paper=PAPER_CONFIDENCE if metric == "confidence" and model == "resnet50" else None,
+                    marks=marks,
+                    hline=(PAPER_PLAIN_CONFIDENCE, "paper's plain 0.481") if metric == "confidence" else None,
                 )
                 path = figures.save(fig, fig_dir / f"study1_{model}_{metric}_vs_noise.png")
                 written.append(path)
@@ -706,24 +712,9 @@ def _study2(study: Study) -> list[str]:
 # ---------------------------------------------------------------- the file
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    cores = os.cpu_count()
-    count = plural(cores, "core") if cores else "unknown cores"
-    return f"{cpu}, {count}, Python {platform.python_version()}, torch {torch.__version__}"
-
-
-def write_results(study_dirs: Sequence[Path], out: Path) -> StudyReport:
-    """Write the studies' markdown to ``out`` and their figures to ``out``'s ``<stem>/`` folder."""
+def write_results(study_dirs: Sequence[Path], out: Path, html_out: Path | None = None) -> StudyReport:
+    """Write the studies' markdown to ``out``, their figures to ``out``'s ``<stem>/`` folder and the
+    HTML page to ``html_out`` (default: ``report.html`` in the study dirs' common parent)."""
     studies = [load_study(Path(d)) for d in study_dirs]
     out = Path(out)
     fig_dir = out.parent / out.stem.lower()
@@ -738,7 +729,7 @@ def write_results(study_dirs: Sequence[Path], out: Path) -> StudyReport:
         "| study | command | wall time | machine |",
         "|---|---|---|---|",
     ]
-    machine = _machine()
+    machine = machine_summary()
     for s in studies:
         lines.append(f"| {s.experiment} | `{s.command}` | {s.seconds / 60:.1f} min | {machine} |")
     lines.append("")
@@ -759,7 +750,8 @@ def write_results(study_dirs: Sequence[Path], out: Path) -> StudyReport:
             )
     text = "\n".join(lines).rstrip() + "\n"
     atomic_write_text(out, text)
-    return StudyReport(text, [out, *written])
+    page = study_page([s.path for s in studies], out, html_out)
+    return StudyReport(text, [out, *written, page])
 
 
 __all__ = ["Cell", "PAPER_TABLE1", "Study", "StudyReport", "load_study", "write_results"]
