@@ -227,3 +227,12 @@ def publish(text: str, out: Path | None) -> None:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
+
+
+def steps(items: Any, description: str, total: int | None = None) -> Any:
+    """``items`` with a rich progress bar and ETA on stderr (stdout keeps the markdown clean)."""
+    from rich.console import Console
+    from rich.progress import track
+
+    items = list(items)
+    return track(items, description=description, total=total or len(items), console=Console(stderr=True))

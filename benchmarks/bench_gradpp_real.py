@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import publish  # noqa: E402
+from bench_common import publish, steps  # noqa: E402
 
 from camx.cam import explain  # noqa: E402
 from camx.data.transforms import normalize  # noqa: E402
@@ -88,7 +88,7 @@ def main() -> None:
         "| options | s / image | Pearson r per photo (" + ", ".join(PHOTOS) + ") | min r |",
         "|---|---:|---|---:|",
     ]
-    for name, opts in [("Grad-CAM++ alone", None), *OPTIONS]:
+    for name, opts in steps([("Grad-CAM++ alone", None), *OPTIONS], "Grad++ScoreCAM options"):
         maps, secs = (
             timed(model, x, "gradcampp") if opts is None else timed(model, x, "gradpp_scorecam", **opts)
         )

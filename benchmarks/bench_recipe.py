@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import machine_info  # noqa: E402
+from bench_common import machine_info, steps  # noqa: E402
 
 #: epochs per architecture and dataset (the same for camx and the bare loop); VGG16's 138M parameters
 #: make each Adam step slow on 2 cores, so it gets fewer.
@@ -210,19 +210,18 @@ def main() -> None:
     rows = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.datasets.split(","):
-            root = DATASETS[name](Path(tmp) / name)
-            for arch in args.archs.split(","):
-                epochs = args.epochs or EPOCHS[name][arch]
-                c = run_camx(root, arch, epochs, Path(tmp) / f"runs_{name}")
-                size = c.get("image_size") or 64
-                b = run_bare(root, arch, epochs, size, args.bare_lr)
-                rows.append(
-                    {"dataset": name, "arch": arch, "epochs": epochs, "size": size, "camx": c, "bare": b}
-                )
-                print(
-                    table(rows[-1:]).splitlines()[-1], "| val", c.get("val_curve"), b["val_curve"], flush=True
-                )
+        grid = [(n, a) for n in args.datasets.split(",") for a in args.archs.split(",")]
+        roots: dict[str, Path] = {}
+        for name, arch in steps(grid, "recipe vs bare loop"):
+            if name not in roots:
+                roots[name] = DATASETS[name](Path(tmp) / name)
+            root = roots[name]
+            epochs = args.epochs or EPOCHS[name][arch]
+            c = run_camx(root, arch, epochs, Path(tmp) / f"runs_{name}")
+            size = c.get("image_size") or 64
+            b = run_bare(root, arch, epochs, size, args.bare_lr)
+            rows.append({"dataset": name, "arch": arch, "epochs": epochs, "size": size, "camx": c, "bare": b})
+            print(table(rows[-1:]).splitlines()[-1], "| val", c.get("val_curve"), b["val_curve"], flush=True)
     text = table(rows)
     print(text)
     total = time.perf_counter() - started

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from bench_cam import bare_forward, camx_runner  # noqa: E402
-from bench_common import publish, timeit, timeit_paired  # noqa: E402
+from bench_common import publish, steps, timeit, timeit_paired  # noqa: E402
 
 METHODS = [
     ("gradcam", "GradCAM"),
@@ -66,7 +66,7 @@ def table(batches: list[int], repeats: int) -> list[str]:
         x = torch.randn(batch, 3, 224, 224)
         bare = timeit(bare_forward(model, x), cpu, repeats=repeats)["seconds"]
         rows.append(f"| bare forward | {batch} | {bare:.3f} s | 1.00× | | |")
-        for method, cls_name in METHODS:
+        for method, cls_name in steps(METHODS, f"ViT methods, batch {batch}"):
             res = timeit_paired(camx_runner(model, x, method), bare_forward(model, x), cpu, repeats=repeats)
             peer = timeit(pgc_runner(model, x, cls_name), cpu, repeats=max(1, repeats // 2))["seconds"]
             ok = "pass" if res["bare_ratio"] <= GOAL else "FAIL"

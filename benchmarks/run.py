@@ -112,6 +112,21 @@ def _console() -> Any:
     return Console()
 
 
+def stage_bar(console: Any) -> Any:
+    """A rich progress bar over the benchmark's sections, with elapsed time and ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    return Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=console)
+
+
 def _family(method: str) -> str:
     if method in ("scorecam", "gradpp_scorecam"):
         return "score"
@@ -460,20 +475,28 @@ def main() -> None:
         f"torch {m['torch']}, devices: {', '.join(d.type for d in devices)}"
     )
 
-    cam = cam_section(data, plan, devices, size, log)
-    gradpp_section(data, plan, cam, size, log, args.checkpoint)
-    trained_scorecam_section(data, plan, size, log, args.checkpoint)
     train_device = "cuda" if "cuda" in [d.type for d in devices] else "cpu"
-    data["training"] = training(
-        TRAIN_CONFIG,
-        warmup=plan["train_warmup"],
-        steps=plan["train_steps"],
-        device=train_device,
-        compile_ok=plan["compile"],
-        reporter=log,
-    )
-    data["eval"] = evaluation(TRAIN_CONFIG, images=plan["eval_images"], device=train_device, reporter=log)
-    memory_section(data, plan, size, log)
+    with stage_bar(console) as bar:  # six sections: CAM, trade-off, trained Score-CAM, train, eval, memory
+        task = bar.add_task("make bench", total=6)
+        cam = cam_section(data, plan, devices, size, log)
+        bar.advance(task)
+        gradpp_section(data, plan, cam, size, log, args.checkpoint)
+        bar.advance(task)
+        trained_scorecam_section(data, plan, size, log, args.checkpoint)
+        bar.advance(task)
+        data["training"] = training(
+            TRAIN_CONFIG,
+            warmup=plan["train_warmup"],
+            steps=plan["train_steps"],
+            device=train_device,
+            compile_ok=plan["compile"],
+            reporter=log,
+        )
+        bar.advance(task)
+        data["eval"] = evaluation(TRAIN_CONFIG, images=plan["eval_images"], device=train_device, reporter=log)
+        bar.advance(task)
+        memory_section(data, plan, size, log)
+        bar.advance(task)
     data["targets"] = evaluate_targets(data)
     print_tables(data, console)
     write(data, docs=name != "quick" or args.docs, log=log)

@@ -24,6 +24,8 @@ class CAM(ChannelWeightMethod):
 
     name = "cam"
     paper = "Zhou et al., CVPR 2016"
+    summary = "activations weighted by the linear classifier's weights of the class (GAP models only)"
+    cost = "1 forward"
     relu = False
     tracks_head = True
 
@@ -90,6 +92,8 @@ class EigenCAM(CamMethod):
 
     name = "eigencam"
     paper = "Muhammad & Yeasin, IJCNN 2020"
+    summary = "first principal component of the activations; class-agnostic"
+    cost = "1 forward + SVD"
 
     def __init__(self, *, center: bool = False) -> None:
         self.center = bool(center)

@@ -51,13 +51,16 @@ class CamRun:
 class CamMethod:
     """Base of every method: ``compute`` returns the raw map before ReLU, resizing and min–max.
 
-    Subclasses set ``name`` (the id used by :func:`camx.cam.explain`), ``paper``, whether they
+    Subclasses set ``name`` (the id used by :func:`camx.cam.explain`), ``paper``, a one-line
+    ``summary`` and the ``cost`` in passes per image, whether they
     need gradients, and whether the method's definition ends with a ReLU. Options are keyword-only
     ``__init__`` arguments; :func:`make_method` rejects unknown ones with a :class:`ConfigError`.
     """
 
     name: ClassVar[str] = ""
     paper: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  #: what the map is, in one line (the README's method table)
+    cost: ClassVar[str] = ""  #: passes through the model per image, e.g. "1 forward-backward"
     needs_gradients: ClassVar[bool] = False
     relu: ClassVar[bool] = True
     tracks_head: ClassVar[bool] = False

@@ -23,6 +23,8 @@ class RandomMap(CamMethod):
 
     name = "random"
     paper = "baseline"
+    summary = "uniform noise: the floor every method must beat"
+    cost = "none"
     relu = False
 
     def __init__(self, *, seed: int = 0) -> None:
@@ -45,6 +47,8 @@ class CenterMap(CamMethod):
 
     name = "center"
     paper = "baseline"
+    summary = "a centred Gaussian: the centre-bias baseline"
+    cost = "none"
     relu = False
 
     def __init__(self, *, sigma: float = 0.25) -> None:

@@ -39,6 +39,8 @@ class GradCAM(ChannelWeightMethod):
 
     name = "gradcam"
     paper = "Selvaraju et al., ICCV 2017"
+    summary = "activations weighted by their spatially averaged gradients"
+    cost = "1 forward-backward"
     needs_gradients = True
 
     def weights(self, run: CamRun) -> Tensor:
@@ -55,6 +57,8 @@ class GradCAMPlusPlus(ChannelWeightMethod):
 
     name = "gradcampp"
     paper = "Chattopadhay et al., WACV 2018"
+    summary = "gradient weights from second- and third-order terms"
+    cost = "1 forward-backward"
     needs_gradients = True
 
     def weights(self, run: CamRun) -> Tensor:
@@ -95,6 +99,8 @@ class SmoothGradCAMPlusPlus(ChannelWeightMethod):
 
     name = "smoothgradcampp"
     paper = "Omeiza et al., arXiv:1908.01224, 2019"
+    summary = "Grad-CAM++ averaged over noisy copies of the input"
+    cost = "1 forward-backward per sample"
     needs_gradients = True
 
     def __init__(self, *, n_samples: int = 8, sigma: float = 0.15, seed: int = 0) -> None:
@@ -128,6 +134,8 @@ class XGradCAM(ChannelWeightMethod):
 
     name = "xgradcam"
     paper = "Fu et al., BMVC 2020"
+    summary = "gradients weighted by normalised activations (axiom-based)"
+    cost = "1 forward-backward"
     needs_gradients = True
 
     def weights(self, run: CamRun) -> Tensor:
@@ -145,6 +153,8 @@ class LayerCAM(CamMethod):
 
     name = "layercam"
     paper = "Jiang et al., IEEE TIP 2021"
+    summary = "activations times their positive gradients, per location"
+    cost = "1 forward-backward"
     needs_gradients = True
 
     def compute(self, run: CamRun) -> Tensor:
@@ -163,6 +173,8 @@ class HiResCAM(CamMethod):
 
     name = "hirescam"
     paper = "Draelos & Carin, arXiv:2011.08891, 2020"
+    summary = "activations times gradients element-wise, summed over channels"
+    cost = "1 forward-backward"
     needs_gradients = True
 
     def compute(self, run: CamRun) -> Tensor:

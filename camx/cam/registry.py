@@ -44,3 +44,19 @@ def get_method(name: str) -> type[CamMethod]:
         raise ConfigError(
             f"method={name!r} is not a CAM method; choose one of: {', '.join(METHODS)}"
         ) from None
+
+
+def method_table() -> str:
+    """The README's method table, one row per registered method (kept in sync by tests/test_readme.py)."""
+    lines = [
+        "| id | what the map is | paper | gradients | cost per image |",
+        "|---|---|---|---|---|",
+    ]
+    for name, cls in REGISTRY.items():
+        grads = "yes" if cls.needs_gradients else "no"
+        lines.append(f"| `{name}` | {cls.summary} | {cls.paper} | {grads} | {cls.cost} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m camx.cam.registry: the table to paste into the README
+    print(method_table(), end="")

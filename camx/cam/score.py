@@ -211,6 +211,8 @@ class ScoreCAM(ChannelWeightMethod):
 
     name = "scorecam"
     paper = "Wang et al., CVPR Workshops 2020"
+    summary = "each channel weighted by the class score of the image masked by it"
+    cost = "1 forward + 1 per channel"
 
     def __init__(self, *, top_k: int | None = None) -> None:
         self.top_k = _check_top_k("scorecam", top_k)
@@ -257,6 +259,8 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
 
     name = "gradpp_scorecam"
     paper = "Soomro et al., IEEE Access 2024"
+    summary = "Score-CAM over the channels Grad-CAM++ weighs positive, scored in 32 mask groups"
+    cost = "1 forward-backward + 1 per group"
     needs_gradients = True
 
     def __init__(
