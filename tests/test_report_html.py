@@ -28,8 +28,8 @@ def eval_run(trained: Path) -> Path:
         "eval",
         "experiment=smoke",
         "perturb=noise",
-        "perturb.noise.variance=[0.05,0.6]",
-        "max_images=12",
+        "perturb.noise.variance=[0.6]",
+        "max_images=4",
         "methods=[gradcam,gradcampp]",
         cwd=trained,
     )
@@ -45,8 +45,8 @@ def test_eval_report_is_one_self_contained_file(eval_run: Path) -> None:
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     assert "camx eval experiment=smoke perturb=noise" in page  # the command, from .hydra/overrides.yaml
     assert "fig3_confidence_vs_noise.png" in page
-    # gallery: 2 heads × 2 methods × 3 conditions × 3 images, each with a caption naming both classes
-    assert page.count('alt="gradcam ') == 2 * 3 * 3 and page.count('alt="gradcampp ') == 2 * 3 * 3
+    # gallery: 2 heads × 2 methods × 2 conditions × 3 images, each with a caption naming both classes
+    assert page.count('alt="gradcam ') == 2 * 2 * 3 and page.count('alt="gradcampp ') == 2 * 2 * 3
     assert re.search(r"<small>pred \w+ 0\.\d\d · true \w+</small>", page)
     assert "noise 0.6" in page and "composed config" in page and "torch " in page
 
@@ -114,7 +114,7 @@ def test_report_renders_in_headless_chromium(eval_run: Path, tmp_path: Path) -> 
         assert all(u.startswith(("file:", "data:")) for u in requests), requests
         broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
         n_images = page.evaluate("document.images.length")
-        assert n_images > 30 and broken == 0
+        assert n_images > 20 and broken == 0
         shot = tmp_path / "shot.png"
         page.screenshot(path=str(shot), full_page=False)
         from PIL import Image

@@ -58,7 +58,7 @@ def tile_png(image: Any, cam: Any, mask: Any | None = None, side: int = TILE_SID
     if max(pil.size) > side:
         pil.thumbnail((side, side))
     buf = io.BytesIO()
-    pil.save(buf, format="PNG", optimize=True)
+    pil.save(buf, format="PNG")
     return buf.getvalue()
 
 
