@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from camx.errors import ConfigError, check_choice, check_range
-from camx.options.cam import METHODS, check_chunk_size
+from camx.errors import ConfigError, check_choice, check_chunk_size, check_range
+from camx.options.cam import check_method, check_options
 from camx.options.dataset import DATASETS, SPLITS, is_auto_size, shapes_spec
 from camx.options.metrics import METRICS
 from camx.options.model import ARCHS, HEADS, is_external, min_input_side, validate_model_options
@@ -102,9 +102,11 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if task in ("explain", "eval"):
         for head in cfg.get("heads") or []:
             check_choice("heads", head, HEADS)
-        for method in methods_of(cfg) + list(cfg.get("baselines") or []):
-            check_choice("cam method", method, METHODS)
+        methods = methods_of(cfg) + list(cfg.get("baselines") or [])
+        for method in methods:
+            check_method(method)
         c = cfg.get("cam") or {}
+        check_options(c.get("options"), methods)
         if int(c.get("mc_samples", 1)) < 1:
             raise ConfigError(f"cam.mc_samples={c.get('mc_samples')} is out of range; it must be 1 or more")
         check_chunk_size(c.get("chunk_size", "auto"), "cam.chunk_size")

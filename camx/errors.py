@@ -96,6 +96,13 @@ def check_choice(name: str, value: object, choices: list[str] | tuple[str, ...])
     return str(value)
 
 
+def check_chunk_size(value: object, name: str = "chunk_size") -> int | str:
+    """``value`` if it is ``"auto"`` or a positive integer, else a ConfigError naming ``name``."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value  # type: ignore[return-value]
+    raise ConfigError(f"{name}={value!r} is not valid; use auto (sized to the input) or an integer ≥ 1")
+
+
 def check_range(
     name: str,
     value: float,

@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from camx.errors import IO_ERRNOS, CamxError, ConfigError, storage_error
+from camx.options.cam import builtin_methods
 from camx.runs import discard_if_empty
 from camx.runtime import run_uid
 
@@ -34,9 +35,12 @@ def config_dir() -> Path:
 
 
 def group_choices(group: str) -> list[str]:
-    """Option names of a config group (files under ``configs/<group>/``, plus Hydra's own launchers)."""
+    """Option names of a config group (files under ``configs/<group>/``, the generated ``cam`` presets,
+    Hydra's own launchers); files starting with ``_`` are shared parts, not choices."""
+    if group == "cam":
+        return list(builtin_methods())
     names = (
-        sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+        sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
         if (config_dir() / group).is_dir()
         else []
     )
@@ -64,6 +68,41 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("camx_uid", run_uid, use_cache=True)
     if not OmegaConf.has_resolver("camx_slug"):  # a value as one path component: timm/vit_b → timm-vit_b
         OmegaConf.register_new_resolver("camx_slug", lambda v: str(v).replace("/", "-").replace(":", "-"))
+
+
+def _register_cam_presets() -> None:
+    """The ``cam`` group's presets, one per built-in method, generated from the method classes
+    (:func:`camx.options.cam.builtin_methods`): ``cam=<id>`` is ``configs/cam/_shared.yaml`` with
+    ``name: <id>`` and every method's option defaults under ``options.<method>``, so a default lives
+    once, in the method's ``__init__``."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    if store.repo.get("cam", {}).get("_generated.yaml") is not None:
+        return
+    shared = OmegaConf.to_container(OmegaConf.load(config_dir() / "cam" / "_shared.yaml"))
+    assert isinstance(shared, dict)
+    methods = builtin_methods()
+    options = {method: dict(opts) for method, opts in methods.items() if opts}
+    for method in methods:
+        store.store(group="cam", name=method, node={"name": method, **shared, "options": options})
+    store.store(group="cam", name="_generated", node={})
+
+
+def rewrite(overrides: list[str]) -> list[str]:
+    """camx's shorthands, as Hydra overrides: ``cam=package.module:Class`` (a user's method, not a preset)
+    is ``cam.name=…`` (the presets differ only in ``name``), and ``cam.options.<method>.<option>=V`` may
+    add a key (a user method's options are not in the presets; unknown options are refused when the
+    method is built)."""
+    out = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if key == "cam" and sep and ":" in value:
+            item = f"cam.name={value}"
+        elif key.startswith("cam.options.") and sep:
+            item = "++" + item
+        out.append(item)
+    return out
 
 
 def quote(value: str) -> str:
@@ -125,6 +164,8 @@ def compose(task: str, overrides: list[str]) -> DictConfig:
     from omegaconf.errors import OmegaConfBaseException
 
     _register_resolvers()
+    _register_cam_presets()
+    overrides = rewrite(overrides)
     _check_groups(overrides)
     GlobalHydra.instance().clear()
     try:
@@ -176,7 +217,8 @@ def launch(
     from omegaconf.errors import OmegaConfBaseException
 
     _register_resolvers()
-    argv = [f"camx {task}", *(["-m"] if multirun else []), *(hydra_flags or []), *overrides]
+    _register_cam_presets()
+    argv = [f"camx {task}", *(["-m"] if multirun else []), *(hydra_flags or []), *rewrite(overrides)]
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=task)(task_function)
     saved, saved_env = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = argv
@@ -209,4 +251,14 @@ def _discard_partial_run_dir(filename: Any) -> None:
         discard_if_empty(run_dir)
 
 
-__all__ = ["CamxError", "compose", "config_dir", "expand", "group_choices", "launch", "prevalidate", "quote"]
+__all__ = [
+    "CamxError",
+    "compose",
+    "config_dir",
+    "expand",
+    "group_choices",
+    "launch",
+    "prevalidate",
+    "quote",
+    "rewrite",
+]

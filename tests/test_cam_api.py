@@ -29,7 +29,7 @@ def _cnn() -> nn.Module:
 
 
 def test_methods_registry_and_docs() -> None:
-    # the torch-free id list (camx.options.cam) is the registry's, in its order: ten methods, two baselines
+    # the torch-free view of the methods (camx.options.cam) is the registry's, in its order: ten methods, two baselines
     assert tuple(REGISTRY) == METHODS and len(METHODS) == 12
     assert METHODS[-2:] == ("random", "center") and {"scorecam", "gradpp_scorecam", "hirescam"} <= set(
         METHODS
@@ -43,7 +43,7 @@ def test_methods_registry_and_docs() -> None:
 
 
 def test_every_cam_preset_builds_its_method() -> None:
-    """The options of each ``configs/cam`` preset, as ``cam=<preset>`` passes them, are valid for its method."""
+    """The options of each generated ``cam=<id>`` preset, as the job passes them, are valid for its method."""
     from camx.cli.hydra_bridge import compose, group_choices
 
     from camx.cam.base import make_method
@@ -56,18 +56,23 @@ def test_every_cam_preset_builds_its_method() -> None:
         assert make_method(get_method(cfg.cam.name), method_options(cfg, cfg.cam.name)).name == preset
 
 
-def test_registry_refuses_method_ids_that_differ_from_its_classes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """camx.options.cam.METHODS (torch-free, used by config validation) cannot drift from the classes."""
-    import importlib
-    import sys
+def test_config_view_of_the_methods_is_the_registry_s() -> None:
+    """There is one list of methods, the classes: the torch-free reader of their source (config validation,
+    the ``cam=<id>`` presets) finds the same ids, in the same order, with the same option defaults as
+    ``__init__``'s signature; a class without a ``name`` of its own (a subclass tweak) is not registered."""
+    from camx.cam import GradCAM
+    from camx.options.cam import builtin_methods
 
-    import camx.options.cam as ids
+    assert list(builtin_methods()) == list(REGISTRY)
+    for name, cls in REGISTRY.items():
+        assert builtin_methods()[name] == cls.option_defaults(), name
 
-    assert tuple(REGISTRY) == ids.METHODS
-    monkeypatch.setattr(ids, "METHODS", ids.METHODS[:-1])
-    monkeypatch.delitem(sys.modules, "camx.cam.registry")  # restored afterwards
-    with pytest.raises(ImportError, match="camx.options.cam.METHODS"):
-        importlib.import_module("camx.cam.registry")
+    class Tweak(GradCAM):
+        pass
+
+    assert Tweak.name == "gradcam" and REGISTRY["gradcam"] is GradCAM
+    with pytest.raises(ConfigError, match="already taken by camx.cam.gradient.GradCAM"):
+        type("Clash", (GradCAM,), {"name": "gradcam"})
     assert camx.explain is explain  # the top-level lazy export
 
 

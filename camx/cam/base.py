@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from camx.cam.hooks import Pass, Probe
+from camx.cam.registry import register
 from camx.errors import ConfigError
 
 
@@ -54,7 +55,12 @@ class CamMethod:
     Subclasses set ``name`` (the id used by :func:`camx.cam.explain`), ``paper``, a one-line
     ``summary`` and the ``cost`` in passes per image, whether they
     need gradients, and whether the method's definition ends with a ReLU. Options are keyword-only
-    ``__init__`` arguments; :func:`make_method` rejects unknown ones with a :class:`ConfigError`.
+    ``__init__`` arguments with their defaults (the config's defaults are read from them);
+    :func:`make_method` rejects unknown ones with a :class:`ConfigError`.
+
+    A subclass that sets a non-empty ``name`` of its own registers itself under it when the class is
+    defined (:mod:`camx.cam.registry`); a subclass without one (e.g. a user's tweak of GradCAM) is
+    still usable as a class or as ``"package.module:Class"``.
     """
 
     name: ClassVar[str] = ""
@@ -64,6 +70,12 @@ class CamMethod:
     needs_gradients: ClassVar[bool] = False
     relu: ClassVar[bool] = True
     tracks_head: ClassVar[bool] = False
+    baseline: ClassVar[bool] = False  #: a reference map that explains nothing (listed after the methods)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            register(cls)
 
     def compute(self, run: CamRun) -> Tensor:
         """Raw map (B, h', w'), any size (resized to ``run.out_size`` afterwards)."""
@@ -71,8 +83,14 @@ class CamMethod:
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
+        """The method's options: the keyword-only arguments of ``__init__``."""
+        return tuple(cls.option_defaults())
+
+    @classmethod
+    def option_defaults(cls) -> dict[str, Any]:
+        """Each option's default (``inspect.Parameter.empty`` for one without a default)."""
         params = inspect.signature(cls.__init__).parameters.values()
-        return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 class ChannelWeightMethod(CamMethod):

@@ -26,6 +26,7 @@ class RandomMap(CamMethod):
     summary = "uniform noise: the floor every method must beat"
     cost = "none"
     relu = False
+    baseline = True
 
     def __init__(self, *, seed: int = 0) -> None:
         self.seed = int(seed)
@@ -50,6 +51,7 @@ class CenterMap(CamMethod):
     summary = "a centred Gaussian: the centre-bias baseline"
     cost = "none"
     relu = False
+    baseline = True
 
     def __init__(self, *, sigma: float = 0.25) -> None:
         self.sigma = check_range("center: sigma", sigma, 0.0, low_inclusive=False)

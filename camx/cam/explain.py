@@ -15,9 +15,8 @@ from camx.cam.base import CamMethod, CamRun, make_method, minmax
 from camx.cam.hooks import Pass, Probe, frozen_model, module_name
 from camx.cam.registry import get_method
 from camx.cam.reshape import Reshape, resolve_reshape
-from camx.errors import ConfigError, DataError
+from camx.errors import ConfigError, DataError, check_chunk_size
 from camx.models.build import resolve_layer
-from camx.options.cam import check_chunk_size
 from camx.text import plural
 
 Size = str | tuple[int, int] | None

@@ -56,11 +56,12 @@ def class_index_map(dataset_classes: Sequence[str], model_classes: Sequence[str]
 
 
 def method_options(cfg: Mapping[str, Any], method: str) -> dict[str, Any]:
-    """Options of ``method``: the ``cam`` group's options when it selects this method, else the method's defaults."""
-    cam = cfg.get("cam") or {}
-    if cam.get("name") == method:
-        return dict(cam.get("options") or {})
-    return {}
+    """Options of ``method``: ``cam.options.<method>`` (``cam.options.<Class>`` for ``"package.module:Class"``,
+    :func:`camx.options.cam.options_key`); a method without an entry gets its defaults."""
+    from camx.options.cam import options_key
+
+    options = (cfg.get("cam") or {}).get("options") or {}
+    return dict(options.get(options_key(method)) or {})
 
 
 __all__ = ["class_index_map", "load_for_job", "method_options"]

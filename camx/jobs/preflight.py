@@ -54,11 +54,11 @@ def check_method_options(cfg: Mapping[str, Any]) -> None:
     """Build every CAM method of the job from its options (``cam.options``), so an unknown option or a value
     of the wrong type or range is a ConfigError naming the method before the run dir exists. Imports
     torch (the method classes), so it runs after every torch-free check."""
+    from camx.cam import resolve_method
     from camx.cam.base import make_method
-    from camx.cam.registry import get_method
     from camx.config import methods_of
     from camx.jobs.common import method_options
 
     baselines = list(cfg.get("baselines") or []) if cfg.get("task") == "eval" else []
     for method in [*methods_of(cfg), *baselines]:
-        make_method(get_method(method), method_options(cfg, method))
+        make_method(resolve_method(method), method_options(cfg, method))
