@@ -183,7 +183,8 @@ def test_mean_ci_drops_non_finite_values() -> None:
 
 
 def test_eval_accumulator_never_emits_non_finite_records() -> None:
-    from camx.jobs.evaluate import Condition, _Accumulator
+    from camx.jobs.eval_metrics import Accumulator as _Accumulator
+    from camx.jobs.evaluate import Condition
 
     acc = _Accumulator()
     cond = Condition("none", 0.0, ())

@@ -78,11 +78,12 @@ def test_unset_target_layer_means_the_default_layer_everywhere(
     """The config check, the layer check and the model training builds agree on an unset target layer."""
     from torch import nn
 
+    from camx.models.target_layer import check_target_layer
     from camx.options.model import requested_target_layer
 
     assert requested_target_layer({"target_layer": spelling}) is None
-    assert train_job.check_target_layer(nn.Sequential(nn.Conv2d(3, 2, 1)), spelling, "a conv") is None
-    assert train_job.check_target_layer(nn.Sequential(nn.Conv2d(3, 2, 1)), "0", "a conv") == "0"
+    assert check_target_layer(nn.Sequential(nn.Conv2d(3, 2, 1)), spelling, "a conv") is None
+    assert check_target_layer(nn.Sequential(nn.Conv2d(3, 2, 1)), "0", "a conv") == "0"
     built: list[object] = []
 
     class Built(Exception):

@@ -30,7 +30,7 @@ from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError, DataError
 from camx.jobs.common import load_for_job, method_options
 from camx.jobs.progress import SILENT, Reporter
-from camx.jobs.train import check_target_layer
+from camx.models.target_layer import check_target_layer
 from camx.options import is_unset
 from camx.runs import latest_checkpoints, pretrained_source, resolve_checkpoints
 from camx.runtime import select_device

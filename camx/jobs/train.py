@@ -35,13 +35,14 @@ from camx import distributed
 from camx.checkpoint import load_backbone, read_checkpoint, save_checkpoint
 from camx.data.datasets import build_dataset, class_names, resolve_image_size
 from camx.data.transforms import normalize
-from camx.errors import CamxError, CheckpointError, ConfigError
+from camx.data.unreadable import unreadable
+from camx.errors import CamxError, CheckpointError
 from camx.jobs.guard import Diverged, DivergenceGuard
 from camx.jobs.lr_find import LrFindResult, lr_range_test
 from camx.jobs.progress import SILENT, Reporter
 from camx.jobs.signals import ignore_stop_signals, signals_blocked, stop_on_signals, worker_context
 from camx.models import build_model
-from camx.options import is_unset
+from camx.models.target_layer import validate_target_layer
 from camx.options.model import requested_target_layer
 from camx.options.trainer import is_auto_lr, validate_trainer
 from camx.recovery import record_failure, recover_stale, resume_lock, this_process
@@ -77,39 +78,6 @@ def epoch_size(t: Mapping[str, Any], epoch: int) -> int | None:
         return None
     sizes = list(sizes)
     return int(sizes[min(epoch, len(sizes) - 1)])
-
-
-def check_target_layer(model: nn.Module, name: Any, what: str) -> str | None:
-    """``name`` if it is a dotted module path of ``model`` (None if unset: :func:`~camx.options.is_unset`, as
-    :func:`~camx.options.model.requested_target_layer`); else a ConfigError listing valid paths.
-
-    ``what`` names the model in the message (e.g. ``resnet50/plain`` or a checkpoint path).
-    """
-    if is_unset(name):
-        return None
-    modules = dict(model.named_modules())
-    if str(name) in modules and str(name):
-        return str(name)
-    shallow = [n for n in modules if n and n.count(".") <= 1]
-    shown = ", ".join(shallow[:30]) + (", …" if len(shallow) > 30 else "")
-    deep = next((n for n in reversed(modules) if n.count(".") >= 2), None)
-    default = getattr(model, "cam_target_layer", None)
-    raise ConfigError(
-        f"model.target_layer={name!r} is not a module of {what}; use one of: {shown}"
-        + (f" (or a deeper dotted path such as {deep})" if deep else "")
-        + (f"; null picks the default, {default}" if default else "")
-    )
-
-
-def validate_target_layer(model_cfg: Mapping[str, Any]) -> None:
-    """Check ``model.target_layer`` of a config without allocating weights (the model is built on the meta device)."""
-    name = requested_target_layer(model_cfg)
-    if name is None:
-        return
-    options = {k: v for k, v in model_cfg.items() if k not in ("arch", "head", "target_layer", "weights")}
-    with torch.device("meta"):
-        model = build_model(model_cfg["arch"], model_cfg["head"], 2, **options)
-    check_target_layer(model, name, f"{model_cfg['arch']}/{model_cfg['head']}")
 
 
 def _optimizer(model: nn.Module, t: Mapping[str, Any]) -> torch.optim.Optimizer:
@@ -232,14 +200,6 @@ def diverged_message(
         kept = f"no epoch had finished: {ckpt_dir / 'last.pt'} holds the starting weights"
     hint = "lower trainer.lr" + ("" if is_auto_lr(t.get("lr")) else " or pass trainer.lr=auto")
     return f"{where}; {kept}; {hint} (it was {float(t['lr']):.3g})"
-
-
-def unreadable(batch: Mapping[str, Any]) -> dict[str, str]:
-    """Path → reason of the samples of an imagefolder batch that could not be decoded (``valid == 0``)."""
-    if "valid" not in batch:
-        return {}
-    bad = (~batch["valid"].bool()).nonzero().flatten().tolist()
-    return {str(batch["path"][i]): str(batch["error"][i]) for i in bad}
 
 
 def evaluate_accuracy(
