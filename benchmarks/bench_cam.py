@@ -228,8 +228,8 @@ def masked_forward_costs(model: nn.Module, x: Tensor, repeats: int = 3) -> dict[
     Exact Score-CAM forwards one masked image per channel in every library, so the ratio of these
     costs, times the ratio of forwards, is the most an exact implementation can be faster by.
     """
+    from camx.cam.inference import inference_copy, inference_layout
     from camx.cam.score import chunk_for
-    from camx.models.inference import inference_copy, inference_layout
 
     size = (int(x.shape[-2]), int(x.shape[-1]))
     fast = inference_copy(model)

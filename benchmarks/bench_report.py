@@ -534,7 +534,7 @@ METHOD = """\
   camx after), so tiny differences remain at ResNet50's 7 → 224 upsampling; they grow on a trained
   model whose masked inputs saturate the softmax (the peers' softmax of log-probabilities loses
   float32 precision there). camx's masked forward passes use a BatchNorm-folded channels-last copy
-  of the model (`camx/models/inference.py`), chunks sized to the input and one forward per distinct
+  of the model (`camx/cam/inference.py`), chunks sized to the input and one forward per distinct
   mask; at batch 1 the run also computes the paper's definition plainly (every channel
   forwarded through the model as given, `reference_scorecam` in `benchmarks/bench_cam.py`), and the
   "same map" half of the exact Score-CAM target is camx's largest difference from that reference —

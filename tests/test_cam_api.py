@@ -341,3 +341,25 @@ def test_gradient_pass_runs_the_body_without_autograd(reuse: bool) -> None:
         else:  # remembered for this target layer
             assert model.body_spy.calls == [(False, True)]
         assert model.head_spy.calls[-1] == (False, True)
+
+
+def test_cam_package_stands_alone() -> None:
+    """camx.cam imports only camx.errors and camx.text of camx: what it needs of a model comes through the
+    documented optional attributes of camx.cam.protocol, never from camx.models, jobs, options or the CLI."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cam_dir = Path(camx.__file__).parent / "cam"
+    for path in sorted(cam_dir.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                if name.startswith("camx"):
+                    assert name.startswith(("camx.cam", "camx.errors", "camx.text")), (path.name, name)
+    code = "import sys, camx.cam; print(sorted({m for m in sys.modules if m.startswith('camx.')}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "camx.cam.registry" in loaded
+    assert not any(f"'camx.{p}" in loaded for p in ("models", "jobs", "options", "cli", "config"))

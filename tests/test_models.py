@@ -174,7 +174,7 @@ def test_unknown_target_layer_lists_valid_names() -> None:
 
 
 def test_inference_copy_folds_batchnorm_and_follows_weight_changes() -> None:
-    from camx.models.inference import inference_copy
+    from camx.cam.inference import inference_copy
 
     torch.manual_seed(0)
     model = build_model("resnet50", "plain", 4)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from camx.cam.base import CamMethod, CamRun, ChannelWeightMethod
-from camx.cam.hooks import STOCHASTIC_MODULES
+from camx.cam.protocol import is_stochastic
 from camx.errors import ConfigError
 
 
@@ -43,7 +43,7 @@ class CAM(ChannelWeightMethod):
                 f"nn.Linear, but {len(linears)} nn.Linear layers run after it; {hint}"
             )
         fc = linears[0]
-        stochastic = any(isinstance(m, STOCHASTIC_MODULES) and m.training for m in run.head)
+        stochastic = any(is_stochastic(m) and m.training for m in run.head)
         act = run.activation
         if not stochastic:
             pooled = act.mean(dim=(2, 3))

@@ -13,10 +13,10 @@ from torch import Tensor, nn
 
 from camx.cam.base import CamMethod, CamRun, make_method, minmax
 from camx.cam.hooks import Pass, Probe, frozen_model, module_name
+from camx.cam.protocol import default_reshape, default_target_layer, resolve_layer
 from camx.cam.registry import get_method
 from camx.cam.reshape import Reshape, resolve_reshape
 from camx.errors import ConfigError, DataError, check_chunk_size
-from camx.models.build import resolve_layer
 from camx.text import plural
 
 Size = str | tuple[int, int] | None
@@ -66,8 +66,7 @@ def _check_size(size: Size, images: Tensor) -> tuple[int, int] | None:
 
 def _target_module(model: nn.Module, target_layer: str | nn.Module | None) -> nn.Module | None:
     if target_layer is None:
-        default = getattr(model, "cam_target_layer", None)
-        return None if default is None else resolve_layer(model, default)
+        return default_target_layer(model)
     return resolve_layer(model, target_layer)
 
 
@@ -122,7 +121,8 @@ def explain(
 ) -> CamResult:
     """Class activation maps of ``images`` (normalised, (B, 3, H, W)) for ``model`` (returns logits).
 
-    - ``method``: one of :data:`camx.options.cam.METHODS`; ``method_options`` go to its class (see its docstring).
+    - ``method``: a registered id (:data:`camx.cam.REGISTRY`), a :class:`~camx.cam.base.CamMethod` subclass,
+      or ``"package.module:Class"`` naming one; ``method_options`` go to its class (see its docstring).
     - ``target_layer``: a module of ``model`` or its dotted path; None → ``model.cam_target_layer``
       when the model has it, else the last module whose output is a 4-D map with more than one
       spatial position (found by hooks during the forward pass).
@@ -202,7 +202,7 @@ def explain_many(
     chunk = check_chunk_size(chunk_size)
     out_size = _check_size(size, images)
     layer = _target_module(model, target_layer)
-    layout = resolve_reshape(getattr(model, "cam_reshape", "auto") if reshape is None else reshape)
+    layout = resolve_reshape(default_reshape(model) if reshape is None else reshape)
     gradients = any(impl.needs_gradients for impl in impls.values())
     track = any(impl.tracks_head for impl in impls.values())
 

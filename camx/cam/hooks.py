@@ -1,7 +1,7 @@
 """Model plumbing shared by every CAM method: a context manager that restores the model, and a probe.
 
-:func:`frozen_model` puts the model in evaluation mode (optionally with its Dropout and DropKey
-modules in training mode, for Monte-Carlo sampling) and turns off ``requires_grad`` on every
+:func:`frozen_model` puts the model in evaluation mode (optionally with its stochastic modules,
+Dropout and DropKey, in training mode, for Monte-Carlo sampling) and turns off ``requires_grad`` on every
 parameter, so a forward pass builds no autograd graph through the backbone. On exit it restores
 the train/eval flag of every module and the ``requires_grad`` flag of every parameter; it never
 touches parameter ``.grad`` buffers.
@@ -27,30 +27,20 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from camx.cam.protocol import is_stochastic
 from camx.cam.reshape import Reshape, to_map
 from camx.errors import ConfigError
-from camx.models.attention import DropKey
 
 #: Target layers whose head needs an inference tensor for its backward pass (see :meth:`Probe.run`).
 _GRAD_MODE_BODY: weakref.WeakSet[nn.Module] = weakref.WeakSet()
-
-#: Modules that are stochastic in training mode and switched on for Monte-Carlo sampling.
-STOCHASTIC_MODULES: tuple[type[nn.Module], ...] = (
-    nn.Dropout,
-    nn.Dropout1d,
-    nn.Dropout2d,
-    nn.Dropout3d,
-    nn.AlphaDropout,
-    nn.FeatureAlphaDropout,
-    DropKey,
-)
 
 
 @contextmanager
 def frozen_model(model: nn.Module, *, stochastic: bool = False) -> Iterator[nn.Module]:
     """Evaluate ``model`` in eval mode with parameter gradients off; restore every flag on exit.
 
-    With ``stochastic=True`` the modules in :data:`STOCHASTIC_MODULES` run in training mode while
+    With ``stochastic=True`` the stochastic modules (:func:`camx.cam.protocol.is_stochastic`: torch's
+    dropouts and modules with ``cam_stochastic``, e.g. camx's DropKey) run in training mode while
     everything else (BatchNorm in particular) stays in eval mode.
     """
     modes = [(module, module.training) for module in model.modules()]
@@ -59,7 +49,7 @@ def frozen_model(model: nn.Module, *, stochastic: bool = False) -> Iterator[nn.M
         model.eval()
         if stochastic:
             for module in model.modules():
-                if isinstance(module, STOCHASTIC_MODULES):
+                if is_stochastic(module):
                     module.train()
         for param, _ in flags:
             param.requires_grad_(False)

@@ -8,7 +8,7 @@ so memory is bounded by the chunk and there is no Python loop over channels. A c
 activation is constant has an all-zero normalised mask, so its masked input is the zero tensor
 whatever the image: camx forwards one zero image and reuses its score for all such pairs; channels
 of one image with equal normalised maps share one forward pass too. The forward passes use
-:func:`camx.models.inference.inference_copy` (BatchNorm folded, channels-last on CPU).
+:func:`camx.cam.inference.inference_copy` (BatchNorm folded, channels-last on CPU).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from torch import Tensor, nn
 
 from camx.cam.base import CamRun, ChannelWeightMethod, is_constant, minmax
 from camx.cam.gradient import gradcampp_weights
+from camx.cam.inference import inference_copy, inference_layout
+from camx.cam.protocol import min_side, model_label
 from camx.errors import ConfigError
-from camx.models.inference import inference_copy, inference_layout
 
 #: ``chunk_size="auto"`` on CPU: as many masked images per forward as keep chunk·H·W ≤ this many pixels.
 AUTO_CHUNK_PIXELS = 2**18
@@ -240,7 +241,7 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
        Score-CAM (EfficientNet-Lite0, scikit-image photos, every positive channel: Pearson ≥ 0.954
        at the input size, down to −0.11 at half of it; docs/PERFORMANCE.md). So camx forms the
        masked inputs at ``score_size="input"`` by default; ``"half"`` (half the input side, raised
-       to the model's ``min_side``, :data:`camx.options.model.MIN_SIDE`, capped at the input's),
+       to the model's ``min_side`` (:mod:`camx.cam.protocol`), capped at the input's),
        ``"activation"`` (the literal reading), an int or (h, w) remain; an explicit size below the
        model's smallest side is a ConfigError.
     3b. Speed (camx's, not the paper's): with ``groups=G`` (default 32) the kept channels are
@@ -302,7 +303,7 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
         """The (h, w) at which the masked inputs are formed.
 
         ``min_side`` is the smallest side the network (called ``name`` in messages) can classify: a
-        camx model's ``min_side`` (:data:`camx.options.model.MIN_SIDE`), 1 for other models.
+        model's ``min_side`` (:func:`camx.cam.protocol.min_side`; 1 when it does not say).
         ``"half"`` is raised to that side, capped at the input's side; an explicit size or
         ``"activation"`` smaller than it raises a ConfigError naming the smallest side.
         """
@@ -333,8 +334,8 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
         size = self.resolve_size(
             image_size,
             (int(act.shape[-2]), int(act.shape[-1])),
-            int(getattr(run.model, "min_side", 1)),
-            str(getattr(run.model, "arch", "the model")),
+            min_side(run.model),
+            model_label(run.model),
         )
         small = run.images
         if size != image_size:

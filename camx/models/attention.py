@@ -22,7 +22,10 @@ class DropKey(nn.Module):
 
     A dropped logit is set to the dtype's lowest finite value, not a constant that could overflow in
     half precision; a row whose keys are all dropped therefore becomes uniform after softmax (no NaN).
+    ``cam_stochastic`` (:mod:`camx.cam.protocol`): Monte-Carlo CAM sampling switches it on.
     """
+
+    cam_stochastic = True
 
     def __init__(self, p: float) -> None:
         super().__init__()

@@ -29,6 +29,7 @@ from typing import Any
 from torch import nn
 from torchvision import models as tvm
 
+from camx.cam.protocol import layer_names, resolve_layer
 from camx.errors import ConfigError
 from camx.models.attention import AttentionHead
 from camx.options.model import DEFAULT_TARGET_LAYER, MIN_SIDE, validate_model_options
@@ -37,7 +38,8 @@ _FEATURE_CHANNELS = {"resnet50": 2048, "vgg16": 512, "vgg16_bn": 512, "alexnet":
 
 
 class CamxNet(nn.Sequential):
-    """A classifier ``backbone → head`` that returns logits, with what camx needs to explain it."""
+    """A classifier ``backbone → head`` that returns logits, with what camx needs to explain it
+    (the optional attributes of :mod:`camx.cam.protocol`: ``cam_target_layer``, ``min_side``, ``arch``)."""
 
     def __init__(
         self,
@@ -149,27 +151,6 @@ def build_model(
     )
     resolve_layer(model, model.cam_target_layer)  # fail early on a bad path
     return model
-
-
-def layer_names(model: nn.Module) -> list[str]:
-    """Dotted names of every submodule, in definition order (the valid ``target_layer`` values)."""
-    return [name for name, _ in model.named_modules() if name]
-
-
-def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
-    """Return the submodule at dotted path ``layer`` (or ``layer`` itself if it is a module of ``model``)."""
-    if isinstance(layer, nn.Module):
-        if not any(m is layer for m in model.modules()):
-            raise ConfigError("target_layer is a module that is not part of the model")
-        return layer
-    try:
-        return model.get_submodule(str(layer))
-    except AttributeError:
-        shallow = [n for n in layer_names(model) if n.count(".") <= 1]
-        shown = ", ".join(shallow[:40]) + (", …" if len(shallow) > 40 else "")
-        raise ConfigError(
-            f"target_layer={layer!r} is not a module of this model; use one of: {shown} (or a deeper dotted path)"
-        ) from None
 
 
 __all__ = [
