@@ -292,7 +292,10 @@ def report(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. The working directory is importable (last on ``sys.path``, so it
+    shadows no installed package): ``--method mycams:MyCAM`` finds ``./mycams.py``, a user's own method."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         app()
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from camx.cam.hooks import Pass, Probe
-from camx.cam.registry import register
+from camx.cam.registry import display_name, register
 from camx.errors import ConfigError
 
 
@@ -110,11 +110,13 @@ def make_method(cls: type[CamMethod], options: dict[str, Any]) -> CamMethod:
     unknown = sorted(set(options) - set(valid))
     if unknown:
         shown = ", ".join(valid) if valid else "none"
-        raise ConfigError(f"method {cls.name!r} has no option {unknown[0]!r}; its options are: {shown}")
+        raise ConfigError(
+            f"method {display_name(cls)!r} has no option {unknown[0]!r}; its options are: {shown}"
+        )
     try:
         return cls(**options)
     except (TypeError, ValueError) as exc:  # e.g. seed="abc"; range checks raise ConfigError themselves
-        raise ConfigError(f"method {cls.name!r}: invalid option value ({exc})") from None
+        raise ConfigError(f"method {display_name(cls)!r}: invalid option value ({exc})") from None
 
 
 # ----------------------------------------------------------------------------------------- helpers

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -14,13 +14,14 @@ from torch import Tensor, nn
 from camx.cam.base import CamMethod, CamRun, make_method, minmax
 from camx.cam.hooks import Pass, Probe, frozen_model, module_name
 from camx.cam.protocol import default_reshape, default_target_layer, resolve_layer
-from camx.cam.registry import get_method
+from camx.cam.registry import display_name, method_key, resolve_method
 from camx.cam.reshape import Reshape, resolve_reshape
 from camx.errors import ConfigError, DataError, check_chunk_size
 from camx.text import plural
 
 Size = str | tuple[int, int] | None
 Targets = int | Sequence[int] | Tensor | None
+MethodSpec = str | type[CamMethod]  #: an id, "package.module:Class", or a CamMethod subclass
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _raw_map(impl: CamMethod, run: CamRun) -> Tensor:
 def explain(
     model: nn.Module,
     images: Tensor,
-    method: str = "gradcam",
+    method: MethodSpec = "gradcam",
     target_layer: str | nn.Module | None = None,
     targets: Targets = None,
     size: Size = "input",
@@ -145,6 +146,7 @@ def explain(
     ``requires_grad`` flags, hooks and parameter ``.grad`` buffers. Several methods on the same
     images: :func:`explain_many` shares that pass between them.
     """
+    key = method_key(method)
     return explain_many(
         model,
         images,
@@ -155,14 +157,14 @@ def explain(
         mc_samples=mc_samples,
         chunk_size=chunk_size,
         reshape=reshape,
-        options={method: method_options},
-    )[method]
+        options={key: method_options},
+    )[key]
 
 
 def explain_many(
     model: nn.Module,
     images: Tensor,
-    methods: Sequence[str],
+    methods: Sequence[MethodSpec],
     target_layer: str | nn.Module | None = None,
     targets: Targets = None,
     size: Size = "input",
@@ -178,25 +180,14 @@ def explain_many(
     ``explain_many(model, x, ["gradcam", "gradcampp", "layercam", "random"])`` costs one forward
     and one head-only backward instead of four forwards and three backwards. Passes a method makes
     on its own (Score-CAM's masked inputs, SmoothGrad's noisy copies) are not shared.
-    ``options`` maps a method to its options (the ``**method_options`` of :func:`explain`); the
-    other arguments are :func:`explain`'s. Each result equals ``explain(model, images, method,
+    ``options`` maps a method to its options (the ``**method_options`` of :func:`explain`); results
+    and options are keyed by :func:`~camx.cam.registry.method_key` (the id or ``"module:Class"`` text
+    as given, a class's ``name``, else its ``__name__``); the other arguments are :func:`explain`'s. Each result equals ``explain(model, images, method,
     …)`` with the same arguments — with ``mc_samples > 1`` and the same RNG state too, unless a
     score method is among ``methods``: its masked passes draw from the global RNG between samples,
     so the other methods see different (equally distributed) Monte-Carlo samples.
     """
-    names = list(methods)
-    if not names:
-        raise ConfigError("methods is empty; name at least one CAM method")
-    twice = sorted({m for m in names if names.count(m) > 1})
-    if twice:
-        raise ConfigError(f"methods lists {', '.join(map(repr, twice))} more than once")
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(names))
-    if unknown:
-        raise ConfigError(
-            f"options given for {', '.join(map(repr, unknown))}, which is not among methods={names}"
-        )
-    impls = {m: make_method(get_method(m), dict(options.get(m) or {})) for m in names}
+    impls = build_methods(methods, options)
     images = _check_images(images)
     mc = _positive_int("mc_samples", mc_samples)
     chunk = check_chunk_size(chunk_size)
@@ -205,73 +196,131 @@ def explain_many(
     layout = resolve_reshape(default_reshape(model) if reshape is None else reshape)
     gradients = any(impl.needs_gradients for impl in impls.values())
     track = any(impl.tracks_head for impl in impls.values())
-
     with (
         frozen_model(model, stochastic=mc > 1),
         Probe(model, layer, gradients=gradients, track=track, reshape=layout) as probe,
     ):
-        totals: dict[str, Tensor] = {}
-
-        def add_maps(p: Pass, tgt: Tensor) -> None:
-            feat = (int(p.activation.shape[-2]), int(p.activation.shape[-1]))
-            run = CamRun(
-                model=model,
-                images=images,
-                activation=p.activation.detach(),
-                logits=p.logits.detach(),
-                targets=tgt,
-                out_size=out_size or feat,
-                chunk_size=chunk,
-                probe=probe,
-                forward_pass=p,
-            )
-            for m, impl in impls.items():
-                raw = _raw_map(impl, run)
-                totals[m] = raw if m not in totals else totals[m] + raw
-
-        fixed = targets is not None
-        logits_sum: Tensor | None = None
-        probs_sum: Tensor | None = None
-        pending: list[Pass] = []
-        tgt: Tensor | None = None
-        for _ in range(mc):
-            p = probe.run(images)
-            logits = p.logits.detach().float()
-            if not bool(torch.isfinite(logits).all()):
-                raise DataError(
-                    "the model returned NaN or infinite logits for these images; no map can explain "
-                    "them — check the checkpoint and the input normalisation"
-                )
-            probs = torch.softmax(logits, dim=1)
-            logits_sum = logits if logits_sum is None else logits_sum + logits
-            probs_sum = probs if probs_sum is None else probs_sum + probs
-            if fixed:
-                tgt = _resolve_targets(targets, probs) if tgt is None else tgt
-                add_maps(p, tgt)
-            else:
-                pending.append(p)
-        assert logits_sum is not None and probs_sum is not None
-        mean_probs = probs_sum / mc
-        if tgt is None:
-            tgt = _resolve_targets(targets, mean_probs)
-        while pending:
-            add_maps(pending.pop(0), tgt)
+        maps = _MapSum(model, images, impls, out_size, chunk, probe)
+        sampled = _sample(probe, images, mc, targets, maps.add)
         assert probe.layer is not None
         layer_name = module_name(model, probe.layer)
-
-    results = {}
-    for m, impl in impls.items():
-        maps = totals[m] / mc
-        final = out_size or (int(maps.shape[-2]), int(maps.shape[-1]))
-        if tuple(maps.shape[-2:]) != final:
-            up = F.interpolate(maps.unsqueeze(1), size=final, mode="bilinear", align_corners=False)
-            maps = up.squeeze(1)
-        results[m] = CamResult(
-            maps=minmax(maps).to(torch.float32),
-            logits=logits_sum / mc,
-            probs=mean_probs,
-            targets=tgt,
-            method=impl.name,
+    return {
+        key: CamResult(
+            maps=_final_maps(maps.totals[key] / mc, out_size),
+            logits=sampled.logits,
+            probs=sampled.probs,
+            targets=sampled.targets,
+            method=display_name(type(impl)),
             target_layer=layer_name,
         )
-    return results
+        for key, impl in impls.items()
+    }
+
+
+def build_methods(
+    methods: Sequence[MethodSpec], options: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, CamMethod]:
+    """Each method, keyed by :func:`~camx.cam.registry.method_key`, built with its ``options``: a
+    ConfigError for no method, a method twice, options of a method not listed, or an invalid option."""
+    keys = [method_key(m) for m in methods]
+    if not keys:
+        raise ConfigError("methods is empty; name at least one CAM method")
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ConfigError(f"methods lists {', '.join(map(repr, twice))} more than once")
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(keys))
+    if unknown:
+        raise ConfigError(
+            f"options given for {', '.join(map(repr, unknown))}, which is not among methods={keys}"
+        )
+    return {k: make_method(resolve_method(m), dict(options.get(k) or {})) for k, m in zip(keys, methods)}
+
+
+class _MapSum:
+    """The raw maps of every method summed over the Monte-Carlo passes (``add`` one pass at a time)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        images: Tensor,
+        impls: Mapping[str, CamMethod],
+        out_size: tuple[int, int] | None,
+        chunk: int | str,
+        probe: Probe,
+    ) -> None:
+        self.model, self.images, self.impls = model, images, impls
+        self.out_size, self.chunk, self.probe = out_size, chunk, probe
+        self.totals: dict[str, Tensor] = {}
+
+    def add(self, p: Pass, tgt: Tensor) -> None:
+        feat = (int(p.activation.shape[-2]), int(p.activation.shape[-1]))
+        run = CamRun(
+            model=self.model,
+            images=self.images,
+            activation=p.activation.detach(),
+            logits=p.logits.detach(),
+            targets=tgt,
+            out_size=self.out_size or feat,
+            chunk_size=self.chunk,
+            probe=self.probe,
+            forward_pass=p,
+        )
+        for key, impl in self.impls.items():
+            raw = _raw_map(impl, run)
+            self.totals[key] = raw if key not in self.totals else self.totals[key] + raw
+
+
+@dataclass(frozen=True)
+class _Sampled:
+    logits: Tensor  #: (B, K) mean over the passes
+    probs: Tensor  #: (B, K) mean of the per-pass softmax
+    targets: Tensor  #: (B,) the explained classes
+
+
+def _sample(
+    probe: Probe, images: Tensor, mc: int, targets: Targets, add_maps: Callable[[Pass, Tensor], None]
+) -> _Sampled:
+    """Run the ``mc`` passes and hand each to ``add_maps`` with the explained classes. With
+    ``targets=None`` these are the argmax of the averaged probabilities, so the passes are kept until
+    all are done; with fixed targets each pass is explained at once."""
+    logits_sum: Tensor | None = None
+    probs_sum: Tensor | None = None
+    pending: list[Pass] = []
+    tgt: Tensor | None = None
+    for _ in range(mc):
+        p = probe.run(images)
+        logits = _finite_logits(p)
+        probs = torch.softmax(logits, dim=1)
+        logits_sum = logits if logits_sum is None else logits_sum + logits
+        probs_sum = probs if probs_sum is None else probs_sum + probs
+        if targets is not None:
+            tgt = _resolve_targets(targets, probs) if tgt is None else tgt
+            add_maps(p, tgt)
+        else:
+            pending.append(p)
+    assert logits_sum is not None and probs_sum is not None
+    mean_probs = probs_sum / mc
+    if tgt is None:
+        tgt = _resolve_targets(targets, mean_probs)
+    while pending:
+        add_maps(pending.pop(0), tgt)
+    return _Sampled(logits=logits_sum / mc, probs=mean_probs, targets=tgt)
+
+
+def _finite_logits(p: Pass) -> Tensor:
+    logits = p.logits.detach().float()
+    if not bool(torch.isfinite(logits).all()):
+        raise DataError(
+            "the model returned NaN or infinite logits for these images; no map can explain "
+            "them — check the checkpoint and the input normalisation"
+        )
+    return logits
+
+
+def _final_maps(maps: Tensor, out_size: tuple[int, int] | None) -> Tensor:
+    """Mean raw maps resized (bilinear) to ``out_size`` and min–max normalised per map."""
+    final = out_size or (int(maps.shape[-2]), int(maps.shape[-1]))
+    if tuple(maps.shape[-2:]) != final:
+        maps = F.interpolate(maps.unsqueeze(1), size=final, mode="bilinear", align_corners=False).squeeze(1)
+    return minmax(maps).to(torch.float32)

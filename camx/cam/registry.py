@@ -46,12 +46,18 @@ def sort_registry() -> None:
     REGISTRY.update(items)
 
 
+def display_name(cls: type) -> str:
+    """A class's method id: the ``name`` it sets itself, else its class name (a subclass that only
+    tweaks a built-in keeps the built-in's ``name`` but is not that method)."""
+    return str(cls.__dict__.get("name") or cls.__name__)
+
+
 def method_key(method: Any) -> str:
-    """The key of a method in results and options: its id, the ``"module:Class"`` text as given, or the
-    ``name`` (else ``__name__``) of a class."""
+    """The key of a method in results and options: its id or the ``"module:Class"`` text as given, or
+    a class's :func:`display_name`."""
     if isinstance(method, str):
         return method
-    return str(getattr(method, "name", "") or getattr(method, "__name__", method))
+    return display_name(method) if isinstance(method, type) else str(method)
 
 
 def _import_class(spec: str) -> Any:

@@ -77,9 +77,7 @@ def masked_scores(
     constant-channel masks too (same result, more work; for tests). ``chunk_size``: masked images
     per forward, or ``"auto"`` (:func:`chunk_for`).
     """
-    b, c, h, w = activation.shape
-    size = (int(images.shape[-2]), int(images.shape[-1]))
-    chunk_size = chunk_for(chunk_size, size, images.device)
+    b, c = activation.shape[:2]
     out = torch.zeros(b, c, dtype=torch.float32, device=activation.device)
     if select is None:
         select = torch.ones(b, c, dtype=torch.bool, device=activation.device)
@@ -87,42 +85,64 @@ def masked_scores(
     if b_idx.numel() == 0:
         return out
     model = inference_copy(model)
-    layout = inference_layout(images.device)
     src = activation[b_idx, k_idx]  # (n, h, w): activation-sized, cheap
-    constant = is_constant(src)
     scores = torch.empty(b_idx.numel(), dtype=torch.float32, device=activation.device)
-    if dedup and bool(constant.any()):
-        p0 = _forward_probs(model, images.new_zeros((1, *images.shape[1:])), what)[0]
-        scores[constant] = p0[targets[b_idx[constant]]]
-        live = (~constant).nonzero().squeeze(1)
-    else:
-        live = torch.arange(b_idx.numel(), device=activation.device)
-    # Two channels of one image whose min–max normalised maps are equal (e.g. both active at a single
-    # position) give the same masked image: forward one representative per distinct (image, map).
-    inverse = None
-    if dedup and live.numel() > 1:
-        keys = torch.cat([b_idx[live, None].to(src.dtype), minmax(src[live]).flatten(1)], 1)
-        distinct, inverse = torch.unique(keys, dim=0, return_inverse=True)
-        if distinct.shape[0] < live.numel():
-            first = torch.full((distinct.shape[0],), live.numel(), dtype=torch.long, device=live.device)
-            first.scatter_reduce_(0, inverse, torch.arange(live.numel(), device=live.device), "amin")
-            todo = live[first]
-        else:
-            inverse, todo = None, live
-    else:
-        todo = live
-    for start in range(0, todo.numel(), chunk_size):
-        sel = todo[start : start + chunk_size]
-        masks = src[sel].unsqueeze(1)
-        if (h, w) != size:
-            masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
-        masked = images[b_idx[sel]] * minmax(masks).to(images.dtype)
-        probs = _forward_probs(model, masked.contiguous(memory_format=layout), what)
-        scores[sel] = probs.gather(1, targets[b_idx[sel]].view(-1, 1)).squeeze(1)
+    live = torch.arange(b_idx.numel(), device=activation.device)
+    if dedup:
+        live = _score_constant_masks(model, images, src, targets[b_idx], scores, what)
+    todo, inverse = _distinct_masks(src, b_idx, live) if dedup else (live, None)
+    _score_masks(model, images, src, b_idx, targets, todo, scores, chunk_size, what)
     if inverse is not None:
         scores[live] = scores[todo][inverse]
     out[b_idx, k_idx] = scores
     return out
+
+
+def _score_constant_masks(
+    model: nn.Module, images: Tensor, src: Tensor, targets: Tensor, scores: Tensor, what: str
+) -> Tensor:
+    """Score the pairs whose activation is constant (all-zero mask, so the masked input is the zero
+    image whatever the image): one forward of the zero image. Returns the indices of the other pairs."""
+    constant = is_constant(src)
+    if not bool(constant.any()):
+        return torch.arange(src.shape[0], device=src.device)
+    p0 = _forward_probs(model, images.new_zeros((1, *images.shape[1:])), what)[0]
+    scores[constant] = p0[targets[constant]]
+    return (~constant).nonzero().squeeze(1)
+
+
+def _distinct_masks(src: Tensor, b_idx: Tensor, live: Tensor) -> tuple[Tensor, Tensor | None]:
+    """Two channels of one image whose min–max normalised maps are equal (e.g. both active at a single
+    position) give the same masked image: (one representative per distinct (image, map), the index of
+    each live pair's representative among them — None when every map is distinct)."""
+    if live.numel() <= 1:
+        return live, None
+    keys = torch.cat([b_idx[live, None].to(src.dtype), minmax(src[live]).flatten(1)], 1)
+    distinct, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    if distinct.shape[0] == live.numel():
+        return live, None
+    first = torch.full((distinct.shape[0],), live.numel(), dtype=torch.long, device=live.device)
+    first.scatter_reduce_(0, inverse, torch.arange(live.numel(), device=live.device), "amin")
+    return live[first], inverse
+
+
+def _score_masks(
+    model: nn.Module, images: Tensor, src: Tensor, b_idx: Tensor, targets: Tensor, todo: Tensor,
+    scores: Tensor, chunk_size: int | str, what: str,
+) -> None:  # fmt: skip
+    """``scores[todo]``: the target probability of each image masked by s(Up(its activation)), forwarded
+    in chunks of :func:`chunk_for` masked images in the inference copy's memory layout."""
+    size = (int(images.shape[-2]), int(images.shape[-1]))
+    chunk = chunk_for(chunk_size, size, images.device)
+    layout = inference_layout(images.device)
+    for start in range(0, todo.numel(), chunk):
+        sel = todo[start : start + chunk]
+        masks = src[sel].unsqueeze(1)
+        if tuple(masks.shape[-2:]) != size:
+            masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False)
+        masked = images[b_idx[sel]] * minmax(masks).to(images.dtype)
+        probs = _forward_probs(model, masked.contiguous(memory_format=layout), what)
+        scores[sel] = probs.gather(1, targets[b_idx[sel]].view(-1, 1)).squeeze(1)
 
 
 def _check_top_k(method: str, top_k: int | None) -> int | None:
