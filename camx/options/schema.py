@@ -99,7 +99,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "explain": {
         "cam.name": TEXT,
         "cam.mc_samples": _int(1, 10_000),
-        "cam.chunk_size": Key("any"),  # auto or an int ≥ 1: camx.options.cam.check_chunk_size
+        "cam.chunk_size": Key("any"),  # auto or an int ≥ 1: camx.errors.check_chunk_size
         "inputs": TEXTS,
         "methods": Key("methods", optional=True),
         "heads": OPTIONAL_TEXTS,
