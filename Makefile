@@ -62,7 +62,7 @@ demo: install
 	$(CAMX) eval experiment=$(DEMO_PRESET) --noise 0.6 outputs_dir=$(DEMO_DIR) && \
 	$(BIN)/python -m camx.cli.export_samples $(DEMO_DIR)/samples 4 experiment=$(DEMO_PRESET) && \
 	$(CAMX) explain $(DEMO_DIR)/samples --method gradcam,gradcampp,gradpp_scorecam outputs_dir=$(DEMO_DIR) && \
-	$(BIN)/python -m camx.cli.demo_summary $(DEMO_DIR) $$(( $$(date +%s) - start )) && \
+	$(CAMX) report $(DEMO_DIR) --demo $$(( $$(date +%s) - start )) && \
 	echo "make demo: finished in $$(( $$(date +%s) - start )) s; results under $(DEMO_DIR)/"
 
 # The study (docs/RESULTS.md): both papers' experiments as Hydra sweeps, then `camx report --results`.

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from camx.runtime import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -74,16 +76,6 @@ def failed(exc: BaseException) -> dict[str, Any]:
     return {"seconds": None, "status": "failed", "note": f"{type(exc).__name__}: {first}"}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -113,7 +105,7 @@ def machine_info() -> dict[str, Any]:
     except AttributeError:
         usable = os.cpu_count()
     info: dict[str, Any] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "torch_threads": torch.get_num_threads(),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from camx.atomic import atomic_write_text
+from camx.report import markdown as md
 from camx.report.tables import ci_table, value_rows
 
 FIELDS = (
@@ -161,8 +162,4 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[
 
 def markdown(records: Sequence[Mapping[str, Any]]) -> str:
     """A markdown table of the means, with the 95% CI half-width."""
-    cols, rows = ci_table(records)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in rows:
-        lines.append("| " + " | ".join([*map(str, row[:5]), *(c.text() for c in row[5:])]) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(md.table(*ci_table(records))) + "\n"

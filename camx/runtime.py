@@ -60,19 +60,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def machine_summary() -> str:
-    """``AMD EPYC 7B13, 2 cores, Python 3.11.7, torch 2.14.1``: the machine a result came from."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what :mod:`platform` knows)."""
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine_summary() -> str:
+    """``AMD EPYC 7B13, 2 cores, Python 3.11.7, torch 2.14.1``: the machine a result came from."""
     import torch
 
     cores = os.cpu_count()
     count = plural(cores, "core") if cores else "unknown cores"
     gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return f"{cpu}, {count}{gpu}, Python {platform.python_version()}, torch {torch.__version__}"
+    return f"{cpu_model()}, {count}{gpu}, Python {platform.python_version()}, torch {torch.__version__}"

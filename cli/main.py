@@ -258,7 +258,8 @@ def evaluate(
     epilog="Examples:\n\n"
     "  camx report outputs/multirun/2026-11-22_10-00-00_eval_ab12\n\n"
     "  camx report outputs/study/paper_dropkey_quick outputs/study/paper_gradpp_scorecam_quick "
-    "--results docs/RESULTS.md"
+    "--results docs/RESULTS.md\n\n"
+    "  camx report outputs/demo --demo 734"
 )
 def report(
     dirs: list[str] = typer.Argument(
@@ -276,6 +277,13 @@ def report(
         help="Write the studies (dirs from `make study-quick`/`make study`) as one markdown file, "
         "e.g. docs/RESULTS.md, with its figures in docs/results/.",
     ),
+    demo: float = typer.Option(
+        None,
+        "--demo",
+        metavar="SECONDS",
+        help="DIR is `make demo`'s output dir and SECONDS its wall time: write DIR/summary.md, the "
+        "heads' accuracy and confidence under noise and the demo's targets.",
+    ),
 ) -> None:
     """Aggregate the eval runs of a sweep into one table (metrics.md/json/csv), the figures and report.html."""
     try:
@@ -285,6 +293,9 @@ def report(
         if len(dirs) > 1:
             render.error(f"got {len(dirs)} dirs; pass one sweep dir (several only with --results)")
             raise typer.Exit(2)
+        if demo is not None:
+            tasks.demo_summary(dirs[0], demo)
+            return
         tasks.report(dirs[0], out)
     except CamxError as exc:
         render.error(str(exc))

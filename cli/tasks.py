@@ -287,9 +287,17 @@ def report(sweep_dir: str, out: str | None) -> None:
 
 
 def study_report(dirs: list[str], results: str, out: str | None = None) -> None:
-    from camx.jobs.study import write_results
+    from camx.report.study import write_results
 
     report = write_results([Path(d) for d in dirs], Path(results), Path(out) if out else None)
     for path in report.written:
         render.console.print(f"wrote {path}")
     render.console.print(f"[bold]study report[/]: {results} and {report.written[-1]}")
+
+
+def demo_summary(folder: str, seconds: float) -> None:
+    from camx.report.demo import write_summary
+
+    text, path = write_summary(Path(folder), seconds)
+    render.console.print(text, end="", markup=False)
+    render.console.print(f"written to {path}")

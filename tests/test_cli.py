@@ -365,7 +365,8 @@ def test_export_samples_draws_the_presets_images(tmp_path: Path) -> None:
 
 
 def test_demo_summary_reports_targets_from_eval_records(tmp_path: Path) -> None:
-    from camx.cli.demo_summary import main as summary_main
+    from camx.errors import DataError
+    from camx.report.demo import write_summary
 
     def rec(head: str, metric: str, perturbation: str, level: float, value: float) -> dict:
         return {
@@ -386,10 +387,13 @@ def test_demo_summary_reports_targets_from_eval_records(tmp_path: Path) -> None:
     run = tmp_path / "eval" / "2026-01-01_00-00-00_resnet50_1"
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps({"records": records}))
-    assert summary_main([str(tmp_path), "600"]) == 0
+    res = camx("report", str(tmp_path), "--demo", "600", cwd=tmp_path)
+    assert res.returncode == 0 and "written to" in res.stdout
     text = (tmp_path / "summary.md").read_text()
+    assert text in res.stdout
     assert "| plain | 0.950 [0.940, 0.960] |" in text
     assert "| 10.0 min | met |" in text
     assert "lowest 0.880 | **not met** |" in text  # dropkey below 90%
     assert "| 0.400 | met |" in text  # plain: 0.9 − 0.5
-    assert summary_main([str(tmp_path / "nothing"), "1"]) == 2
+    with pytest.raises(DataError, match="no eval results under"):
+        write_summary(tmp_path / "nothing", 1)

@@ -11,8 +11,9 @@ from conftest import camx
 from omegaconf import OmegaConf
 
 from camx.errors import CamxError, CheckpointError
-from camx.jobs.study import _spearman, write_results
 from camx.metrics import mean_ci
+from camx.metrics import spearman as _spearman
+from camx.report.study import write_results
 from camx.runs import resolve_checkpoints
 
 # true-class confidence under noise per head and seed: dropkey > dropout > attention > plain, well apart
@@ -208,7 +209,8 @@ def test_a_sweep_folder_stands_for_its_runs_in_job_order(tmp_path: Path) -> None
 
 
 def test_heads_within_the_seed_spread_are_called_equal() -> None:
-    from camx.jobs.study import Cell, _ordering
+    from camx.report.study1 import ordering as _ordering
+    from camx.report.tables import Cell
 
     records = [
         _rec(head, seed, "confidence", base + 0.05 * (seed - 1), perturbation="noise", level=lvl)
@@ -223,7 +225,7 @@ def test_heads_within_the_seed_spread_are_called_equal() -> None:
 
 
 def test_setup_tells_the_backbone_stage_from_the_heads_on_it(tmp_path: Path) -> None:
-    from camx.jobs.study import _setup
+    from camx.report.training import setup_lines as _setup
 
     def run(folder: Path, head: str, init: str | None, frozen: bool, acc: float) -> None:
         (folder / ".hydra").mkdir(parents=True)
@@ -315,7 +317,7 @@ def test_full_study1_trains_models_that_study2_can_explain_with_cam(arch: str) -
 def test_recipe_names_the_gap_classifier_when_any_run_of_the_group_has_it(tmp_path: Path) -> None:
     """The full variant sweeps ResNet50 (first in sorted order), VGG16 and AlexNet (classifier=gap) in one
     group: the recipe line must say the -GAP nets are there."""
-    from camx.jobs.study import _setup
+    from camx.report.training import setup_lines as _setup
 
     for i, (arch, classifier) in enumerate((("resnet50", "full"), ("alexnet", "gap"))):
         folder = tmp_path / "paper_dropkey" / "train" / f"{i}_{arch}-plain-seed0"

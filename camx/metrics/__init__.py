@@ -19,7 +19,7 @@ from __future__ import annotations
 from camx.metrics.faithfulness import SUBSTRATES, average_drop_increase, deletion_insertion_auc
 from camx.metrics.localization import energy_pointing_game, has_object, iou, pointing_game
 from camx.metrics.stability import pearson, ssim
-from camx.metrics.stats import Summary, mean_ci, t_quantile
+from camx.metrics.stats import Summary, mean_ci, spearman, t_quantile
 
 __all__ = [
     "SUBSTRATES",
@@ -32,6 +32,7 @@ __all__ = [
     "mean_ci",
     "pearson",
     "pointing_game",
+    "spearman",
     "ssim",
     "t_quantile",
 ]

@@ -1,4 +1,4 @@
-"""Summaries of per-image metric values: the mean with a Student-t confidence interval.
+"""Summaries of metric values: the mean with a Student-t confidence interval, and rank correlation.
 
 No SciPy: the t quantile is found by bisection on the exact t CDF, written with the regularised
 incomplete beta function (continued fraction, Numerical Recipes §6.4), accurate to ~1e-10.
@@ -123,3 +123,32 @@ def mean_ci(values: Tensor | Sequence[float], confidence: float = 0.95) -> Summa
     s = float(v.std(correction=1))
     half = t_quantile((1.0 + confidence) / 2.0, n - 1) * s / math.sqrt(n)
     return Summary(mean, mean - half, mean + half, n)
+
+
+def ranks(values: Sequence[float]) -> list[float]:
+    """0-based ranks of ``values`` in ascending order; tied values share the mean of their ranks."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2
+        i = j + 1
+    return out
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rank correlation ρ: Pearson's r of the (tie-averaged) ranks of ``a`` and ``b``.
+
+    ρ = Σ(r_a − r̄_a)(r_b − r̄_b) / √(Σ(r_a − r̄_a)² · Σ(r_b − r̄_b)²); NaN when either side is constant.
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"spearman needs two equally long non-empty sequences, got {len(a)} and {len(b)}")
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
+    return cov / var if var else float("nan")

@@ -16,24 +16,36 @@ KEY_COLUMNS = ("model", "head", "method", "perturbation", "level")
 
 @dataclass(frozen=True)
 class Cell:
-    """A metric's mean and its 95% CI (``None`` where not finite or not computed)."""
+    """A metric's mean and its 95% CI (``None`` where not finite or not computed).
+
+    ``seeds`` > 0 marks a summary over training seeds (:mod:`camx.report.groups`): its interval is
+    shown even when it is empty (``± 0.000``: the seeds agree), while a per-image cell with an empty
+    interval (one image) shows the mean alone.
+    """
 
     value: float | None
     low: float | None = None
     high: float | None = None
+    seeds: int = 0
 
     @property
     def half_width(self) -> float | None:
-        if self.low is None or self.high is None:
+        if self.low is None or self.high is None or not math.isfinite(self.high - self.low):
             return None
         return (self.high - self.low) / 2
+
+    @property
+    def mean(self) -> float:
+        """The value as a float (NaN when missing), for comparisons."""
+        return float("nan") if self.value is None else float(self.value)
 
     def text(self, digits: int = 3) -> str:
         """``0.871 ± 0.021`` (``—`` when missing)."""
         if self.value is None or not math.isfinite(self.value):
             return "—"
         half = self.half_width
-        return f"{self.value:.{digits}f}" + (f" ± {half:.{digits}f}" if half else "")
+        shown = half is not None and (half > 0 or self.seeds > 0)
+        return f"{self.value:.{digits}f}" + (f" ± {half:.{digits}f}" if shown else "")
 
 
 def _fmt_level(level: Any) -> str:

@@ -1,0 +1,28 @@
+"""The one markdown writer: a table (header, rows) as GitHub-flavoured markdown lines.
+
+Every markdown table camx writes — ``metrics.md``, ``docs/RESULTS.md``, the demo's ``summary.md``
+and ``docs/PERFORMANCE.md`` — goes through :func:`table`, so they escape and align alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from camx.report.tables import Cell
+
+
+def text(value: Any, digits: int = 3) -> str:
+    """A cell as markdown text: :class:`Cell` as ``mean ± half-width``, ``None`` as ``—``, ``|`` escaped."""
+    if isinstance(value, Cell):
+        value = value.text(digits)
+    elif value is None:
+        value = "—"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], *, right: bool = False) -> list[str]:
+    """The lines of a markdown table; ``right`` right-aligns every column but the first."""
+    rule = "|" + "|".join("---:" if right and i else "---" for i in range(len(header))) + "|"
+    lines = ["| " + " | ".join(text(c) for c in header) + " |", rule]
+    return lines + ["| " + " | ".join(text(c) for c in row) + " |" for row in rows]
