@@ -21,8 +21,14 @@ def text(value: Any, digits: int = 3) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], *, right: bool = False) -> list[str]:
-    """The lines of a markdown table; ``right`` right-aligns every column but the first."""
-    rule = "|" + "|".join("---:" if right and i else "---" for i in range(len(header))) + "|"
+def table(
+    header: Sequence[Any], rows: Iterable[Sequence[Any]], *, right: bool = False, align: str = ""
+) -> list[str]:
+    """The lines of a markdown table. ``right`` right-aligns every column but the first; ``align``
+    gives each column's alignment instead, ``l`` or ``r`` per column (``"lrrl"``)."""
+    align = align or ("l" + "r" * (len(header) - 1) if right else "l" * len(header))
+    if len(align) != len(header):
+        raise ValueError(f"align {align!r} has {len(align)} letters for {len(header)} columns")
+    rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
     lines = ["| " + " | ".join(text(c) for c in header) + " |", rule]
     return lines + ["| " + " | ".join(text(c) for c in row) + " |" for row in rows]
