@@ -159,51 +159,10 @@ def cam_section(
             block: dict[str, Any] = {"device": device.type, "batch": batch, "image_size": size, "methods": []}
             for method, peers in PEERS.items():
                 log(f"{device.type}, batch {batch}: {method}")
-                results: dict[str, Any] = {}
                 if method == "scorecam":
-                    if batch not in plan["camx_scorecam_batches"] and device.type == "cpu":
-                        reason = "exact Score-CAM at this batch runs with --full only (minutes per image)"
-                        results = {lib: skipped(reason) for lib in ("camx", *peers)}
-                    else:
-                        run_peers = batch in plan["peer_scorecam_batches"] or device.type == "cuda"
-                        reason = (
-                            "--quick"
-                            if not plan["peer_scorecam_batches"]
-                            else "peers at batch > 1: pytorch-grad-cam materialises B·C·3·H·W floats "
-                            "(19 GB at batch 16) and both take B× the batch-1 time"
-                        )
-                        stats: dict[str, Any] = {}
-                        # the "same map" half is judged against the paper's definition computed plainly
-                        # (the peers' maps differ from it by definition; see "How it is measured")
-                        rows, agreement, ours = scorecam_comparison(
-                            model,
-                            x,
-                            device=device,
-                            run_peers=run_peers,
-                            skip_reason=reason,
-                            reference=run_peers and batch == 1,
-                            stats=stats,
-                        )
-                        results = {r.pop("library"): r for r in rows}
-                        block["scorecam_forwards"] = stats
-                        data["scorecam_agreement"] += [
-                            {**a, "device": device.type, "batch": batch} for a in agreement
-                        ]
-                        if batch == 1:
-                            exact[device.type] = ours
+                    results = _scorecam_results(data, block, plan, model, x, exact)
                 else:
-                    # camx and the bare forward alternate, call by call, so a burst of machine load
-                    # hits both sides of a ratio (bare_ratio: the median of the per-pair ratios)
-                    results["camx"] = timeit_paired(
-                        camx_runner(model, x, method),
-                        bare_forward(model, x),
-                        device,
-                        repeats=plan["paired_repeats"],
-                    )
-                    for lib in peers:
-                        results[lib] = time_library(
-                            model, x, method, lib, repeats=plan["repeats"], device=device
-                        )
+                    results = _timed_results(plan, model, x, method, peers)
                 block["methods"].append({"method": method, "family": _family(method), "results": results})
             # the reference is the faster of two bare-forward timings, before and after the methods
             after = timeit(bare_forward(model, x), device, repeats=plan["repeats"], warmup=0)
@@ -216,6 +175,76 @@ def cam_section(
     return {"model": model.cpu(), "images": images, "exact": exact}
 
 
+def _timed_results(
+    plan: dict[str, Any], model: torch.nn.Module, x: torch.Tensor, method: str, peers: Any
+) -> dict[str, Any]:
+    """camx's time paired with the bare forward, then each peer's time, for one method."""
+    # camx and the bare forward alternate, call by call, so a burst of machine load
+    # hits both sides of a ratio (bare_ratio: the median of the per-pair ratios)
+    device = x.device
+    results = {
+        "camx": timeit_paired(
+            camx_runner(model, x, method), bare_forward(model, x), device, repeats=plan["paired_repeats"]
+        )
+    }
+    for lib in peers:
+        results[lib] = time_library(model, x, method, lib, repeats=plan["repeats"], device=device)
+    return results
+
+
+def _scorecam_results(
+    data: dict[str, Any],
+    block: dict[str, Any],
+    plan: dict[str, Any],
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    exact: dict[str, Any],
+) -> dict[str, Any]:
+    """Exact Score-CAM by camx and the peers (or why not), its agreement, and camx's batch-1 maps."""
+    device, batch = x.device, block["batch"]
+    if batch not in plan["camx_scorecam_batches"] and device.type == "cpu":
+        reason = "exact Score-CAM at this batch runs with --full only (minutes per image)"
+        return {lib: skipped(reason) for lib in ("camx", *PEERS["scorecam"])}
+    run_peers = batch in plan["peer_scorecam_batches"] or device.type == "cuda"
+    reason = (
+        "--quick"
+        if not plan["peer_scorecam_batches"]
+        else "peers at batch > 1: pytorch-grad-cam materialises B·C·3·H·W floats "
+        "(19 GB at batch 16) and both take B× the batch-1 time"
+    )
+    stats: dict[str, Any] = {}
+    # the "same map" half is judged against the paper's definition computed plainly
+    # (the peers' maps differ from it by definition; see "How it is measured")
+    rows, agreement, ours = scorecam_comparison(
+        model,
+        x,
+        device=device,
+        run_peers=run_peers,
+        skip_reason=reason,
+        reference=run_peers and batch == 1,
+        stats=stats,
+    )
+    block["scorecam_forwards"] = stats
+    data["scorecam_agreement"] += [{**a, "device": device.type, "batch": batch} for a in agreement]
+    if batch == 1:
+        exact[device.type] = ours
+    return {r.pop("library"): r for r in rows}
+
+
+def _cpu_batch1(data: dict[str, Any], method: str) -> dict[str, Any] | None:
+    """The CPU batch-1 row of ``method`` in the CAM timings."""
+    return next(
+        (
+            r
+            for b in data["cam"]
+            if b["device"] == "cpu" and b["batch"] == 1
+            for r in b["methods"]
+            if r["method"] == method
+        ),
+        None,
+    )
+
+
 def gradpp_section(
     data: dict[str, Any],
     plan: dict[str, Any],
@@ -224,22 +253,12 @@ def gradpp_section(
     log: Any,
     checkpoint: str | None,
 ) -> None:
+    """Grad++ScoreCAM: its headline (random ResNet50 at ``size``) and its top_k trade-off."""
     from camx.cam import explain
     from camx.metrics import pearson
 
-    cpu = torch.device("cpu")
     model, images = cam["model"], cam["images"]
-    section: dict[str, Any] = {"default_top_k": _gradpp_default_top_k()}
-    row = next(
-        (
-            r
-            for b in data["cam"]
-            if b["device"] == "cpu" and b["batch"] == 1
-            for r in b["methods"]
-            if r["method"] == "gradpp_scorecam"
-        ),
-        None,
-    )
+    row = _cpu_batch1(data, "gradpp_scorecam")
     head: dict[str, Any] = {
         "image_size": size,
         "model": "random ResNet50 (seed 0)",
@@ -249,60 +268,61 @@ def gradpp_section(
         ours = explain(model, images[:1], "gradpp_scorecam").maps
         ref = upsample(cam["exact"]["cpu"][:1], (size, size))
         head["pearson_vs_scorecam"] = float(pearson(ours, ref).mean())
-    section["headline"] = head
     ckpt = checkpoint or latest_checkpoint(ROOT / "outputs")
-    if ckpt:
-        from camx.checkpoint import load_checkpoint
-        from camx.data.datasets import build_dataset
-        from camx.data.transforms import normalize
+    trade = _trained_tradeoff(ckpt, plan, log) if ckpt else _random_tradeoff(data, plan, cam, size, log)
+    data["gradpp"] = {"default_top_k": _gradpp_default_top_k(), "headline": head, "tradeoff": trade}
 
-        trained, meta = load_checkpoint(ckpt)
-        dcfg = dict(
-            (meta.get("config") or {}).get("dataset")
-            or {"name": "shapes", "image_size": meta.get("image_size", 64)}
+
+def _trained_tradeoff(ckpt: str, plan: dict[str, Any], log: Any) -> dict[str, Any]:
+    """The top_k trade-off on a trained checkpoint's own test images, at its own size."""
+    from camx.checkpoint import load_checkpoint
+    from camx.data.datasets import build_dataset
+    from camx.data.transforms import normalize
+
+    trained, meta = load_checkpoint(ckpt)
+    dcfg = dict(
+        (meta.get("config") or {}).get("dataset")
+        or {"name": "shapes", "image_size": meta.get("image_size", 64)}
+    )
+    data_set = build_dataset(dcfg, "test")
+    n = min(plan["tradeoff_images"], len(data_set))
+    x = normalize(torch.stack([data_set[i]["image"] for i in range(n)]))
+    log(f"gradpp trade-off on {ckpt} ({n} image(s) at {x.shape[-1]} px)")
+    cpu = torch.device("cpu")
+    trade = gradpp_tradeoff(trained, x, None, device=cpu, top_ks=TOP_KS, repeats=plan["tradeoff_repeats"])
+    shown = Path(ckpt).resolve()
+    shown = shown.relative_to(ROOT) if ROOT in shown.parents else shown
+    trade.update(model=f"trained checkpoint {shown} ({meta['arch']}/{meta['head']})", trained=True)
+    return trade
+
+
+def _random_tradeoff(
+    data: dict[str, Any], plan: dict[str, Any], cam: dict[str, Any], size: int, log: Any
+) -> dict[str, Any]:
+    """The top_k trade-off on the random ResNet50, against camx's exact maps (computed where missing)."""
+    from camx.cam import explain
+
+    model, images = cam["model"], cam["images"]
+    n = plan["tradeoff_images"]
+    log(f"gradpp trade-off on the random ResNet50 ({n} image(s) at {size} px; no checkpoint under outputs/)")
+    exact = cam["exact"].get("cpu")
+    if exact is not None and n > 1:
+        rest = torch.cat([explain(model, images[i : i + 1], "scorecam", size=None).maps for i in range(1, n)])
+        exact = torch.cat([exact[:1], rest])
+    trade = gradpp_tradeoff(
+        model,
+        images[:n],
+        exact[:n] if exact is not None else None,
+        device=torch.device("cpu"),
+        top_ks=TOP_KS,
+        repeats=plan["tradeoff_repeats"],
+    )
+    trade.update(model="random ResNet50 (seed 0) — no trained checkpoint under outputs/", trained=False)
+    if exact is not None:
+        trade["exact_seconds_per_image"] = (
+            ((_cpu_batch1(data, "scorecam") or {}).get("results", {})).get("camx", {}).get("seconds")
         )
-        data_set = build_dataset(dcfg, "test")
-        n = min(plan["tradeoff_images"], len(data_set))
-        x = normalize(torch.stack([data_set[i]["image"] for i in range(n)]))
-        log(f"gradpp trade-off on {ckpt} ({n} image(s) at {x.shape[-1]} px)")
-        trade = gradpp_tradeoff(trained, x, None, device=cpu, top_ks=TOP_KS, repeats=plan["tradeoff_repeats"])
-        shown = Path(ckpt).resolve()
-        shown = shown.relative_to(ROOT) if ROOT in shown.parents else shown
-        trade.update(model=f"trained checkpoint {shown} ({meta['arch']}/{meta['head']})", trained=True)
-    else:
-        n = plan["tradeoff_images"]
-        log(
-            f"gradpp trade-off on the random ResNet50 ({n} image(s) at {size} px; no checkpoint under outputs/)"
-        )
-        exact = cam["exact"].get("cpu")
-        if exact is not None and n > 1:
-            rest = torch.cat(
-                [explain(model, images[i : i + 1], "scorecam", size=None).maps for i in range(1, n)]
-            )
-            exact = torch.cat([exact[:1], rest])
-        trade = gradpp_tradeoff(
-            model,
-            images[:n],
-            exact[:n] if exact is not None else None,
-            device=cpu,
-            top_ks=TOP_KS,
-            repeats=plan["tradeoff_repeats"],
-        )
-        trade.update(model="random ResNet50 (seed 0) — no trained checkpoint under outputs/", trained=False)
-        if exact is not None:
-            camx_row = next(
-                (
-                    r["results"]["camx"]
-                    for b in data["cam"]
-                    if b["device"] == "cpu" and b["batch"] == 1
-                    for r in b["methods"]
-                    if r["method"] == "scorecam"
-                ),
-                {},
-            )
-            trade["exact_seconds_per_image"] = camx_row.get("seconds")
-    section["tradeoff"] = trade
-    data["gradpp"] = section
+    return trade
 
 
 def trained_scorecam_section(
@@ -410,7 +430,7 @@ def latest_result() -> Path | None:
     return files[-1] if files else None
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -438,20 +458,28 @@ def main() -> None:
     parser.add_argument(
         "--image-size", type=int, default=224, help=argparse.SUPPRESS
     )  # smoke-testing the script
-    args = parser.parse_args()
+    return parser
+
+
+def render(which: str, log: Any) -> None:
+    """Regenerate docs/PERFORMANCE.md from a results file (``latest``: the newest)."""
+    path = latest_result() if which == "latest" else Path(which)
+    data = json.loads(path.read_text()) if path else None
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(render_markdown(data, str(path.resolve().relative_to(ROOT)) if path else None))
+    log(f"wrote {DOCS.relative_to(ROOT)} from {path or 'no results (template)'}")
+
+
+def main() -> None:
+    args = _parser().parse_args()
     console = _console()
 
     def log(message: str) -> None:
         console.log(message)
 
     if args.render is not None:
-        path = latest_result() if args.render == "latest" else Path(args.render)
-        data = json.loads(path.read_text()) if path else None
-        DOCS.parent.mkdir(parents=True, exist_ok=True)
-        DOCS.write_text(render_markdown(data, str(path.resolve().relative_to(ROOT)) if path else None))
-        log(f"wrote {DOCS.relative_to(ROOT)} from {path or 'no results (template)'}")
+        render(args.render, log)
         return
-
     name = "quick" if args.quick else "full" if args.full else "default"
     plan = PLANS[name]
     size = args.image_size
@@ -475,14 +503,30 @@ def main() -> None:
         f"torch {m['torch']}, devices: {', '.join(d.type for d in devices)}"
     )
 
+    run_sections(data, plan, devices, size, args.checkpoint, console, log)
+    data["targets"] = evaluate_targets(data)
+    print_tables(data, console)
+    write(data, docs=name != "quick" or args.docs, log=log)
+
+
+def run_sections(
+    data: dict[str, Any],
+    plan: dict[str, Any],
+    devices: list[torch.device],
+    size: int,
+    checkpoint: str | None,
+    console: Any,
+    log: Any,
+) -> None:
+    """Every measurement into ``data``, under a progress bar."""
     train_device = "cuda" if "cuda" in [d.type for d in devices] else "cpu"
     with stage_bar(console) as bar:  # six sections: CAM, trade-off, trained Score-CAM, train, eval, memory
         task = bar.add_task("make bench", total=6)
         cam = cam_section(data, plan, devices, size, log)
         bar.advance(task)
-        gradpp_section(data, plan, cam, size, log, args.checkpoint)
+        gradpp_section(data, plan, cam, size, log, checkpoint)
         bar.advance(task)
-        trained_scorecam_section(data, plan, size, log, args.checkpoint)
+        trained_scorecam_section(data, plan, size, log, checkpoint)
         bar.advance(task)
         data["training"] = training(
             TRAIN_CONFIG,
@@ -497,9 +541,6 @@ def main() -> None:
         bar.advance(task)
         memory_section(data, plan, size, log)
         bar.advance(task)
-    data["targets"] = evaluate_targets(data)
-    print_tables(data, console)
-    write(data, docs=name != "quick" or args.docs, log=log)
 
 
 if __name__ == "__main__":
