@@ -272,7 +272,7 @@ def _eval(cfg: DictConfig, run_dir: Path) -> None:
 
 
 def report(sweep_dir: str, out: str | None) -> None:
-    from camx.jobs.report import build_report
+    from camx.report.sweep import build_report
     from camx.results import summary_rows
 
     result = build_report(Path(sweep_dir), Path(out) if out else None)

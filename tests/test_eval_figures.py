@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from camx.jobs.eval_figures import caption, noise_figures, plain_vstar
 from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, crossing
+from camx.report.figures import caption, noise_figures, plain_vstar
 
 
 def test_caption_names_prediction_probability_and_truth() -> None:

@@ -333,7 +333,7 @@ def _write_outputs(
     config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     result.written += write_metrics(run_dir, result.records, config)
     if cfg["figures"]:
-        from camx.jobs.eval_figures import draw_all
+        from camx.report.figures import draw_all
 
         result.written += draw_all(result, run_dir, models, methods, class_names=class_names)
     result.written += write_report(result, run_dir, config, class_names, bool(cfg["figures"]))
@@ -343,7 +343,7 @@ def write_report(
     result: EvalResult, run_dir: Path, config: Mapping[str, Any], class_names: list[str], gallery: bool
 ) -> list[Path]:
     """``report.html`` (results, figures, the map gallery, command, config, machine) and its tiles."""
-    from camx.jobs.eval_figures import caption
+    from camx.report.figures import caption
     from camx.report.gallery import read_gallery, write_gallery
     from camx.report.pages import REPORT, command_of, run_page
     from camx.runtime import machine_summary

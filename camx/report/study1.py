@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from camx import figures
-from camx.jobs.eval_figures import PAPER_CONFIDENCE
 from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, crossing
 from camx.report import groups as G
 from camx.report import markdown as md
+from camx.report.figures import PAPER_CONFIDENCE
 from camx.report.maps import localisation, mask_ratio, monte_carlo
 from camx.report.tables import Cell
 

@@ -1,4 +1,5 @@
-"""The figures ``camx eval`` writes: the Sensors 2023 Figs. 2–7 and Table 1 of IEEE Access 2024, from records."""
+"""The figures of the reports: ``camx eval``'s Sensors 2023 Figs. 2–8 and Table 1 of IEEE Access 2024, from
+records and kept examples (drawn with :mod:`camx.figures`), which ``camx report`` also draws for a sweep."""
 
 from __future__ import annotations
 
@@ -112,77 +113,100 @@ def mask_ratio_figure(records: Sequence[Mapping[str, Any]], out_dir: Path) -> li
     return [figures.save(fig, out_dir / "fig8_mask_ratio.png")]
 
 
+#: the heatmap grids of ``camx eval``: (perturbations, file, title)
+HEATMAP_FIGURES = (
+    (("noise",), "fig2_noise_heatmaps.png", "Heatmaps under Gaussian noise (cf. Sensors 2023 Fig. 2)"),
+    (("rotation", "stretch"), "fig4_rotation_stretch.png", "Rotated and stretched (cf. Sensors 2023 Fig. 4)"),
+    (("contrast",), "fig6_low_contrast.png", "Low contrast (cf. Sensors 2023 Fig. 6)"),
+    (("small",), "fig7_small_objects.png", "Small objects (cf. Sensors 2023 Fig. 7)"),
+)
+Examples = Mapping[
+    tuple[str, str, str, Any], Sequence[Any]
+]  #: (head, method, perturbation, level) → kept batch
+
+
 def draw_all(
     result: Any, run_dir: Path, models: Mapping[str, Any], methods: Sequence[str], class_names: Sequence[str]
 ) -> list[Path]:
     """Every figure the records and kept examples allow; a figure without data is skipped."""
-    out: list[Path] = []
     records = result.records
     heads = list(models)
-    out += noise_figures(records, run_dir)
-    out += mask_ratio_figure(records, run_dir)
+    out = [*noise_figures(records, run_dir), *mask_ratio_figure(records, run_dir)]
     if not methods:
         return out
-    method = methods[0]
-    ex = result.examples
-
-    def by_kind(kinds: Sequence[str], name: str, title: str) -> None:
-        levels = [(c, lvl) for (_, m, c, lvl) in ex if m == method and c in kinds]
-        levels = list(dict.fromkeys(levels))
-        if not levels:
-            return
-        cols = [("none", 0.0), *levels]
-        cells: dict[str, dict[str, tuple[Any, str]]] = {}
-        images = {}
-        for head in heads:
-            row = {}
-            for c, lvl in cols:
-                item = ex.get((head, method, c, lvl))
-                if item is None:
-                    continue
-                x, maps, probs, labels = item[:4]
-                col = "clean" if c == "none" else f"{c} {lvl:g}" if isinstance(lvl, float) else f"{c} {lvl}"
-                row[col] = (maps[0], caption(probs[0], int(labels[0]), class_names))
-                images[col] = x[0]
-            cells[head] = row
-        fig = figures.grid(None, cells, f"{title} — {method}", images=images)
-        out.append(figures.save(fig, run_dir / name))
-
-    by_kind(["noise"], "fig2_noise_heatmaps.png", "Heatmaps under Gaussian noise (cf. Sensors 2023 Fig. 2)")
-    by_kind(
-        ["rotation", "stretch"],
-        "fig4_rotation_stretch.png",
-        "Rotated and stretched (cf. Sensors 2023 Fig. 4)",
-    )
-    by_kind(["contrast"], "fig6_low_contrast.png", "Low contrast (cf. Sensors 2023 Fig. 6)")
-    by_kind(["small"], "fig7_small_objects.png", "Small objects (cf. Sensors 2023 Fig. 7)")
-
-    noise_levels = sorted({float(lvl) for (_, _, c, lvl) in ex if c == "noise"})
-    if noise_levels and len(methods) > 1:  # Fig. 5: the methods at variance 1.5 (or the nearest level)
-        level = min(noise_levels, key=lambda v: abs(v - 1.5))
-        cells = {}
-        image = None
-        for m in methods:
-            cells[m] = {}
-            for head in heads:
-                item = ex.get((head, m, "noise", level))
-                if item is not None:
-                    x, maps, probs, labels = item[:4]
-                    image = x[0]
-                    cells[m][head] = (maps[0], caption(probs[0], int(labels[0]), class_names))
-        fig = figures.grid(image, cells, f"Methods under noise variance {level:g} (cf. Sensors 2023 Fig. 5)")
+    for kinds, name, title in HEATMAP_FIGURES:
+        fig = heatmap_grid(result.examples, heads, methods[0], kinds, title, class_names)
+        if fig is not None:
+            out.append(figures.save(fig, run_dir / name))
+    fig = methods_grid(result.examples, heads, methods, class_names)
+    if fig is not None:
         out.append(figures.save(fig, run_dir / "fig5_methods_noise.png"))
+    fig = faithfulness_bars(records, heads)
+    if fig is not None:
+        out.append(figures.save(fig, run_dir / "table1_faithfulness.png"))
+    return out
 
+
+def heatmap_grid(
+    ex: Examples,
+    heads: Sequence[str],
+    method: str,
+    kinds: Sequence[str],
+    title: str,
+    class_names: Sequence[str],
+) -> Any:
+    """Heads × (clean, each level of ``kinds``): ``method``'s map of the first kept image (None: no data)."""
+    levels = list(dict.fromkeys((c, lvl) for (_, m, c, lvl) in ex if m == method and c in kinds))
+    if not levels:
+        return None
+    cells: dict[str, dict[str, tuple[Any, str]]] = {}
+    images = {}
+    for head in heads:
+        row = {}
+        for c, lvl in [("none", 0.0), *levels]:
+            item = ex.get((head, method, c, lvl))
+            if item is None:
+                continue
+            x, maps, probs, labels = item[:4]
+            col = "clean" if c == "none" else f"{c} {lvl:g}" if isinstance(lvl, float) else f"{c} {lvl}"
+            row[col] = (maps[0], caption(probs[0], int(labels[0]), class_names))
+            images[col] = x[0]
+        cells[head] = row
+    return figures.grid(None, cells, f"{title} — {method}", images=images)
+
+
+def methods_grid(
+    ex: Examples, heads: Sequence[str], methods: Sequence[str], class_names: Sequence[str]
+) -> Any:
+    """Fig. 5: methods × heads at noise variance 1.5 (or the nearest level); None without noise or with one method."""
+    noise_levels = sorted({float(lvl) for (_, _, c, lvl) in ex if c == "noise"})
+    if not noise_levels or len(methods) < 2:
+        return None
+    level = min(noise_levels, key=lambda v: abs(v - 1.5))
+    cells: dict[str, dict[str, tuple[Any, str]]] = {}
+    image = None
+    for m in methods:
+        cells[m] = {}
+        for head in heads:
+            item = ex.get((head, m, "noise", level))
+            if item is not None:
+                x, maps, probs, labels = item[:4]
+                image = x[0]
+                cells[m][head] = (maps[0], caption(probs[0], int(labels[0]), class_names))
+    return figures.grid(image, cells, f"Methods under noise variance {level:g} (cf. Sensors 2023 Fig. 5)")
+
+
+def faithfulness_bars(records: Sequence[Mapping[str, Any]], heads: Sequence[str]) -> Any:
+    """Table 1 as bars: Average Drop and Increase in Confidence per method on clean images (None without AD)."""
     groups: dict[str, dict[str, tuple[float, Any, Any]]] = {"average_drop": {}, "increase_in_confidence": {}}
     for r in records:
         if r["metric"] in groups and r["perturbation"] == "none" and r["method"]:
             name = f"{r['method']}" if len(heads) == 1 else f"{run_of(r)}/{r['method']}"
             groups[r["metric"]][name] = (r["value"], r["ci_low"], r["ci_high"])
-    if groups["average_drop"]:
-        fig = figures.bars(
-            groups,
-            ylabel="%",
-            title="Average Drop (lower is better) and Increase in Confidence (cf. IEEE Access 2024 Table 1)",
-        )
-        out.append(figures.save(fig, run_dir / "table1_faithfulness.png"))
-    return out
+    if not groups["average_drop"]:
+        return None
+    return figures.bars(
+        groups,
+        ylabel="%",
+        title="Average Drop (lower is better) and Increase in Confidence (cf. IEEE Access 2024 Table 1)",
+    )

@@ -1,4 +1,4 @@
-"""``camx report DIR``: one table and the figures from every eval run of a sweep (or any folder of runs).
+"""``camx report DIR``: one table, the figures and report.html from every eval run of a sweep.
 
 A partial sweep — jobs that failed or are still running — is reported with what is there, and the
 missing jobs are listed (expected jobs come from the sweep's ``multirun.yaml``).
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from camx.errors import DataError
-from camx.jobs.eval_figures import mask_ratio_figure, noise_figures
+from camx.report.figures import mask_ratio_figure, noise_figures
 from camx.results import read_metrics, run_of, write_metrics
 from camx.text import plural
 
