@@ -29,6 +29,7 @@ from bench_common import publish, steps  # noqa: E402
 
 from camx.cam import explain  # noqa: E402
 from camx.data.transforms import normalize  # noqa: E402
+from camx.report import markdown as md  # noqa: E402
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle", "camera")
 OPTIONS = [
@@ -84,16 +85,13 @@ def main() -> None:
     ).eval()
     x = normalize(photos(), model)
     ref, ref_s = timed(model, x, "scorecam")
-    rows = [
-        "| options | s / image | Pearson r per photo (" + ", ".join(PHOTOS) + ") | min r |",
-        "|---|---:|---|---:|",
-    ]
+    rows = []
     for name, opts in steps([("Grad-CAM++ alone", None), *OPTIONS], "Grad++ScoreCAM options"):
         maps, secs = (
             timed(model, x, "gradcampp") if opts is None else timed(model, x, "gradpp_scorecam", **opts)
         )
         r = [pearson(maps[i], ref[i]) for i in range(len(x))]
-        rows.append(f"| {name} | {secs:.2f} | {', '.join(f'{v:.3f}' for v in r)} | {min(r):.3f} |")
+        rows.append([name, f"{secs:.2f}", ", ".join(f"{v:.3f}" for v in r), f"{min(r):.3f}"])
     resnet = build_model("resnet50", "plain", 1000, output_stride=32).eval()
     _, rn_s = timed(resnet, torch.randn(3, 3, 224, 224), "gradpp_scorecam")
     notes = [
@@ -103,7 +101,8 @@ def main() -> None:
         f"ResNet50 at 224 px (random weights): {rn_s:.2f} s/image. Command: "
         "`python benchmarks/bench_gradpp_real.py`._",
     ]
-    text = "\n".join(rows + notes) + "\n"
+    header = ["options", "s / image", "Pearson r per photo (" + ", ".join(PHOTOS) + ")", "min r"]
+    text = "\n".join(md.table(header, rows, align="lrlr") + notes) + "\n"
     publish(text, args.out)
 
 

@@ -34,6 +34,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import machine_info, steps  # noqa: E402
 
+from camx.report import markdown as md  # noqa: E402
+
 #: epochs per architecture and dataset (the same for camx and the bare loop); VGG16's 138M parameters
 #: make each Adam step slow on 2 cores, so it gets fewer.
 EPOCHS: dict[str, dict[str, int]] = {
@@ -184,19 +186,18 @@ def table(rows: list[dict[str, Any]]) -> str:
     def pct(v: float | None) -> str:
         return "—" if v is None else f"{v:.3f}"
 
-    lines = [
-        "| dataset | arch | epochs | input px | camx lr | camx test acc | bare-loop test acc | Δ | camx s | bare s | camx status |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
+    header = ["dataset", "arch", "epochs", "input px", "camx lr", "camx test acc", "bare-loop test acc", "Δ"]
+    header += ["camx s", "bare s", "camx status"]
+    lines = []
     for r in rows:
         c, b = r["camx"], r["bare"]
         delta = "—" if c["test_accuracy"] is None else f"{c['test_accuracy'] - b['test_accuracy']:+.3f}"
         lines.append(
-            f"| {r['dataset']} | {r['arch']} | {r['epochs']} | {r['size']} | {c.get('lr', float('nan')):.3g} "
-            f"| {pct(c['test_accuracy'])} | {pct(b['test_accuracy'])} | {delta} | {c['seconds']:.0f} "
-            f"| {b['seconds']:.0f} | {c['status']} |"
+            [r["dataset"], r["arch"], r["epochs"], r["size"], f"{c.get('lr', float('nan')):.3g}"]
+            + [pct(c["test_accuracy"]), pct(b["test_accuracy"]), delta, f"{c['seconds']:.0f}"]
+            + [f"{b['seconds']:.0f}", c["status"]]
         )
-    return "\n".join(lines)
+    return "\n".join(md.table(header, lines, align="llrrrrrrrrl"))
 
 
 def main() -> None:

@@ -23,6 +23,8 @@ import torch  # noqa: E402
 from bench_cam import bare_forward, camx_runner  # noqa: E402
 from bench_common import publish, steps, timeit, timeit_paired  # noqa: E402
 
+from camx.report import markdown as md  # noqa: E402
+
 METHODS = [
     ("gradcam", "GradCAM"),
     ("gradcampp", "GradCAMPlusPlus"),
@@ -52,28 +54,33 @@ def pgc_runner(model: torch.nn.Module, x: torch.Tensor, cls_name: str):
 
 
 def table(batches: list[int], repeats: int) -> list[str]:
-    """Markdown rows: method, batch, camx seconds, × bare forward, verdict, pytorch-grad-cam seconds."""
+    """The markdown table's lines: method, batch, camx seconds, × bare forward, verdict, pytorch-grad-cam seconds."""
     from camx.models.pretrained import load_pretrained
 
     torch.manual_seed(0)
     model = load_pretrained("torchvision/vit_b_16", "none").eval()
     cpu = torch.device("cpu")
-    rows = [
-        "| method | batch | camx | × bare forward | ≤ 1.10× | pytorch-grad-cam |",
-        "|---|---:|---:|---:|---|---:|",
-    ]
+    rows: list[list[str]] = []
     for batch in batches:
         x = torch.randn(batch, 3, 224, 224)
         bare = timeit(bare_forward(model, x), cpu, repeats=repeats)["seconds"]
-        rows.append(f"| bare forward | {batch} | {bare:.3f} s | 1.00× | | |")
+        rows.append(["bare forward", str(batch), f"{bare:.3f} s", "1.00×", "", ""])
         for method, cls_name in steps(METHODS, f"ViT methods, batch {batch}"):
             res = timeit_paired(camx_runner(model, x, method), bare_forward(model, x), cpu, repeats=repeats)
             peer = timeit(pgc_runner(model, x, cls_name), cpu, repeats=max(1, repeats // 2))["seconds"]
             ok = "pass" if res["bare_ratio"] <= GOAL else "FAIL"
             rows.append(
-                f"| {method} | {batch} | {res['seconds']:.3f} s | {res['bare_ratio']:.2f}× | {ok} | {peer:.3f} s |"
+                [
+                    method,
+                    str(batch),
+                    f"{res['seconds']:.3f} s",
+                    f"{res['bare_ratio']:.2f}×",
+                    ok,
+                    f"{peer:.3f} s",
+                ]
             )
-    return rows
+    header = ["method", "batch", "camx", "× bare forward", "≤ 1.10×", "pytorch-grad-cam"]
+    return md.table(header, rows, align="lrrrlr")
 
 
 def main() -> None:
