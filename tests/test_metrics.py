@@ -196,6 +196,20 @@ def test_mean_ci_known_values():
         mean_ci(vals, confidence=1.0)
 
 
+def test_spearman_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    from camx.metrics import spearman
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 5, (12,), generator=g).tolist()  # ties: 12 values from 5
+    b = [x + float(torch.rand(1, generator=g)) for x in a[::-1]]
+    assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic, abs=1e-12)
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))  # a constant side has no ranking
+    with pytest.raises(ValueError):
+        spearman([1, 2], [1])
+
+
 def test_metric_ids():
     assert METRICS[:3] == ("accuracy", "confidence", "confidence_pred") and len(METRICS) == 12
     assert set(HIGHER_IS_BETTER) == set(METRICS)
