@@ -14,7 +14,7 @@ STUDY_TRAIN ?= hydra/launcher=parallel hydra.launcher.n_jobs=2 trainer.threads=1
 # the three trainings side by side, one torch thread each (2 cores: ~2× the throughput of one 2-thread run at a time)
 DEMO_TRAIN ?= hydra/launcher=parallel hydra.launcher.n_jobs=3 trainer.threads=1
 
-.PHONY: install browser readme-figure demo test lint format bench bench-model clean study study-quick study-dropkey study-gradpp study-dropkey-quick study-gradpp-quick _study-dropkey _study-gradpp
+.PHONY: install browser readme-figure demo test lint format bench bench-model clean study study-quick study-dropkey study-gradpp study-dropkey-quick study-gradpp-quick
 
 install: $(STAMP)
 
@@ -65,81 +65,29 @@ demo: install
 	$(CAMX) report $(DEMO_DIR) --demo $$(( $$(date +%s) - start )) && \
 	echo "make demo: finished in $$(( $$(date +%s) - start )) s; results under $(DEMO_DIR)/"
 
-# The study (docs/RESULTS.md): both papers' experiments as Hydra sweeps, then `camx report --results`.
+# The study (docs/RESULTS.md): both papers' experiments, declared in configs/study/ (their stages and report)
+# and run by `camx study` (`camx study papers --variant _quick --dry-run` prints every command).
 # study-quick: the 2-CPU-core variants (ResNet50 from scratch at 48 px, then AlexNet-GAP at 64 px and
 # VGG16-BN-GAP at 48 px). study: VARIANT= the paper's setting on shapes (224 px, three architectures,
 # ImageNet weights), VARIANT=_pets the same on Oxford-IIIT Pets; both meant for a GPU (pass STUDY_TRAIN=
-# there). Each study dir gets study.json (command, wall time). Each arch A in STUDY_ARCHS with a
-# configs/experiment/<EXP>_<A>.yaml (the quick variants: alexnet, vgg16_bn) has a Study 1 of its own after
-# the main one, in $(STUDY_DIR)/<EXP>_<A>, and a stage of Study 2 on its plain checkpoints. One part alone:
-# make _study-dropkey EXP=paper_dropkey_quick_alexnet CMD="make study-dropkey-quick".
+# there). Each study dir gets study.json (command, kind, wall time); each architecture of a config's parts
+# with a configs/experiment/<experiment>_<arch>.yaml runs after the main one.
 VARIANT ?=
-STUDY_ARCHS ?= alexnet vgg16_bn
-# $(call parts,EXP): the archs of STUDY_ARCHS that have a configs/experiment/EXP_<arch>.yaml
-parts = $(foreach A,$(STUDY_ARCHS),$(if $(wildcard configs/experiment/$(1)_$(A).yaml),$(A)))
-S1_EXTRA = $(addprefix paper_dropkey$(VARIANT)_,$(call parts,paper_dropkey$(VARIANT)))
-# the last step of a study recipe (shell variables D, start): study.json and a line saying where it is
-STUDY_DONE = printf '{"command": "%s", "experiment": "%s", "seconds": %d}\n' "$(CMD)" "$(EXP)" \
-	  $$(( $$(date +%s) - start )) > $$D/study.json && \
-	echo "$(EXP): finished in $$(( $$(date +%s) - start )) s; results under $$D/"
+STUDY = $(CAMX) study --variant "$(VARIANT)" --study-dir $(STUDY_DIR) --train "$(STUDY_TRAIN)"
 study-quick:
 	$(MAKE) --no-print-directory study VARIANT=_quick CMD="make study-quick"
 
 study: install
-	$(MAKE) --no-print-directory study-dropkey VARIANT=$(VARIANT) CMD="$(or $(CMD),make study VARIANT=$(VARIANT))"
-	$(MAKE) --no-print-directory study-gradpp VARIANT=$(VARIANT) CMD="$(or $(CMD),make study VARIANT=$(VARIANT))"
-	$(CAMX) report $(foreach E,paper_dropkey$(VARIANT) $(S1_EXTRA) paper_gradpp_scorecam$(VARIANT),$(STUDY_DIR)/$(E)) \
-	  --results $(RESULTS)
+	$(STUDY) papers --results $(RESULTS) --as-command "$(or $(CMD),make study VARIANT=$(VARIANT))"
 
 study-dropkey-quick study-gradpp-quick:
 	$(MAKE) --no-print-directory $(subst -quick,,$@) VARIANT=_quick CMD="make $@"
 
 study-dropkey: install
-	@for E in paper_dropkey$(VARIANT) $(S1_EXTRA); do \
-	  $(MAKE) --no-print-directory _study-dropkey EXP=$$E CMD="$(or $(CMD),make $@ VARIANT=$(VARIANT))" || exit $$?; \
-	done
+	$(STUDY) paper_dropkey --as-command "$(or $(CMD),make $@ VARIANT=$(VARIANT))"
 
 study-gradpp: install
-	$(MAKE) --no-print-directory _study-gradpp EXP=paper_gradpp_scorecam$(VARIANT) CMD="$(or $(CMD),make $@ VARIANT=$(VARIANT))"
-
-# Study 1: heads × seeds (the experiment's sweep), DropKey mask ratios 0.3/0.5 (seed 0), then three evals:
-# the noise curve (predictions), Grad-CAM under every paper perturbation, Monte-Carlo maps of the drop heads.
-# When the experiment has a backbone stage (configs/experiment/<EXP>_backbone.yaml, the quick variant),
-# that sweep trains one backbone per seed first and every head starts from the backbone of its seed.
-_study-dropkey:
-	@D=$(STUDY_DIR)/$(EXP); rm -rf $$D; start=$$(date +%s); INIT=; \
-	if test -f configs/experiment/$(EXP)_backbone.yaml; then \
-	  $(CAMX) train -m experiment=$(EXP)_backbone $(STUDY_TRAIN) hydra.sweep.dir=$$D/backbone || exit $$?; \
-	  INIT="model.init_backbone=$$D/backbone/seed\$${trainer.seed}/checkpoints/best.pt"; \
-	fi; \
-	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) $$INIT hydra.sweep.dir=$$D/train && \
-	$(CAMX) train -m experiment=$(EXP) $(STUDY_TRAIN) $$INIT model.head=dropkey trainer.seed=0 \
-	  model.mask_ratio=0.3,0.5 hydra.sweep.dir=$$D/train_ratio && \
-	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$D/train,$$D/train_ratio]" perturb=noise_grid \
-	  map_metrics=false hydra.run.dir=$$D/eval_noise && \
-	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$D/train,$$D/train_ratio]" perturb=paper \
-	  "methods=[gradcam]" hydra.run.dir=$$D/eval_maps && \
-	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$D/train]" "heads=[dropout,dropkey]" \
-	  perturb=noise "perturb.noise.variance=[0.5,1.0]" "methods=[gradcam]" cam.mc_samples=8 \
-	  hydra.run.dir=$$D/eval_mc && \
-	$(STUDY_DONE)
-
-# Study 2: every method on Study 1's plain checkpoints (run the matching Study 1 first), clean test images:
-# ResNet50's, then those of each arch A in STUDY_ARCHS that has a configs/experiment/<EXP>_<A>.yaml (its
-# eval settings) and a Study 1 of its own ($(STUDY_DIR)/<Study 1 EXP>_<A>).
-_study-gradpp:
-	@D=$(STUDY_DIR)/$(EXP); S1=$(STUDY_DIR)/$(subst gradpp_scorecam,dropkey,$(EXP)); \
-	for S in $$S1 $(addprefix $${S1}_,$(call parts,$(EXP))); do \
-	  test -d $$S/train || { echo "$(EXP) explains the plain checkpoints of $$S/train, which does not exist: run make study-dropkey VARIANT=$(VARIANT) first" >&2; exit 2; }; \
-	done; \
-	rm -rf $$D; start=$$(date +%s); \
-	$(CAMX) eval experiment=$(EXP) ++dataset.grain=0 "checkpoints=[$$S1/train]" "heads=[plain]" perturb=none \
-	  hydra.run.dir=$$D/eval_methods && \
-	for A in $(call parts,$(EXP)); do \
-	  $(CAMX) eval experiment=$(EXP)_$$A ++dataset.grain=0 "checkpoints=[$${S1}_$$A/train]" "heads=[plain]" perturb=none \
-	    hydra.run.dir=$$D/eval_methods_$$A || exit $$?; \
-	done && \
-	$(STUDY_DONE)
+	$(STUDY) paper_gradpp_scorecam --as-command "$(or $(CMD),make $@ VARIANT=$(VARIANT))"
 
 # Benchmarks against pytorch-grad-cam and TorchCAM (run on an idle machine; writes benchmarks/results/ and
 # docs/PERFORMANCE.md). BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--full for everything.

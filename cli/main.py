@@ -302,6 +302,42 @@ def report(
         raise typer.Exit(exc.exit_code) from None
 
 
+@app.command(
+    epilog="Examples:\n\n"
+    "  camx study papers --variant _quick --dry-run\n\n"
+    "  camx study paper_dropkey --variant _quick --train trainer.device=cuda"
+)
+def study(
+    name: str = typer.Argument(
+        ..., help="A study config: configs/study/NAME.yaml (papers, paper_dropkey, …)."
+    ),
+    variant: str = typer.Option(
+        "", "--variant", help="Appended to the experiments' names, e.g. _quick, _pets."
+    ),
+    study_dir: str = typer.Option(
+        "outputs/study", "--study-dir", help="Each study writes STUDY_DIR/<experiment>."
+    ),
+    train: str = typer.Option(
+        "hydra/launcher=parallel hydra.launcher.n_jobs=2 trainer.threads=1",
+        "--train",
+        help="Overrides added to every training sweep ('' on a GPU: one training at a time).",
+    ),
+    results: str = typer.Option(
+        None, "--results", help="The report's markdown (default: the config's report)."
+    ),
+    command: str = typer.Option(None, "--as-command", help="How the study was started, for study.json."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands instead of running them."),
+) -> None:
+    """Run a study: every stage's camx command in order, each study dir's study.json, then the report."""
+    try:
+        code = tasks.study(name, variant, study_dir, train, results, command, dry_run)
+    except CamxError as exc:
+        render.error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    if code:
+        raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point. The working directory is importable (last on ``sys.path``, so it
     shadows no installed package): ``--method mycams:MyCAM`` finds ``./mycams.py``, a user's own method."""

@@ -301,3 +301,65 @@ def demo_summary(folder: str, seconds: float) -> None:
     text, path = write_summary(Path(folder), seconds)
     render.console.print(text, end="", markup=False)
     render.console.print(f"written to {path}")
+
+
+def study(
+    name: str,
+    variant: str,
+    study_dir: str,
+    train: str,
+    results: str | None,
+    command: str | None,
+    dry_run: bool,
+) -> int:
+    """Run a study config's commands, one ``camx`` process each, write each dir's study.json, then the
+    report; returns the exit code of the first command that failed (0 when all ran)."""
+    import json
+    import shlex
+    import subprocess
+    import time
+
+    from camx.atomic import atomic_write_text
+    from camx.jobs.study import plan, study_json
+
+    todo = plan(name, variant, Path(study_dir), shlex.split(train))
+    label = command or shlex.join(["camx", "study", *sys.argv[2:]])
+    report = Path(results) if results else todo.report
+    for r in todo.runs:
+        if dry_run:
+            needs = ", ".join(map(str, r.requires)) or "nothing"
+            render.console.print(f"# {r.experiment} → {r.dir} (needs {needs})", markup=False)
+            for step in r.steps:
+                render.console.print(shlex.join(["camx", *step.argv]), markup=False)
+            continue
+        missing = [p for p in r.requires if not p.is_dir()]
+        if missing:
+            hint = (
+                f"camx study {r.needs}" + (f" --variant {variant}" if variant else "")
+                if r.needs
+                else "the study that writes it"
+            )
+            raise ConfigError(f"{r.experiment} needs {missing[0]}, which does not exist: run `{hint}` first")
+        shutil.rmtree(r.dir, ignore_errors=True)
+        start = time.time()
+        for step in r.steps:
+            line = f"{r.experiment} {step.name}: {shlex.join(['camx', *step.argv])}"
+            render.console.print(line, style="bold", markup=False)
+            code = subprocess.run([sys.executable, "-m", "camx.cli.main", *step.argv], check=False).returncode
+            if code:
+                render.error(
+                    f"{r.experiment}: stage {step.name} failed (exit code {code}); the study stops here"
+                )
+                return code
+        seconds = time.time() - start
+        atomic_write_text(r.dir / "study.json", json.dumps(study_json(r, label, seconds)) + "\n")
+        render.console.print(
+            f"{r.experiment}: finished in {seconds:.0f} s; results under {r.dir}/", markup=False
+        )
+    if report and not dry_run:
+        study_report([str(r.dir) for r in todo.runs], str(report))
+    elif report:
+        render.console.print(
+            shlex.join(["camx", "report", *(str(r.dir) for r in todo.runs), "--results", str(report)])
+        )
+    return 0
