@@ -280,7 +280,6 @@ def scorecam_comparison(
     Returns (timing rows, agreement rows, camx's map).
     """
     from camx.cam import explain
-    from camx.metrics import pearson
 
     rows: list[dict[str, Any]] = []
     holder: dict[str, Tensor] = {}
@@ -300,42 +299,48 @@ def scorecam_comparison(
     agreement: list[dict[str, Any]] = []
     act = activations(model, x).cpu()
     if reference:
-        plain = reference_scorecam(model, x).cpu()
-        agreement.append(
-            {
-                "library": "reference",
-                "max_abs_diff": float((plain - ours).abs().max()),
-                "pearson": float(pearson(plain, ours).mean()),
-            }
-        )
+        agreement.append(_agreement("reference", reference_scorecam(model, x).cpu(), ours))
     wrapped = LogSoftmax(model).eval()
     for library, cls_name in PEERS["scorecam"].items():
         if not run_peers:
             rows.append({"library": library, **skipped(skip_reason)})
             continue
-        record: dict[str, Any] = {}
         try:
-            factory = (
-                _pgc(wrapped, x, cls_name, record)
-                if library == "pytorch-grad-cam"
-                else _torchcam(wrapped, x, cls_name, "scorecam", record)
-            )
-            with factory as run:
-                timing = timeit(run, device, repeats=1, warmup=0)
-            timing["note"] = "run on LogSoftmax(model): the paper's class-probability weights"
-            rows.append({"library": library, **timing})
-            weights = torch.as_tensor(record["weights"]).float().cpu()
-            theirs = _minmax(torch.einsum("bk,bkhw->bhw", weights, act).clamp_min(0))
-            agreement.append(
-                {
-                    "library": library,
-                    "max_abs_diff": float((theirs - ours).abs().max()),
-                    "pearson": float(pearson(theirs, ours).mean()),
-                }
-            )
+            timing, theirs = _peer_scorecam(wrapped, x, library, cls_name, act, device)
         except Exception as exc:
             rows.append({"library": library, **failed(exc)})
+            continue
+        rows.append({"library": library, **timing})
+        agreement.append(_agreement(library, theirs, ours))
     return rows, agreement, ours
+
+
+def _agreement(library: str, theirs: Tensor, ours: Tensor) -> dict[str, Any]:
+    """How far ``theirs`` is from camx's map: the largest absolute difference and the mean Pearson r."""
+    from camx.metrics import pearson
+
+    return {
+        "library": library,
+        "max_abs_diff": float((theirs - ours).abs().max()),
+        "pearson": float(pearson(theirs, ours).mean()),
+    }
+
+
+def _peer_scorecam(
+    wrapped: nn.Module, x: Tensor, library: str, cls_name: str, act: Tensor, device: torch.device
+) -> tuple[dict[str, Any], Tensor]:
+    """One timed exact Score-CAM call of a peer, and its feature-resolution map from the captured weights."""
+    record: dict[str, Any] = {}
+    factory = (
+        _pgc(wrapped, x, cls_name, record)
+        if library == "pytorch-grad-cam"
+        else _torchcam(wrapped, x, cls_name, "scorecam", record)
+    )
+    with factory as run:
+        timing = timeit(run, device, repeats=1, warmup=0)
+    timing["note"] = "run on LogSoftmax(model): the paper's class-probability weights"
+    weights = torch.as_tensor(record["weights"]).float().cpu()
+    return timing, _minmax(torch.einsum("bk,bkhw->bhw", weights, act).clamp_min(0))
 
 
 def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:

@@ -77,6 +77,19 @@ def camx_rate(cfg: Any, *, warmup: int, steps: int) -> dict[str, Any]:
     return {"status": "ok", "images_per_second": _rate(clock.times, warmup, steps, bs), "steps": steps}
 
 
+def _optimizer(model: torch.nn.Module, t: Any) -> torch.optim.Optimizer:
+    """The bare loop's optimizer for the trainer config: AdamW, else SGD with Nesterov momentum."""
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=float(t.lr), weight_decay=float(t.weight_decay))
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=float(t.lr),
+        momentum=float(t.momentum),
+        weight_decay=float(t.weight_decay),
+        nesterov=True,
+    )
+
+
 def bare_rate(
     cfg: Any, *, channels_last: bool, amp: bool, compiled: bool, warmup: int, steps: int
 ) -> dict[str, Any]:
@@ -93,18 +106,7 @@ def bare_rate(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    if t.optimizer == "adamw":
-        opt: torch.optim.Optimizer = torch.optim.AdamW(
-            model.parameters(), lr=float(t.lr), weight_decay=float(t.weight_decay)
-        )
-    else:
-        opt = torch.optim.SGD(
-            model.parameters(),
-            lr=float(t.lr),
-            momentum=float(t.momentum),
-            weight_decay=float(t.weight_decay),
-            nesterov=True,
-        )
+    opt = _optimizer(model, t)
     net = torch.compile(model) if compiled else model
     mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1)
