@@ -135,20 +135,32 @@ def _study(
     return runs
 
 
+def _checked(name: str) -> dict[str, Any]:
+    """A single study's config, with its kind, experiment and stages checked."""
+    from camx.report.study import KINDS
+
+    cfg = load(name)
+    if cfg.get("kind") not in KINDS:
+        raise ConfigError(
+            f"configs/study/{name}.yaml: kind {cfg.get('kind')!r} is not one of {', '.join(KINDS)}"
+        )
+    for key in ("experiment", "stages"):
+        if key not in cfg:
+            raise ConfigError(
+                f"configs/study/{name}.yaml has no {key}: a study names its kind, experiment and stages"
+            )
+    return cfg
+
+
 def plan(
     name: str, variant: str = "", study_dir: Path = Path("outputs/study"), train: Sequence[str] = ()
 ) -> StudyPlan:
     """Every study dir ``camx study NAME`` writes, in order, with its commands; and the report, if any."""
     cfg = load(name)
-    if "studies" in cfg:
-        runs = [r for sub in cfg["studies"] for r in _study(sub, load(sub), variant, Path(study_dir), train)]
-        return StudyPlan(runs, Path(cfg["report"]) if cfg.get("report") else None)
-    for key in ("kind", "experiment", "stages"):
-        if key not in cfg:
-            raise ConfigError(
-                f"configs/study/{name}.yaml has no {key}: a study names its kind, experiment and stages"
-            )
-    return StudyPlan(_study(name, cfg, variant, Path(study_dir), train), None)
+    names = cfg.get("studies", [name])
+    runs = [r for sub in names for r in _study(sub, _checked(sub), variant, Path(study_dir), train)]
+    report = Path(cfg["report"]) if cfg.get("report") else None
+    return StudyPlan(runs, report)
 
 
 def study_json(run: StudyRun, command: str, seconds: float) -> dict[str, Any]:

@@ -48,25 +48,29 @@ class StudyReport:
     written: list[Path]
 
 
-Section = Callable[[Study, Path, str], tuple[list[str], list[Path]]]
-#: kind → (the experiment names' prefix, the section's title, the section)
-KINDS: dict[str, tuple[str, str, Section]] = {
-    "dropkey": (
-        "paper_dropkey",
-        "Study 1 — Optimized Dropkey-Based Grad-CAM",
-        lambda s, d, r: study1(s.records, d, r),
-    ),
-    "gradpp": ("paper_gradpp_scorecam", "Study 2 — Grad++ScoreCAM", lambda s, d, r: (study2(s.records), [])),
+Section = Callable[[Sequence[dict[str, Any]], Path, str], tuple[list[str], list[Path]]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of study: the experiments it is told by (their names' prefix), its heading, its section."""
+
+    prefix: str
+    title: str
+    section: Section  #: (records, figure folder, its name relative to the markdown) → (lines, figures)
+
+
+KINDS = {
+    "dropkey": Kind("paper_dropkey", "Study 1 — Optimized Dropkey-Based Grad-CAM", study1),
+    "gradpp": Kind("paper_gradpp_scorecam", "Study 2 — Grad++ScoreCAM", study2),
 }
 
 
 def study_kind(info: dict[str, Any], experiment: str, path: Path) -> str:
     """``study.json``'s ``kind``, else the kind whose experiment prefix names the experiment."""
-    kind = info.get("kind") or next(
-        (k for k, (prefix, _, _) in KINDS.items() if experiment.startswith(prefix)), None
-    )
+    kind = info.get("kind") or next((k for k, v in KINDS.items() if experiment.startswith(v.prefix)), None)
     if kind not in KINDS:
-        prefixes = " nor ".join(f"{p}*" for p, _, _ in KINDS.values())
+        prefixes = " nor ".join(f"{v.prefix}*" for v in KINDS.values())
         raise DataError(
             f'{path}: experiment {experiment!r} is neither {prefixes}; set "kind" in its study.json to one of {", ".join(KINDS)}'
         )
@@ -115,9 +119,9 @@ def results_markdown(studies: Sequence[Study], out: Path, fig_dir: Path) -> tupl
     lines += [*md.table(["study", "command", "wall time", "machine"], rows), ""]
     written: list[Path] = []
     for s in studies:
-        _, title, section = KINDS[s.kind]
-        body, figs = section(s, fig_dir, fig_dir.name)
-        lines += [f"## {title} (`experiment={s.experiment}`)", "", *s.notes, *body]
+        kind = KINDS[s.kind]
+        body, figs = kind.section(s.records, fig_dir, fig_dir.name)
+        lines += [f"## {kind.title} (`experiment={s.experiment}`)", "", *s.notes, *body]
         written += figs
     return "\n".join(lines).rstrip() + "\n", written
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from camx.metrics import spearman
 from camx.report import groups as G
@@ -37,13 +38,14 @@ COLUMNS = (
 Table = Mapping[str, Mapping[str, Cell]]  #: metric → method → cell
 
 
-def study2(records: Sequence[G.Record]) -> Lines:
-    """Study 2's markdown: per model, the methods' table and what it says against the paper."""
+def study2(records: Sequence[G.Record], fig_dir: Path, rel: str) -> tuple[Lines, list[Path]]:
+    """Study 2's markdown (per model, the methods' table and what it says against the paper); it draws
+    no figures (``fig_dir`` and ``rel`` keep the signature of every study section)."""
     recs = [r for r in records if r["mc"] == 1 and r.get("method") and r["perturbation"] == "none"]
     out = ["### Faithfulness, localisation and cost of every method (IEEE Access 2024 Table 1)", ""]
     for model in sorted({r["model"] for r in recs}):
         out += _model(model, [r for r in recs if r["model"] == model])
-    return out
+    return out, []
 
 
 def _model(model: str, mine: Sequence[G.Record]) -> Lines:
