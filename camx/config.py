@@ -14,7 +14,7 @@ from camx.options.cam import check_method, check_options
 from camx.options.dataset import DATASETS, SPLITS, is_auto_size, shapes_spec
 from camx.options.metrics import METRICS
 from camx.options.model import ARCHS, HEADS, is_external, min_input_side, validate_model_options
-from camx.options.perturb import AXES, LEVEL_NAMES, PERTURBATIONS
+from camx.options.perturb import AXES, LEVEL_NAMES, NOISE_SPACES, PERTURBATIONS
 from camx.options.perturb import validate as validate_level
 from camx.options.schema import check_schema
 from camx.options.trainer import validate_trainer
@@ -115,6 +115,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
             check_choice("perturb", kind, PERTURBATIONS)
             if kind == "stretch":
                 check_choice("perturb.stretch.axis", params.get("axis", "horizontal"), AXES)
+            if kind == "noise":
+                check_choice("perturb.noise.space", params.get("space", "pixel"), NOISE_SPACES)
             for level in levels_of(kind, params):
                 validate_level(kind, level)
         for key in ("max_images",):
