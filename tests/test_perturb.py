@@ -94,9 +94,9 @@ def test_noise_minmax_space_rescales_the_unclipped_noisy_image_to_unit_range():
     x = 0.3 + 0.4 * torch.rand(2, 3, 16, 16)
     var = 2.0  # std 1.41: pixel noise would clip most values; minmax keeps them all distinct
     y, _ = perturb.apply("noise", x, var, seed=1, noise_space="minmax")
-    noisy = x + (perturb.apply("noise", x, 1e-4, seed=1, noise_space="normalized", std=(1, 1, 1))[0] - x) * math.sqrt(
-        var / 1e-4
-    )
+    noisy = x + (
+        perturb.apply("noise", x, 1e-4, seed=1, noise_space="normalized", std=(1, 1, 1))[0] - x
+    ) * math.sqrt(var / 1e-4)
     for i in range(2):
         assert y[i].min() == 0 and y[i].max() == 1
         ref = (noisy[i] - noisy[i].min()) / (noisy[i].max() - noisy[i].min())

@@ -98,7 +98,9 @@ def _check_curves(levels: Sequence[float], curves: Mapping[str, Tensor], referen
     return out
 
 
-def _read(levels: Sequence[float], means: Mapping[str, Tensor], reference: str, value: float) -> dict[str, float]:
+def _read(
+    levels: Sequence[float], means: Mapping[str, Tensor], reference: str, value: float
+) -> dict[str, float]:
     """v* of the reference mean curve and every head's mean at v* (NaN when it does not cross)."""
     vstar = crossing(list(zip(levels, means[reference].tolist())), value)
     out = {"": float("nan") if vstar is None else vstar}

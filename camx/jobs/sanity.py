@@ -1,0 +1,155 @@
+"""``camx sanity``: the model-parameter randomisation test (Adebayo et al., NeurIPS 2018) of every
+method on a few images, written as tables (sanity.md, sanity.json) and the paper's figures.
+
+The test itself is :mod:`camx.metrics.sanity`; this module runs it for a job's model and images and
+writes what it found: per mode, the maps of the first image (rows: methods; columns: the trained model,
+then each randomisation step) and the similarity-vs-depth curves with their 95% CIs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from camx import figures
+from camx.atomic import atomic_write_text
+from camx.metrics.sanity import FAIL_AT, SIMILARITIES, SanityResult, cascade_score, passes, sanity_check
+
+_NAMES = {"spearman_abs": "Spearman |map|", "spearman": "Spearman (signed)", "ssim": "SSIM"}
+
+
+@dataclass
+class SanityReport:
+    results: dict[str, SanityResult] = field(default_factory=dict)  #: mode → result
+    verdicts: dict[str, bool] = field(default_factory=dict)  #: method → passes the cascading test
+    written: list[Path] = field(default_factory=list)
+
+
+def run_sanity(
+    model: nn.Module,
+    images: torch.Tensor,
+    methods: Sequence[str],
+    modes: Sequence[str],
+    *,
+    out_dir: Path | None = None,
+    original: torch.Tensor | None = None,
+    title: str = "",
+    **kw: Any,
+) -> SanityReport:
+    """:func:`camx.metrics.sanity.sanity_check` of ``methods`` in every mode of ``modes``; with
+    ``out_dir``, the tables and figures are written there (``original``: the first image in [0, 1],
+    for the map overlays). ``kw`` go to :func:`~camx.metrics.sanity.sanity_check`."""
+    report = SanityReport()
+    for mode in modes:
+        report.results[mode] = sanity_check(model, images, methods, mode=mode, **kw)
+    if "cascading" in report.results:
+        report.verdicts = {m: passes(report.results["cascading"], m) for m in methods}
+    if out_dir is not None:
+        report.written = write(report, Path(out_dir), original, title)
+    return report
+
+
+def records(report: SanityReport) -> list[dict[str, Any]]:
+    """One row per (mode, method, step, similarity): mean, 95% CI and n over images."""
+    rows = []
+    for mode, res in report.results.items():
+        for method in res.maps:
+            for k, label in enumerate(res.labels):
+                for sim in SIMILARITIES:
+                    s = res.summary(method, k, sim)
+                    rows.append(
+                        {"mode": mode, "method": method, "step": k + 1, "block": label, "similarity": sim,
+                         "value": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n}
+                    )  # fmt: skip
+    return rows
+
+
+def markdown(report: SanityReport) -> str:
+    """The verdicts, then per mode one table per similarity (rows: methods; columns: steps)."""
+    lines = []
+    if "cascading" in report.results:
+        res = report.results["cascading"]
+        lines += [
+            f"**Verdict** (cascading; fails when the mean Spearman |map| over the cascade is ≥ {FAIL_AT})",
+            "",
+            "| method | mean Spearman |map| over the cascade (95% CI) | mean SSIM | verdict |",
+            "|---|---|---:|---|",
+        ]
+        for m, ok in report.verdicts.items():
+            s, t = cascade_score(res, m), cascade_score(res, m, "ssim")
+            lines.append(
+                f"| {m} | {s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}] | {t.mean:.3f} | {'passes' if ok else '**fails**'} |"
+            )
+        lines.append("")
+    for mode, res in report.results.items():
+        for sim in ("spearman_abs", "ssim"):
+            lines += [
+                f"**{mode}, {_NAMES[sim]}** with the trained model's maps (mean ± 95% CI half-width over images; "
+                "columns: the block randomised "
+                + ("last, from the logits down" if mode == "cascading" else "alone")
+                + ")",
+                "",
+                "| method | " + " | ".join(res.labels) + " |",
+                "|---|" + "---:|" * len(res.labels),
+            ]
+            for m in res.maps:
+                cells = [res.summary(m, k, sim) for k in range(len(res.labels))]
+                lines.append(
+                    f"| {m} | " + " | ".join(f"{c.mean:.2f} ± {c.half_width:.2f}" for c in cells) + " |"
+                )
+            lines.append("")
+    if report.results:
+        lines.append(
+            "Spearman on signed maps equals Spearman |map| for every method here (CAMs are non-negative); "
+            "it is in sanity.json."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _figures(report: SanityReport, out_dir: Path, original: torch.Tensor | None, title: str) -> list[Path]:
+    written = []
+    for mode, res in report.results.items():
+        if original is not None:
+            cells = {
+                m: {col: (res.maps[m][k, 0], "") for k, col in enumerate(["trained", *res.labels])}
+                for m in res.maps
+            }
+            fig = figures.grid(original, cells, f"{title}: {mode} randomisation (image 1)".strip(": "))
+            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", dpi=90))
+        for sim in ("spearman_abs", "ssim"):
+            series = {}
+            for m in res.maps:
+                cells = [res.summary(m, k, sim) for k in range(len(res.labels))]
+                series[m] = [(k + 1, c.mean, c.ci_low, c.ci_high) for k, c in enumerate(cells)]
+            fig = figures.curves(
+                series,
+                xlabel="blocks randomised from the logits"
+                if mode == "cascading"
+                else "block randomised (from the logits)",
+                ylabel=f"{_NAMES[sim]} with trained maps",
+                title=f"{mode} randomisation",
+            )
+            ax = fig.axes[0]
+            ax.set_xticks(range(1, len(res.labels) + 1), res.labels, rotation=60, ha="right", fontsize=7)
+            written.append(figures.save(fig, out_dir / f"sanity_{mode}_{sim}.png"))
+    return written
+
+
+def write(report: SanityReport, out_dir: Path, original: torch.Tensor | None, title: str) -> list[Path]:
+    """sanity.md, sanity.json and the PNG figures into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / "sanity.md", out_dir / "sanity.json"
+    atomic_write_text(md, markdown(report))
+    atomic_write_text(js, json.dumps({"verdicts": report.verdicts, "records": records(report)}, indent=1))
+    return [md, js, *_figures(report, out_dir, original, title)]
+
+
+def summary_lines(report: SanityReport) -> Mapping[str, str]:
+    """method → 'passes' / 'fails' (cascading)."""
+    return {m: "passes" if ok else "fails" for m, ok in report.verdicts.items()}
