@@ -99,7 +99,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if d.get("name") == "shapes":
         shapes_spec(d)  # its ranges and the number of classes
     validate_trainer(cfg["trainer"])
-    if task in ("explain", "eval"):
+    if task == "sanity":
+        for mode in cfg.get("modes") or []:
+            check_choice("modes", mode, ("cascading", "independent"))
+        if not cfg.get("modes"):
+            raise ConfigError("modes is empty; use modes=[cascading,independent] or one of them")
+    if task in ("explain", "eval", "sanity"):
         for head in cfg.get("heads") or []:
             check_choice("heads", head, HEADS)
         methods = methods_of(cfg) + list(cfg.get("baselines") or [])

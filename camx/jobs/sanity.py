@@ -121,7 +121,7 @@ def _figures(report: SanityReport, out_dir: Path, original: torch.Tensor | None,
                 for m in res.maps
             }
             fig = figures.grid(original, cells, f"{title}: {mode} randomisation (image 1)".strip(": "))
-            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", dpi=90))
+            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", dpi=60))
         for sim in ("spearman_abs", "ssim"):
             series = {}
             for m in res.maps:
@@ -150,6 +150,48 @@ def write(report: SanityReport, out_dir: Path, original: torch.Tensor | None, ti
     return [md, js, *_figures(report, out_dir, original, title)]
 
 
-def summary_lines(report: SanityReport) -> Mapping[str, str]:
-    """method → 'passes' / 'fails' (cascading)."""
-    return {m: "passes" if ok else "fails" for m, ok in report.verdicts.items()}
+def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path) -> SanityReport:
+    """The job of ``camx sanity``: the test of ``methods`` + ``baselines`` on the readable ``inputs``
+    with the job's model (the first checkpoint, or the pretrained classifier), written into ``run_dir``."""
+    from camx.config import methods_of
+    from camx.data.images import load_images
+    from camx.data.inputs import require_images
+    from camx.data.transforms import normalize
+    from camx.errors import DataError
+    from camx.jobs.common import load_for_job, method_options
+    from camx.jobs.explain import resolve_target
+    from camx.jobs.train import check_target_layer
+    from camx.runs import resolve_checkpoints
+    from camx.runtime import select_device
+
+    files, _ = require_images(list(cfg.get("inputs") or []))
+    device = select_device(cfg["trainer"].get("device", "auto"))
+    path = next(iter(resolve_checkpoints(cfg, all_heads=False).values()))
+    model, meta = load_for_job(path, device)
+    layer = check_target_layer(
+        model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})"
+    )
+    classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
+    target = resolve_target(cfg.get("target"), classes)
+    size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
+    _, images, _ = load_images(files, size, max_pixels=int(cfg.get("max_pixels", 64_000_000)))
+    if images is None:
+        raise DataError("no readable image among the inputs")
+    methods = list(dict.fromkeys([*methods_of(cfg), *(cfg.get("baselines") or [])]))
+    x = normalize(images.to(device), model)
+    return run_sanity(
+        model,
+        x,
+        methods,
+        list(cfg["modes"]),
+        out_dir=Path(run_dir),
+        original=images[0].cpu(),
+        title=f"{meta['arch']}",
+        blocks=list(cfg["blocks"]) if cfg.get("blocks") else None,
+        targets=None if target is None else torch.full((len(x),), target, dtype=torch.long),
+        seed=int(cfg.get("seed", 0)),
+        target_layer=layer,
+        reshape=cfg["model"].get("reshape"),
+        chunk_size=(cfg.get("cam") or {}).get("chunk_size", "auto"),
+        options={m: method_options(cfg, m) for m in methods},
+    )

@@ -125,7 +125,9 @@ def mean_ci(values: Tensor | Sequence[float], confidence: float = 0.95) -> Summa
     return Summary(mean, mean - half, mean + half, n)
 
 
-def bootstrap_summary(point: float, replicates: Tensor | Sequence[float], confidence: float = 0.95) -> Summary:
+def bootstrap_summary(
+    point: float, replicates: Tensor | Sequence[float], confidence: float = 0.95
+) -> Summary:
     """``point`` with the percentile bootstrap interval of its ``replicates`` (NaN replicates dropped).
 
     [q_{(1−confidence)/2}, q_{(1+confidence)/2}] of the replicates (linear interpolation between order
