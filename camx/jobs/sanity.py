@@ -122,23 +122,44 @@ def _figures(report: SanityReport, out_dir: Path, original: torch.Tensor | None,
             }
             fig = figures.grid(original, cells, f"{title}: {mode} randomisation (image 1)".strip(": "))
             written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", dpi=60))
+    rows = records(report)
+    for mode in report.results:
         for sim in ("spearman_abs", "ssim"):
-            series = {}
-            for m in res.maps:
-                cells = [res.summary(m, k, sim) for k in range(len(res.labels))]
-                series[m] = [(k + 1, c.mean, c.ci_low, c.ci_high) for k, c in enumerate(cells)]
-            fig = figures.curves(
-                series,
-                xlabel="blocks randomised from the logits"
-                if mode == "cascading"
-                else "block randomised (from the logits)",
-                ylabel=f"{_NAMES[sim]} with trained maps",
-                title=f"{mode} randomisation",
-            )
-            ax = fig.axes[0]
-            ax.set_xticks(range(1, len(res.labels) + 1), res.labels, rotation=60, ha="right", fontsize=7)
+            fig = similarity_figure(rows, mode, sim)
             written.append(figures.save(fig, out_dir / f"sanity_{mode}_{sim}.png"))
     return written
+
+
+def similarity_figure(rows: Sequence[Mapping[str, Any]], mode: str, similarity: str) -> Any:
+    """Similarity with the trained maps against the randomisation step, one line per method (mean and
+    95% CI band over images), from :func:`records` rows (or sanity.json's)."""
+    import matplotlib.pyplot as plt
+
+    mine = [r for r in rows if r["mode"] == mode and r["similarity"] == similarity]
+    methods = list(dict.fromkeys(r["method"] for r in mine))
+    labels = [
+        r["block"]
+        for r in sorted({(r["step"], r["block"]): r for r in mine}.values(), key=lambda r: r["step"])
+    ]
+    fig, ax = plt.subplots(figsize=(7.2, 3.8))
+    cmap = plt.get_cmap("tab20")
+    for i, m in enumerate(methods):
+        pts = sorted((r["step"], r["value"], r["ci_low"], r["ci_high"]) for r in mine if r["method"] == m)
+        x = [p[0] for p in pts]
+        style = "--" if m in ("random", "center") else "-"
+        ax.plot(x, [p[1] for p in pts], style, marker="o", ms=3, color=cmap(i % 20), label=m)
+        ax.fill_between(x, [p[2] for p in pts], [p[3] for p in pts], color=cmap(i % 20), alpha=0.07)
+    ax.axhline(FAIL_AT, color="0.4", ls=":", lw=1)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=60, ha="right", fontsize=8)
+    what = "blocks randomised, from the logits down" if mode == "cascading" else "the one block randomised"
+    ax.set_xlabel(what)
+    ax.set_ylabel(f"{_NAMES[similarity]}\nwith the trained maps")
+    ax.set_title(f"{mode} randomisation (mean, 95% CI over images)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
 
 
 def write(report: SanityReport, out_dir: Path, original: torch.Tensor | None, title: str) -> list[Path]:
@@ -160,7 +181,7 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path) -> SanityReport:
     from camx.errors import DataError
     from camx.jobs.common import load_for_job, method_options
     from camx.jobs.explain import resolve_target
-    from camx.jobs.train import check_target_layer
+    from camx.models.target_layer import check_target_layer
     from camx.runs import resolve_checkpoints
     from camx.runtime import select_device
 
