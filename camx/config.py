@@ -14,7 +14,7 @@ from camx.options.cam import check_method, check_options
 from camx.options.dataset import DATASETS, SPLITS, is_auto_size, shapes_spec
 from camx.options.metrics import METRICS
 from camx.options.model import ARCHS, HEADS, is_external, min_input_side, validate_model_options
-from camx.options.perturb import AXES, LEVEL_NAMES, PERTURBATIONS
+from camx.options.perturb import AXES, LEVEL_NAMES, NOISE_SPACES, PERTURBATIONS
 from camx.options.perturb import validate as validate_level
 from camx.options.schema import check_schema
 from camx.options.trainer import validate_trainer
@@ -99,7 +99,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
     if d.get("name") == "shapes":
         shapes_spec(d)  # its ranges and the number of classes
     validate_trainer(cfg["trainer"])
-    if task in ("explain", "eval"):
+    if task == "sanity":
+        for mode in cfg.get("modes") or []:
+            check_choice("modes", mode, ("cascading", "independent"))
+        if not cfg.get("modes"):
+            raise ConfigError("modes is empty; use modes=[cascading,independent] or one of them")
+    if task in ("explain", "eval", "sanity"):
         for head in cfg.get("heads") or []:
             check_choice("heads", head, HEADS)
         methods = methods_of(cfg) + list(cfg.get("baselines") or [])
@@ -115,6 +120,8 @@ def validate(cfg: Mapping[str, Any]) -> None:
             check_choice("perturb", kind, PERTURBATIONS)
             if kind == "stretch":
                 check_choice("perturb.stretch.axis", params.get("axis", "horizontal"), AXES)
+            if kind == "noise":
+                check_choice("perturb.noise.space", params.get("space", "pixel"), NOISE_SPACES)
             for level in levels_of(kind, params):
                 validate_level(kind, level)
         for key in ("max_images",):

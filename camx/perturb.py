@@ -5,8 +5,17 @@ normalisation, and returns images in [0, 1] of the same shape. Ground-truth mask
 (B, H, W), travel with the image through the geometric perturbations (:data:`GEOMETRIC`) and come
 back unchanged from the others. The disturbances follow Sensors 2023 (DropKey Grad-CAM) §3:
 
-- ``noise`` (§3.1): x' = clip(x + ε, 0, 1), ε ~ N(0, variance) i.i.d. per pixel and channel
-  (std = √variance). The paper's variances are 0.1, 0.5, 1.0, 1.5, 2.0 on images in [0, 1].
+- ``noise`` (§3.1): Gaussian noise ε = √variance · z, z ~ N(0, 1) i.i.d. per pixel and channel. The
+  paper's variances are 0.1, 0.5, 1.0, 1.5, 2.0 and its images end "normalized … 0 to 255"; which
+  units the variance is in it does not say, so ``noise_space`` (:data:`NOISE_SPACES`) picks a reading:
+
+  - ``pixel``: x' = clip(x + ε, 0, 1), the variance in [0, 1] pixel units;
+  - ``normalized``: x' = clip(x + σ_c·ε, 0, 1), the variance in the model's normalised-input units
+    ((x − μ_c)/σ_c; σ_c per channel, ImageNet's by default): per-channel pixel std σ_c·√variance;
+  - ``minmax``: x' = (y − min y)/(max y − min y), y = x + ε, min and max per image over pixels and
+    channels — no clipping, the whole noisy image rescaled to [0, 1] (0 to 255).
+
+  Variance 0 is the identity in every reading.
 - ``rotation`` (§3.2, "distortion"): rotation by ``degrees`` about the image centre,
   counter-clockwise for positive degrees (as displayed, rows going down), bilinear.
 - ``stretch`` (§3.2, "stretching deformation"): scale by ``factor`` along ``axis`` about the
@@ -46,8 +55,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
+from camx.data.transforms import IMAGENET_STD
 from camx.errors import check_choice
-from camx.options.perturb import AXES, validate
+from camx.options.perturb import AXES, NOISE_SPACES, validate
 from camx.text import plural
 
 #: Kinds that move pixels: masks and maps are warped with the image.
@@ -157,10 +167,8 @@ def _image_seed(seed: int, key: int, stream: int) -> int:
     return (int(state[0]) << 31) ^ int(state[1])
 
 
-def _noise(images: Tensor, variance: float, seed: int, keys: Sequence[int] | None, stream: int) -> Tensor:
-    b, c, h, w = images.shape
-    if keys is None:
-        keys = range(b)
+def _noise_keys(keys: Sequence[int] | Tensor | None, b: int) -> list[int]:
+    keys = range(b) if keys is None else keys
     keys = [int(k) for k in (keys.tolist() if isinstance(keys, Tensor) else keys)]
     if len(keys) != b:
         raise ValueError(
@@ -168,14 +176,39 @@ def _noise(images: Tensor, variance: float, seed: int, keys: Sequence[int] | Non
         )
     if any(k < 0 for k in keys):
         raise ValueError("keys must be non-negative integers (e.g. dataset indices)")
+    return keys
+
+
+def _noise(
+    images: Tensor,
+    variance: float,
+    seed: int,
+    keys: Sequence[int] | Tensor | None,
+    stream: int,
+    space: str = "pixel",
+    std: Sequence[float] | None = None,
+) -> Tensor:
+    """Gaussian noise of ``variance`` read in ``space`` (module docstring); z is drawn per image."""
+    b, c, h, w = images.shape
+    keys = _noise_keys(keys, b)
     if variance == 0:
         return images.clone()
-    eps = torch.empty((b, c, h, w), dtype=torch.float32)
+    z = torch.empty((b, c, h, w), dtype=torch.float32)
     for i, k in enumerate(keys):
         g = torch.Generator().manual_seed(_image_seed(seed, k, stream))
-        eps[i] = torch.randn((c, h, w), generator=g)
-    eps = eps.to(device=images.device, dtype=images.dtype)
-    return (images + math.sqrt(variance) * eps).clamp(0.0, 1.0)
+        z[i] = torch.randn((c, h, w), generator=g)
+    eps = math.sqrt(variance) * z.to(device=images.device, dtype=images.dtype)
+    if space == "normalized":
+        sigma = torch.as_tensor(
+            IMAGENET_STD if std is None else std, dtype=images.dtype, device=images.device
+        )
+        return (images + sigma.view(1, -1, 1, 1) * eps).clamp(0.0, 1.0)
+    if space == "minmax":
+        y = images + eps
+        lo = y.amin(dim=(1, 2, 3), keepdim=True)
+        hi = y.amax(dim=(1, 2, 3), keepdim=True)
+        return ((y - lo) / (hi - lo).clamp_min(1e-12)).clamp(0.0, 1.0)
+    return (images + eps).clamp(0.0, 1.0)
 
 
 def _gaussian_kernel(sigma: float, radius: int, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -224,10 +257,12 @@ def _apply(
     keys: Sequence[int] | None,
     axis: str,
     stream: int,
+    noise_space: str = "pixel",
+    std: Sequence[float] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     h, w = images.shape[-2:]
     if kind == "noise":
-        out = _noise(images, level, seed, keys, stream)
+        out = _noise(images, level, seed, keys, stream, noise_space, std)
     elif kind in GEOMETRIC:
         out = _geometric(kind, level, images, _mean_colour(images), axis).clamp(0.0, 1.0)
     elif kind == "contrast":
@@ -258,6 +293,8 @@ def apply(
     seed: int = 0,
     keys: Sequence[int] | Tensor | None = None,
     axis: str = "horizontal",
+    noise_space: str = "pixel",
+    std: Sequence[float] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Apply one perturbation to a batch of [0, 1] images; return (images, masks).
 
@@ -271,15 +308,20 @@ def apply(
         seed: seed of the noise; with ``keys`` it fixes every image's noise.
         keys: one non-negative integer per image (e.g. dataset indices); default ``range(B)``.
         axis: for ``stretch``: "horizontal" (default), "vertical" or "both".
+        noise_space: for ``noise``: the units of the variance, "pixel" (default), "normalized" or
+            "minmax" (module docstring).
+        std: for ``noise_space="normalized"``: the model's per-channel input std σ_c (default
+            ImageNet's, :data:`camx.data.transforms.IMAGENET_STD`).
 
     Returns:
         The perturbed images (same shape and dtype, in [0, 1]) and the masks (None if none given).
     """
     level = validate(kind, level)
     check_choice("stretch axis", axis, AXES)
+    check_choice("noise space", noise_space, NOISE_SPACES)
     _check_images(images)
     with torch.no_grad():
-        return _apply(kind, images, level, masks, seed, keys, axis, stream=0)
+        return _apply(kind, images, level, masks, seed, keys, axis, 0, noise_space, std)
 
 
 def apply_chain(
@@ -290,6 +332,8 @@ def apply_chain(
     seed: int = 0,
     keys: Sequence[int] | Tensor | None = None,
     axis: str = "horizontal",
+    noise_space: str = "pixel",
+    std: Sequence[float] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Compose several perturbations in order, e.g. ``[("small", 0.5), ("noise", 0.1)]``.
 
@@ -298,11 +342,12 @@ def apply_chain(
     """
     steps = [(k, validate(k, lv)) for k, lv in steps]
     check_choice("stretch axis", axis, AXES)
+    check_choice("noise space", noise_space, NOISE_SPACES)
     _check_images(images)
     out, out_masks = images, masks
     with torch.no_grad():
         for j, (kind, level) in enumerate(steps):
-            out, out_masks = _apply(kind, out, level, out_masks, seed, keys, axis, stream=j)
+            out, out_masks = _apply(kind, out, level, out_masks, seed, keys, axis, j, noise_space, std)
     if not steps:
         out, out_masks = images.clone(), None if masks is None else masks.clone()
     return out, out_masks

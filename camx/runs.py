@@ -53,7 +53,11 @@ class Pretrained:
 def pretrained_source(cfg: Mapping[str, Any]) -> Pretrained | None:
     """The pretrained classifier an explain/eval job uses: with no ``checkpoint``/``checkpoints``, when
     ``model.weights`` is not ``none`` or ``model.arch`` names another library's model; else None."""
-    if cfg.get("task") not in ("explain", "eval") or cfg.get("checkpoint") or cfg.get("checkpoints"):
+    if (
+        cfg.get("task") not in ("explain", "eval", "sanity")
+        or cfg.get("checkpoint")
+        or cfg.get("checkpoints")
+    ):
         return None
     model = cfg.get("model") or {}
     arch, weights = str(model.get("arch", "resnet50")), str(model.get("weights", "none"))

@@ -254,6 +254,47 @@ def evaluate(
         raise typer.Exit(1)
 
 
+GROUPS_SANITY = ("model", "cam", "dataset", "experiment", "hydra/launcher")
+
+
+@app.command(
+    context_settings=EXTRA,
+    epilog=_epilog(
+        "sanity",
+        GROUPS_SANITY,
+        [
+            "camx sanity cat.jpg                          # every method and baseline, the latest resnet50",
+            "camx sanity photos/ model.arch=timm/tf_efficientnet_lite0 model.weights=W.pth image_size=128",
+            "camx sanity cat.jpg --method gradcam,center modes=[cascading]",
+        ],
+    ),
+)
+def sanity(
+    ctx: typer.Context,
+    method: str = typer.Option(None, "--method", help="Comma-separated CAM methods (default: all)."),
+    checkpoint: str = typer.Option(None, "--checkpoint", help="A checkpoint file or run dir."),
+    cfg: str = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit."),
+) -> None:
+    """Randomise the model's weights block by block and see whether each method's maps change
+    (Adebayo et al., NeurIPS 2018); IMAGE files, folders or globs as for explain."""
+    args = list(ctx.args)
+    overrides = [a for a in args if is_override(a)]
+    images = [a for a in args if not is_override(a)]
+    if not images and not cfg:
+        render.error("no image given; usage: camx sanity IMAGE... [key=value ...] (files, folders or globs)")
+        raise typer.Exit(2)
+    if images:
+        overrides.append("inputs=[" + ",".join(hb.quote(i) for i in images) + "]")
+    if method:
+        overrides += [
+            "methods=[" + ",".join(m.strip() for m in method.split(",") if m.strip()) + "]",
+            "baselines=[]",
+        ]
+    if checkpoint:
+        overrides.append(f"checkpoint={hb.quote(checkpoint)}")
+    _run("sanity", overrides, False, _hydra_flags(cfg, False))
+
+
 @app.command(
     epilog="Examples:\n\n"
     "  camx report outputs/multirun/2026-11-22_10-00-00_eval_ab12\n\n"

@@ -164,7 +164,8 @@ def _job(cfg: DictConfig) -> Any:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     render.console.print(f"[dim]run dir:[/] {run_dir}")
     try:
-        return {"train": _train, "explain": _explain, "eval": _eval}[str(cfg.task)](cfg, run_dir)
+        jobs = {"train": _train, "explain": _explain, "eval": _eval, "sanity": _sanity}
+        return jobs[str(cfg.task)](cfg, run_dir)
     except CamxError as exc:
         _fail(exc, run_dir)
     except OSError as exc:  # the file system refused a read or write no library call anticipated
@@ -269,6 +270,16 @@ def _eval(cfg: DictConfig, run_dir: Path) -> None:
         (folder / f"{os.getpid()}-{uuid.uuid4().hex}.txt").write_text("\n".join(failures) + "\n")
     elif gates and not failures:
         render.console.print(f"[green]all {len(gates)} fail-under threshold(s) hold[/]")
+
+
+def _sanity(cfg: DictConfig, run_dir: Path) -> None:
+    from camx.jobs.sanity import sanity_images
+
+    result = sanity_images(cfg, run_dir)
+    for path in result.written:
+        render.console.print(f"wrote {path}")
+    rows = [[m, "passes" if ok else "FAILS"] for m, ok in result.verdicts.items()]
+    render.table("model-parameter randomisation (cascading)", ["method", "verdict"], rows)
 
 
 def report(sweep_dir: str, out: str | None) -> None:

@@ -165,6 +165,8 @@ def test_fail_under_exit_codes(trained: Path, tmp_path: Path) -> None:
         (["eval", "cam.chunk_size=big"], "cam.chunk_size"),
         (["eval", "average_drop=maybe"], "average_drop"),
         (["eval", "perturb=stretch", "perturb.stretch.axis=diagonal"], "perturb.stretch.axis"),
+        (["eval", "perturb=noise", "perturb.noise.space=uint8"], "perturb.noise.space"),
+        (["sanity", "x.png", "modes=[sideways]"], "modes"),
         (["train", "model.init_backbone=missing.pt"], "missing.pt"),
         (["explain", "nosuch.jpg", "experiment=smoke"], "nosuch.jpg"),
         (["explain", "x.jpg", "--checkpoint", "missing.pt"], "missing.pt"),

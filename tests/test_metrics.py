@@ -214,3 +214,54 @@ def test_metric_ids():
     assert METRICS[:3] == ("accuracy", "confidence", "confidence_pred") and len(METRICS) == 12
     assert set(HIGHER_IS_BETTER) == set(METRICS)
     assert [m for m in METRICS if not HIGHER_IS_BETTER[m]] == ["average_drop", "deletion_auc"]
+
+
+# ---------------------------------------------------------------- severity matching (Sensors 2023 Fig. 3)
+
+
+def test_bootstrap_summary_percentiles():
+    from camx.metrics.stats import bootstrap_summary
+
+    s = bootstrap_summary(5.0, list(range(1001)) + [float("nan")], confidence=0.9)
+    assert (s.mean, s.n) == (5.0, 1001)
+    assert (s.ci_low, s.ci_high) == pytest.approx((50.0, 950.0))
+    assert math.isnan(bootstrap_summary(1.0, [float("nan")]).ci_low)
+
+
+def test_match_severity_finds_vstar_and_reads_every_head_there():
+    from camx.metrics.severity import PAPER_RATIOS, match_severity, value_at
+
+    levels = [0.0] + [0.05 * 2 ** (k / 2) for k in range(12)]  # a log grid around the knee
+    g = torch.Generator().manual_seed(0)
+
+    def curve(scale: float) -> torch.Tensor:  # (3 seeds, 6 images, L): exp(−v/scale) plus per-image noise
+        base = torch.tensor([math.exp(-v / scale) for v in levels])
+        return (base + 0.01 * torch.randn(3, 6, len(levels), generator=g)).clamp(0, 1)
+
+    curves = {"plain": curve(0.8), "dropkey": curve(2.0)}
+    m = match_severity(levels, curves, n_boot=300)
+    true_vstar = -0.8 * math.log(0.481)  # 0.585: where exp(−v/0.8) = 0.481
+    assert m.vstar.mean == pytest.approx(true_vstar, rel=0.03)
+    assert m.vstar.ci_low <= m.vstar.mean <= m.vstar.ci_high and m.crossed == 1.0
+    plain, dk = m.heads["plain"], m.heads["dropkey"]
+    assert plain.confidence.mean == pytest.approx(0.481) and plain.ratio.mean == pytest.approx(1.0)
+    mean_dk = list(zip(levels, curves["dropkey"].mean(dim=(0, 1)).tolist()))
+    assert dk.confidence.mean == pytest.approx(value_at(mean_dk, m.vstar.mean))
+    assert dk.ratio.mean == pytest.approx(dk.confidence.mean / 0.481)
+    assert dk.ratio.mean == pytest.approx(math.exp(-true_vstar / 2.0) / 0.481, rel=0.03)
+    assert dk.ratio.ci_low < dk.ratio.mean < dk.ratio.ci_high
+    assert dk.paper_ratio == pytest.approx(1.83, abs=0.005) and PAPER_RATIOS["dropout"] == pytest.approx(
+        1.59, abs=0.005
+    )
+
+
+def test_match_severity_never_crossing_and_bad_shapes():
+    from camx.metrics.severity import match_severity
+
+    flat = torch.full((2, 3, 4), 0.9)
+    m = match_severity([0.0, 0.1, 0.5, 1.0], {"plain": flat}, n_boot=20)
+    assert math.isnan(m.vstar.mean) and m.crossed == 0.0
+    with pytest.raises(ValueError, match="plain"):
+        match_severity([0.0, 0.1, 0.5, 1.0], {"dropkey": flat})
+    with pytest.raises(ValueError, match="same seeds and images"):
+        match_severity([0.0, 0.1, 0.5, 1.0], {"plain": flat, "dropkey": flat[:1]})

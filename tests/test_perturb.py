@@ -65,6 +65,50 @@ def test_noise_per_image_keys_independent_of_batching():
     assert not torch.equal(default[1], batch[1])
 
 
+@pytest.mark.parametrize("space", ["pixel", "normalized", "minmax"])
+def test_noise_every_space_seeded_per_image_whatever_the_batch(space):
+    x = torch.rand(3, 3, 8, 8)
+    batch, _ = perturb.apply("noise", x, 0.5, seed=4, keys=[5, 6, 7], noise_space=space)
+    alone, _ = perturb.apply("noise", x[2:3], 0.5, seed=4, keys=[7], noise_space=space)
+    assert torch.equal(batch[2:3], alone)
+    assert torch.equal(batch, perturb.apply("noise", x, 0.5, seed=4, keys=[5, 6, 7], noise_space=space)[0])
+    assert batch.min() >= 0 and batch.max() <= 1
+    assert torch.equal(perturb.apply("noise", x, 0.0, noise_space=space)[0], x)
+
+
+def test_noise_normalized_space_scales_each_channel_by_the_model_std():
+    x = torch.full((2, 3, 64, 64), 0.5)
+    var, std = 1e-3, (0.2, 0.5, 1.0)  # pixel stds 0.006, 0.016, 0.032: no clipping
+    y, _ = perturb.apply("noise", x, var, seed=2, noise_space="normalized", std=std)
+    for c, s in enumerate(std):
+        assert (y - x)[:, c].std().item() == pytest.approx(s * math.sqrt(var), rel=0.05)
+    # the same standard-normal draw as the pixel reading (common random numbers), scaled by σ_c
+    px, _ = perturb.apply("noise", x, var, seed=2)
+    assert torch.allclose((y - x)[:, 1], 0.5 * (px - x)[:, 1], atol=1e-6)
+    # default σ_c: ImageNet's
+    d, _ = perturb.apply("noise", x, var, seed=2, noise_space="normalized")
+    assert (d - x)[:, 0].std().item() == pytest.approx(0.229 * math.sqrt(var), rel=0.05)
+
+
+def test_noise_minmax_space_rescales_the_unclipped_noisy_image_to_unit_range():
+    x = 0.3 + 0.4 * torch.rand(2, 3, 16, 16)
+    var = 2.0  # std 1.41: pixel noise would clip most values; minmax keeps them all distinct
+    y, _ = perturb.apply("noise", x, var, seed=1, noise_space="minmax")
+    noisy = x + (
+        perturb.apply("noise", x, 1e-4, seed=1, noise_space="normalized", std=(1, 1, 1))[0] - x
+    ) * math.sqrt(var / 1e-4)
+    for i in range(2):
+        assert y[i].min() == 0 and y[i].max() == 1
+        ref = (noisy[i] - noisy[i].min()) / (noisy[i].max() - noisy[i].min())
+        assert torch.allclose(y[i], ref, atol=1e-5)
+    assert ((y == 0) | (y == 1)).float().mean() < 0.01
+
+
+def test_noise_space_is_checked():
+    with pytest.raises(ConfigError, match="noise space"):
+        perturb.apply("noise", torch.rand(1, 3, 4, 4), 0.1, noise_space="uint8")
+
+
 # ---------------------------------------------------------------- geometric
 
 
@@ -262,3 +306,16 @@ def test_apply_in_range_never_nan(kind, u, seed):
     y, m = perturb.apply(kind, x, level, masks=mask, seed=seed)
     assert y.shape == x.shape and m.shape == mask.shape
     assert torch.isfinite(y).all() and y.min() >= 0 and y.max() <= 1
+
+
+def test_eval_conditions_carry_the_noise_space_to_the_perturbation():
+    from camx.jobs.eval_conditions import conditions, perturb_all
+
+    conds = conditions({"perturb": {"noise": {"variance": [0.5], "space": "normalized"}}})
+    assert [c.noise_space for c in conds] == ["pixel", "normalized"]  # clean, then noise
+    x = torch.rand(2, 3, 8, 8)
+    (_, clean, _), (_, noisy, _) = perturb_all(conds, x, None, 3, [0, 1], std=(0.5, 0.5, 0.5))
+    assert torch.equal(clean, x)
+    ref, _ = perturb.apply("noise", x, 0.5, seed=3, noise_space="normalized", std=(0.5, 0.5, 0.5))
+    assert torch.equal(noisy, ref)
+    assert conditions({"perturb": {"noise": {"variance": [0.5]}}})[1].noise_space == "pixel"

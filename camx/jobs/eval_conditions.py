@@ -21,6 +21,7 @@ class Condition:
     level: float | str
     steps: tuple[tuple[str, float], ...]
     axis: str = "horizontal"
+    noise_space: str = "pixel"  #: perturb.noise.space: the units of the noise variance
 
     @property
     def geometric(self) -> bool:
@@ -32,15 +33,16 @@ def conditions(cfg: Mapping[str, Any]) -> list[Condition]:
     out = [Condition("none", 0.0, ())]
     grid = [(kind, params) for kind, params in perturbation_grid(cfg.get("perturb")) if kind != "none"]
     axis = next((str(p.get("axis")) for k, p in grid if k == "stretch" and p.get("axis")), "horizontal")
+    space = next((str(p.get("space")) for k, p in grid if k == "noise" and p.get("space")), "pixel")
     if cfg.get("compose") and len(grid) > 1:
         names = "+".join(k for k, _ in grid)
         for combo in itertools.product(*[levels_of(k, p) for k, p in grid]):
             level = "+".join(f"{v:g}" for v in combo)
-            out.append(Condition(names, level, tuple(zip([k for k, _ in grid], combo)), axis))
+            out.append(Condition(names, level, tuple(zip([k for k, _ in grid], combo)), axis, space))
         return out
     for kind, params in grid:
         for level in levels_of(kind, params):
-            out.append(Condition(kind, level, ((kind, level),), str(params.get("axis", axis))))
+            out.append(Condition(kind, level, ((kind, level),), str(params.get("axis", axis)), space))
     return out
 
 
@@ -48,13 +50,28 @@ Perturbed = list[tuple[Condition, torch.Tensor, torch.Tensor | None]]
 
 
 def perturb_all(
-    conds: list[Condition], images: torch.Tensor, masks: torch.Tensor | None, seed: int, keys: list[int]
+    conds: list[Condition],
+    images: torch.Tensor,
+    masks: torch.Tensor | None,
+    seed: int,
+    keys: list[int],
+    std: tuple[float, ...] | None = None,
 ) -> Perturbed:
-    """(condition, images, masks) for every condition: the batch perturbed as each says."""
+    """(condition, images, masks) for every condition: the batch perturbed as each says; ``std`` is the
+    model's per-channel input std, the unit of ``normalized`` noise."""
     out = []
     for cond in conds:
         if cond.steps:
-            x, m = P.apply_chain(list(cond.steps), images, masks=masks, seed=seed, keys=keys, axis=cond.axis)
+            x, m = P.apply_chain(
+                list(cond.steps),
+                images,
+                masks=masks,
+                seed=seed,
+                keys=keys,
+                axis=cond.axis,
+                noise_space=cond.noise_space,
+                std=std,
+            )
         else:
             x, m = images, masks
         out.append((cond, x, m))

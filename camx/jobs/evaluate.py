@@ -49,7 +49,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from camx import figures
 from camx.config import methods_of
 from camx.data.datasets import build_dataset, resolve_image_size
-from camx.data.transforms import normalize
+from camx.data.transforms import normalize, stats_of
 from camx.data.unreadable import SkipLog, drop_unreadable
 from camx.jobs.common import class_index_map, load_for_job, method_options
 from camx.jobs.eval_conditions import Condition, Perturbed, conditions, perturb_all
@@ -184,7 +184,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
         models[label], class_names = ck.info, ck.class_names or class_names
         masks_too = bool(getattr(dataset, "has_masks", False))
         for batch_no, (images, labels, masks, keys) in _batches(plan, subset, ck, masks_too, log, reporter):
-            perturbed = perturb_all(plan.conds, images, masks, plan.seed, keys)
+            perturbed = perturb_all(plan.conds, images, masks, plan.seed, keys, stats_of(ck.model)[1])
             maps, probs = maps_and_probs(plan, ck, perturbed, labels, acc)
             examples = result.examples if batch_no == 0 else None  # the first images go into the figures
             _score_batch(plan, ck, perturbed, maps, probs, labels, acc, examples, reporter)

@@ -29,7 +29,7 @@ def preflight(cfg: Mapping[str, Any]) -> None:
     weights = str((cfg.get("model") or {}).get("weights", "none"))
     if weights not in WEIGHTS and not Path(weights).is_file():
         raise ConfigError(weights_message(weights))
-    if task == "explain":
+    if task in ("explain", "sanity"):
         if explicit:  # an explicit path that does not exist is named before the inputs are looked at
             found = resolve_checkpoints(cfg, all_heads=False)
             require_images(list(cfg.get("inputs") or []))
@@ -43,7 +43,7 @@ def preflight(cfg: Mapping[str, Any]) -> None:
         if cfg.get("checkpoints"):
             for path in found.values():
                 check_checkpoint(path)
-    if task in ("explain", "eval"):
+    if task in ("explain", "eval", "sanity"):
         check_method_options(cfg)
     init = (cfg.get("model") or {}).get("init_backbone")
     if task == "train" and init:  # the file, its architecture and output stride (train checks the tensors)
@@ -59,6 +59,6 @@ def check_method_options(cfg: Mapping[str, Any]) -> None:
     from camx.config import methods_of
     from camx.jobs.common import method_options
 
-    baselines = list(cfg.get("baselines") or []) if cfg.get("task") == "eval" else []
+    baselines = list(cfg.get("baselines") or []) if cfg.get("task") in ("eval", "sanity") else []
     for method in [*methods_of(cfg), *baselines]:
         make_method(resolve_method(method), method_options(cfg, method))

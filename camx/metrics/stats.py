@@ -152,3 +152,21 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
     var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
     return cov / var if var else float("nan")
+
+
+def bootstrap_summary(
+    point: float, replicates: Tensor | Sequence[float], confidence: float = 0.95
+) -> Summary:
+    """``point`` with the percentile bootstrap interval of its ``replicates`` (NaN replicates dropped).
+
+    [q_{(1−confidence)/2}, q_{(1+confidence)/2}] of the replicates (linear interpolation between order
+    statistics); ``n`` is the number of finite replicates. No finite replicate gives a NaN interval.
+    """
+    check_range("confidence", confidence, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    r = torch.as_tensor(replicates, dtype=torch.float64).detach().cpu().reshape(-1)
+    r = r[torch.isfinite(r)]
+    if r.numel() == 0:
+        return Summary(float(point), float("nan"), float("nan"), 0)
+    q = torch.tensor([(1.0 - confidence) / 2.0, (1.0 + confidence) / 2.0], dtype=torch.float64)
+    low, high = torch.quantile(r, q).tolist()
+    return Summary(float(point), low, high, int(r.numel()))

@@ -18,6 +18,8 @@ LEVEL_NAMES: dict[str, str] = {
     "jpeg": "quality",
 }
 AXES: tuple[str, ...] = ("horizontal", "vertical", "both")
+#: Readings of the noise variance (:func:`camx.perturb.apply`, ``noise_space``): the units ε is drawn in.
+NOISE_SPACES: tuple[str, ...] = ("pixel", "normalized", "minmax")
 MAX_STRETCH = 10.0
 
 # kind -> (low, high, low_inclusive, high_inclusive); None = unbounded.

@@ -129,6 +129,20 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "figures": BOOL,
         "timing": BOOL,
     },
+    "sanity": {
+        "cam.name": TEXT,
+        "cam.mc_samples": _int(1, 10_000),
+        "cam.chunk_size": Key("any"),
+        "inputs": TEXTS,
+        "methods": Key("methods", optional=True),
+        "baselines": OPTIONAL_TEXTS,
+        "modes": TEXTS,
+        "blocks": OPTIONAL_TEXTS,
+        "target": Key("target", optional=True),
+        "image_size": _int(8, 4096, optional=True),
+        "max_pixels": _int(1, 2**40),
+        "seed": _int(0, SEED_MAX),
+    },
     "dataset:shapes": {
         "dataset.num_classes": _int(2, 10),
         "dataset.train_size": _int(1, 10**8),
@@ -167,7 +181,7 @@ REQUIRED_GROUPS = {
     "train": ("model", "dataset", "trainer"),
     "explain": ("model", "dataset", "trainer", "cam"),
 }
-REQUIRED_GROUPS["eval"] = REQUIRED_GROUPS["explain"]
+REQUIRED_GROUPS["eval"] = REQUIRED_GROUPS["sanity"] = REQUIRED_GROUPS["explain"]
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
 
 
