@@ -178,8 +178,8 @@ def main() -> None:
 def figure(curves: dict[str, torch.Tensor], levels: list[float]) -> object:
     """Mean confidence per reading (95% CI over photos, noise seeds averaged) on a symlog axis."""
     from camx import figures
-    from camx.jobs.eval_figures import PAPER_CONFIDENCE
     from camx.metrics.stats import mean_ci
+    from camx.report.figures import PAPER_CONFIDENCE
 
     series = {}
     for name, c in curves.items():
