@@ -1,0 +1,92 @@
+"""Ablation-CAM: each channel weighted by the drop of the class score when it is zeroed."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from camx.cam.base import CamRun, ChannelWeightMethod, safe_divide
+from camx.cam.reshape import to_map
+from camx.cam.score import _check_top_k, _top_k_mask, chunk_for
+
+
+def _channel_positions(run: CamRun, leaf: Tensor) -> Tensor:
+    """(C, h·w) flat indices into one image's layer output of each map channel's entries.
+
+    The reshape to a (C, h, w) map (:mod:`camx.cam.reshape`) selects and permutes entries, so
+    reshaping the entries' own indices says where each map entry lives in the layer's output.
+    """
+    index = torch.arange(leaf[0].numel(), dtype=torch.float64, device=leaf.device).view(1, *leaf.shape[1:])
+    p = run.forward_pass
+    return to_map(index, p.reshape, p.image_hw)[0].flatten(1).round().long()
+
+
+@torch.inference_mode()
+def ablated_logits(run: CamRun, select: Tensor) -> Tensor:
+    """y^c of each image with one selected channel of the target layer set to 0, shape (B, C).
+
+    The input goes through the model again with a forward hook that replaces the target layer's
+    output by the ablated copy, ``chunk_size`` copies per pass. Unselected entries, and channels
+    that are already zero everywhere (ablating them changes nothing), hold the unablated y^c.
+    """
+    act, targets = run.activation, run.targets
+    leaf = (run.forward_pass.leaf if run.forward_pass.leaf is not None else run.activation).detach()
+    base = run.logits.gather(1, targets.view(-1, 1)).float()
+    out = base.expand(-1, act.shape[1]).clone()
+    live = select & (act.flatten(2).abs().amax(2) > 0)
+    b_idx, k_idx = live.nonzero(as_tuple=True)
+    if b_idx.numel() == 0:
+        return out
+    positions = _channel_positions(run, leaf)
+    chunk = chunk_for(run.chunk_size, tuple(run.images.shape[-2:]), run.images.device)
+    layer = run.probe.layer
+    assert layer is not None
+    current: list[Tensor] = []
+    handle = layer.register_forward_hook(lambda _m, _i, _o: current[0])
+    try:
+        for start in range(0, b_idx.numel(), chunk):
+            bs, ks = b_idx[start : start + chunk], k_idx[start : start + chunk]
+            rows = leaf[bs].flatten(1).clone()
+            rows[torch.arange(bs.numel(), device=rows.device).view(-1, 1), positions[ks]] = 0
+            current[:] = [rows.view(bs.numel(), *leaf.shape[1:])]
+            logits = run.model(run.images[bs])
+            out[bs, ks] = logits.gather(1, targets[bs].view(-1, 1)).squeeze(1).float()
+    finally:
+        handle.remove()
+    return out
+
+
+class AblationCAM(ChannelWeightMethod):
+    """Ablation-CAM (Desai & Ramaswamy, "Ablation-CAM: Visual Explanations for Deep Convolutional
+    Network via Gradient-free Localization", WACV 2020, Eq. 3–4): gradient-free.
+
+    w_k^c = (y^c − y_k^c) / y^c,    L^c = ReLU(Σ_k w_k^c A_k),
+
+    with y^c the raw target logit and y_k^c the logit when channel k of the target layer is set to 0
+    (the rest of the network unchanged). One forward pass per channel, batched over (image, channel)
+    pairs in chunks of ``chunk_size`` (``"auto"``: :func:`camx.cam.score.chunk_for`); channels that
+    are zero everywhere get w_k = 0 without a pass.
+
+    pytorch-grad-cam zeroes the channel only when the smallest activation of the batch is 0 and
+    otherwise sets it to that minimum − 10⁷; camx always zeroes it, as the paper does (the two agree
+    on layers that end in a ReLU). Option ``top_k`` (default None = every channel, as in the paper):
+    ablate only the k channels with the largest spatial mean activation, the others get w_k = 0 — a
+    speed knob that is not in the paper.
+    """
+
+    name = "ablationcam"
+    paper = "Desai & Ramaswamy, WACV 2020"
+    summary = "each channel weighted by the relative drop of the class score when it is zeroed"
+    cost = "1 forward + 1 per channel"
+
+    def __init__(self, *, top_k: int | None = None) -> None:
+        self.top_k = _check_top_k("ablationcam", top_k)
+
+    def weights(self, run: CamRun) -> Tensor:
+        act = run.activation
+        select = torch.ones(act.shape[:2], dtype=torch.bool, device=act.device)
+        if self.top_k is not None:
+            select = _top_k_mask(act.mean(dim=(2, 3)), self.top_k)
+        ablated = ablated_logits(run, select)
+        base = run.logits.gather(1, run.targets.view(-1, 1)).float()
+        return safe_divide(base - ablated, base.expand_as(ablated))
