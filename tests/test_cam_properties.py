@@ -38,8 +38,10 @@ FAST: dict[str, dict[str, object]] = {
     "smoothgradcampp": {"n_samples": 2},
     "scorecam": {"top_k": 6},
     "gradpp_scorecam": {"top_k": 6},
+    "ablationcam": {"top_k": 6},
 }
-CLASS_DEPENDENT = [m for m in METHODS if m not in ("eigencam", "random", "center")]
+CLASS_AGNOSTIC = ("eigencam", "kpcacam", "fem", "random", "center")
+CLASS_DEPENDENT = [m for m in METHODS if m not in CLASS_AGNOSTIC]
 
 
 @pytest.fixture(autouse=True)
@@ -191,6 +193,7 @@ BIG: dict[str, dict[str, object]] = {
     "smoothgradcampp": {"n_samples": 1},
     "scorecam": {"top_k": 2},
     "gradpp_scorecam": {"top_k": 2},
+    "ablationcam": {"top_k": 2},
 }
 
 

