@@ -205,6 +205,8 @@ def test_auto_chunk_size_is_sized_to_the_masked_inputs() -> None:
 
 
 def _options(method: str) -> dict:
+    if method == "sscam":
+        return {"top_k": 4, "n_samples": 2}
     return {"top_k": 4} if "score" in method or method == "ablationcam" else {}
 
 

@@ -186,3 +186,72 @@ def test_ablationcam_on_vit_tokens_zeroes_the_feature_in_every_patch_token() -> 
     act = tokens[:, 1:].reshape(2, 4, 4, -1).permute(0, 3, 1, 2)
     ref = torch.einsum("bk,bkhw->bhw", torch.stack(weights, 1), act)
     assert maxdiff(res.maps, normalise(ref)) <= TOL
+
+
+class _NoiseFeed:
+    """Stands in for TorchCAM's noise distribution: hands out camx's noise, one sample per call."""
+
+    def __init__(self, noise: Tensor) -> None:
+        self.noise = list(noise)
+
+    def sample(self, size: object) -> Tensor:
+        out = self.noise.pop(0).clone()
+        assert tuple(out.shape) == tuple(size)  # type: ignore[arg-type]
+        return out
+
+
+def _masked_logits(model: nn.Module, x: Tensor, masks: Tensor) -> Tensor:
+    """Logits of x[b] ⊙ masks[b, k] for every channel k: (B, C, K)."""
+    b, c = masks.shape[:2]
+    with torch.no_grad():
+        return model((x[:, None] * masks[:, :, None]).flatten(0, 1)).view(b, c, -1)
+
+
+def test_sscam_is_the_papers_formula_and_torchcam_its_documented_variant(model: nn.Module) -> None:
+    """camx: α_k = mean_i softmax(f(X ⊙ (s(Up(A_k)) + δ_ik)))_c, written out here with camx's noise.
+    TorchCAM 0.5, fed the same noise: softmax over channels of mean_i (y^c(X ⊙ (Up(s(A_k)) + δ_ik)) − y^c(X)),
+    normalising before upsampling. Both are reproduced from the same masked forward passes."""
+    import torchcam.methods as tcm
+
+    from camx.cam.sscam import mask_noise
+
+    x = photos(model, 48, ("chelsea",))
+    n, sigma, layer = 2, 0.3, "bn1"
+    res = explain(model, x, "sscam", target_layer=layer, size=None, n_samples=n, sigma=sigma, seed=5)
+    c = int(res.targets[0])
+    act = _output(model, model.get_submodule(layer), x)
+    noise = mask_noise(x, act.shape[1], n, sigma, 5)  # (N, B, C, H, W)
+    up = F.interpolate(act, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    lo, hi = up.amin((2, 3), keepdim=True), up.amax((2, 3), keepdim=True)
+    s = torch.where(hi > lo, (up - lo) / (hi - lo).clamp_min(1e-30), 0.0)  # a constant channel: s = 0
+    paper = sum(_masked_logits(model, x, s + e).softmax(2)[..., c] for e in noise) / n
+    assert maxdiff(res.maps, normalise(torch.einsum("bk,bkhw->bhw", paper, act))) <= TOL
+    # TorchCAM's variant, from its own normalise-then-upsample masks
+    flat = act.flatten(2)
+    pre = (flat - flat.amin(2, keepdim=True)) / (
+        flat.amax(2, keepdim=True) + 1e-8 - flat.amin(2, keepdim=True)
+    )
+    pre_up = F.interpolate(pre.view_as(act), size=x.shape[-2:], mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        y0 = model(x)[0, c]
+    gain = sum(_masked_logits(model, x, pre_up + e)[..., c] - y0 for e in noise) / n
+    variant = torch.einsum("bk,bkhw->bhw", gain.softmax(1), act)
+    with tcm.SSCAM(model, layer, num_samples=n, std=1.0, input_shape=tuple(x.shape[1:])) as extractor:
+        extractor._distrib = _NoiseFeed(noise)
+        with torch.no_grad():
+            scores = model(x)
+        tc = extractor(class_idx=[c], scores=scores, normalized=False)[0].detach()
+    assert maxdiff(normalise(tc), normalise(variant)) <= TOL
+    assert maxdiff(res.maps, normalise(tc)) > 1e-2  # the two definitions give different maps
+
+
+def test_sscam_without_noise_is_score_cam_and_is_seeded_per_image(model: nn.Module) -> None:
+    x = photos(model, 48)
+    kw = {"target_layer": "bn1", "size": None, "chunk_size": 24}
+    plain = explain(model, x, "scorecam", **kw)
+    assert maxdiff(explain(model, x, "sscam", n_samples=1, sigma=0.0, **kw).maps, plain.maps) <= 1e-5
+    noisy = explain(model, x, "sscam", n_samples=2, sigma=0.5, seed=3, **kw)
+    alone = explain(model, x[1:], "sscam", n_samples=2, sigma=0.5, seed=3, **{**kw, "chunk_size": 7})
+    assert torch.allclose(noisy.maps[1], alone.maps[0], atol=1e-5)  # the same noise whatever the batch
+    other = explain(model, x, "sscam", n_samples=2, sigma=0.5, seed=4, **kw)
+    assert maxdiff(noisy.maps, other.maps) > 1e-3

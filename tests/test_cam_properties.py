@@ -39,6 +39,7 @@ FAST: dict[str, dict[str, object]] = {
     "scorecam": {"top_k": 6},
     "gradpp_scorecam": {"top_k": 6},
     "ablationcam": {"top_k": 6},
+    "sscam": {"n_samples": 1, "top_k": 6},
 }
 CLASS_AGNOSTIC = ("eigencam", "kpcacam", "fem", "random", "center")
 CLASS_DEPENDENT = [m for m in METHODS if m not in CLASS_AGNOSTIC]
@@ -194,6 +195,7 @@ BIG: dict[str, dict[str, object]] = {
     "scorecam": {"top_k": 2},
     "gradpp_scorecam": {"top_k": 2},
     "ablationcam": {"top_k": 2},
+    "sscam": {"n_samples": 1, "top_k": 2},
 }
 
 
