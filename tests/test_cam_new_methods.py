@@ -255,3 +255,32 @@ def test_sscam_without_noise_is_score_cam_and_is_seeded_per_image(model: nn.Modu
     assert torch.allclose(noisy.maps[1], alone.maps[0], atol=1e-5)  # the same noise whatever the batch
     other = explain(model, x, "sscam", n_samples=2, sigma=0.5, seed=4, **kw)
     assert maxdiff(noisy.maps, other.maps) > 1e-3
+
+
+def test_ablationcam_feeds_the_real_image_when_the_head_reads_around_the_layer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inside a residual block (TinyResNet's ``bn2``, before ``out += x``) the head also reads the stem's
+    output, so a small stand-in input would change the logits: camx must notice and use the images. The
+    map equals the paper's formula written out with the real input; at the last layer (nothing around
+    it) the stand-in is taken and gives the same map as the real input."""
+    from _cam_helpers import TinyResNet, images, seeded
+
+    import camx.cam.ablationcam as ab
+
+    model, x = seeded(TinyResNet(), seed=3, fc_gain=30.0), images(batch=1, size=64)
+    for layer in ("bn2", "down"):
+        res = explain(model, x, "ablationcam", target_layer=layer, size=None)
+        assert maxdiff(res.maps, normalise(_paper_ablation(model, layer, x, int(res.targets[0])))) <= TOL
+    calls: list[bool] = []
+    real = ab._stand_in
+
+    def spy(*args: object) -> Tensor | None:
+        small = real(*args)  # type: ignore[arg-type]
+        calls.append(small is not None)
+        return small
+
+    monkeypatch.setattr(ab, "_stand_in", spy)
+    explain(model, x, "ablationcam", target_layer="bn2")
+    explain(model, x, "ablationcam", target_layer="down")
+    assert calls == [False, True]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from camx.cam.base import CamRun, ChannelWeightMethod, safe_divide
@@ -21,13 +22,43 @@ def _channel_positions(run: CamRun, leaf: Tensor) -> Tensor:
     return to_map(index, p.reshape, p.image_hw)[0].flatten(1).round().long()
 
 
+#: side of the stand-in input fed to the layers before the target layer when their output is replaced anyway
+STAND_IN_SIDE = 32
+
+
+def _stand_in(run: CamRun, leaf: Tensor, current: list[Tensor]) -> Tensor | None:
+    """A small (1, 3, s, s) input to feed instead of the images, or None.
+
+    The hook replaces the target layer's output, so when the logits depend on the input *only*
+    through that output, what the layers before it compute is thrown away and a small input does
+    as well as the image. That is checked, not assumed: with the first image's activation put in by
+    the hook behind the small input, the logits must be the first image's. A head that also reads
+    an earlier tensor (a residual path around the layer, a ViT's residual stream) fails the check,
+    and the real images are used.
+    """
+    side = max(STAND_IN_SIDE, int(getattr(run.model, "min_side", 1)))
+    if min(run.images.shape[-2:]) <= side:
+        return None
+    small = F.interpolate(run.images[:1], size=(side, side), mode="bilinear", align_corners=False)
+    current[:] = [leaf[:1]]
+    try:
+        logits = run.model(small)
+    except (RuntimeError, AssertionError, ValueError):  # e.g. a fixed-size model: use the images
+        return None
+    ref = run.logits[:1].float()
+    tol = 1e-4 * (1.0 + float(ref.abs().max()))
+    same = logits.shape == ref.shape and torch.allclose(logits.float(), ref, rtol=1e-4, atol=tol)
+    return small if same else None
+
+
 @torch.inference_mode()
 def ablated_logits(run: CamRun, select: Tensor) -> Tensor:
     """y^c of each image with one selected channel of the target layer set to 0, shape (B, C).
 
-    The input goes through the model again with a forward hook that replaces the target layer's
-    output by the ablated copy, ``chunk_size`` copies per pass. Unselected entries, and channels
-    that are already zero everywhere (ablating them changes nothing), hold the unablated y^c.
+    The model runs again with a forward hook that replaces the target layer's output by the ablated
+    copy, ``chunk_size`` copies per pass; its input is the image, or a small stand-in where that
+    provably gives the same logits (:func:`_stand_in`). Unselected entries, and channels that are
+    already zero everywhere (ablating them changes nothing), hold the unablated y^c.
     """
     act, targets = run.activation, run.targets
     leaf = (run.forward_pass.leaf if run.forward_pass.leaf is not None else run.activation).detach()
@@ -44,12 +75,14 @@ def ablated_logits(run: CamRun, select: Tensor) -> Tensor:
     current: list[Tensor] = []
     handle = layer.register_forward_hook(lambda _m, _i, _o: current[0])
     try:
+        small = _stand_in(run, leaf, current)
         for start in range(0, b_idx.numel(), chunk):
             bs, ks = b_idx[start : start + chunk], k_idx[start : start + chunk]
             rows = leaf[bs].flatten(1).clone()
             rows[torch.arange(bs.numel(), device=rows.device).view(-1, 1), positions[ks]] = 0
             current[:] = [rows.view(bs.numel(), *leaf.shape[1:])]
-            logits = run.model(run.images[bs])
+            inputs = run.images[bs] if small is None else small.expand(bs.numel(), -1, -1, -1)
+            logits = run.model(inputs)
             out[bs, ks] = logits.gather(1, targets[bs].view(-1, 1)).squeeze(1).float()
     finally:
         handle.remove()
@@ -65,7 +98,9 @@ class AblationCAM(ChannelWeightMethod):
     with y^c the raw target logit and y_k^c the logit when channel k of the target layer is set to 0
     (the rest of the network unchanged). One forward pass per channel, batched over (image, channel)
     pairs in chunks of ``chunk_size`` (``"auto"``: :func:`camx.cam.score.chunk_for`); channels that
-    are zero everywhere get w_k = 0 without a pass.
+    are zero everywhere get w_k = 0 without a pass. When the logits depend on the input only through
+    the target layer (checked on the first image), the layers before it get a 32 px stand-in input,
+    since their output is replaced anyway: at the last layer of a CNN that skips nearly all the work.
 
     pytorch-grad-cam zeroes the channel only when the smallest activation of the batch is 0 and
     otherwise sets it to that minimum − 10⁷; camx always zeroes it, as the paper does (the two agree
