@@ -284,3 +284,23 @@ def test_ablationcam_feeds_the_real_image_when_the_head_reads_around_the_layer(
     explain(model, x, "ablationcam", target_layer="bn2")
     explain(model, x, "ablationcam", target_layer="down")
     assert calls == [False, True]
+
+
+@pytest.mark.parametrize("layer", ["bn2", "blocks.4"])
+def test_finercam_matches_pytorch_grad_cam(model: nn.Module, layer: str) -> None:
+    from pytorch_grad_cam import FinerCAM
+
+    x = photos(model, 128)
+    res = explain(model, x, "finercam", target_layer=layer, size=None)
+    cam = FinerCAM(model, [model.get_submodule(layer)])
+    try:
+        cam(input_tensor=x)  # default: the predicted class against comparison classes 1, 2, 3
+        store = cam.base_cam.activations_and_grads
+        act, grad = store.activations[0], store.gradients[0]
+    finally:
+        cam.base_cam.activations_and_grads.release()
+    raw = torch.einsum("bk,bkhw->bhw", grad.mean(dim=(2, 3)), act)
+    assert float(res.maps.amax()) == 1.0 and maxdiff(res.maps, normalise(raw)) <= TOL
+    plain = explain(model, x, "finercam", target_layer=layer, size=None, alpha=0.0)
+    assert maxdiff(plain.maps, explain(model, x, "gradcam", target_layer=layer, size=None).maps) <= 1e-5
+    assert maxdiff(res.maps, plain.maps) > 1e-3

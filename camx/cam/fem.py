@@ -18,7 +18,8 @@ class FEM(ChannelWeightMethod):
 
     A channel weighs the share of its positions that stand out from its own distribution. Option
     ``k`` (default 2, as in pytorch-grad-cam). A constant channel has no position above its mean,
-    so its weight is 0.
+    so its weight is 0. The definition is pytorch-grad-cam's: the paper's text could not be checked
+    offline when this was written (docs/METHODS.md).
     """
 
     name = "fem"
