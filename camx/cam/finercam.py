@@ -25,8 +25,8 @@ def finer_score(logits: Tensor, targets: Tensor, others: Tensor, alpha: float) -
 
 
 class FinerCAM(ChannelWeightMethod):
-    """Finer-CAM (Zhang, Wang, Gu, Stevens, Chao et al., "Finer-CAM: Spotting the Difference Reveals
-    Finer Details for Visual Explanation", CVPR 2025), on Grad-CAM as pytorch-grad-cam 1.5's
+    """Finer-CAM (Zhang, Gu, Chowdhury, Mai, Carlyn, Berger-Wolf, Su & Chao, "Finer-CAM: Spotting the
+    Difference Reveals Finer Details for Visual Explanation", CVPR 2025, arXiv:2501.11309), on Grad-CAM as pytorch-grad-cam 1.5's
     ``FinerCAM`` does by default: Grad-CAM of a score that compares the target class c with the n
     classes whose logits are closest to y^c (the ones it is most easily confused with):
 
