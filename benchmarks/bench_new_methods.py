@@ -39,6 +39,7 @@ ROWS: list[tuple[str, str, str, dict[str, Any], dict[str, Any], int]] = [
     ("eigengradcam", "pytorch-grad-cam", "EigenGradCAM", {}, {}, 5),
     ("kpcacam", "pytorch-grad-cam", "KPCA_CAM", {}, {}, 5),
     ("fem", "pytorch-grad-cam", "FEM", {}, {}, 5),
+    ("finercam", "pytorch-grad-cam", "FinerCAM", {}, {}, 5),
     ("ablationcam", "pytorch-grad-cam", "AblationCAM", {}, {}, 0),
     ("sscam", "TorchCAM", "SSCAM", {"n_samples": SSCAM_SAMPLES}, {"num_samples": SSCAM_SAMPLES}, 0),
 ]
@@ -58,6 +59,8 @@ def peer_call(library: str, cls_name: str, model: torch.nn.Module, x: torch.Tens
 
         def run_pgc() -> Any:
             with getattr(pgc, cls_name)(model=model, target_layers=[model.get_submodule(LAYER)], **kw) as cam:
+                if cls_name == "FinerCAM":  # its own targets: the predicted class against the 3 closest
+                    return cam(input_tensor=x)
                 return cam(input_tensor=x, targets=[ClassifierOutputTarget(target)])
 
         return run_pgc

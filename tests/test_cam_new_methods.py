@@ -140,7 +140,7 @@ def test_ablationcam_matches_pytorch_grad_cam_after_a_relu_and_the_paper_everywh
     the paper does and the maps agree. On a layer with negative outputs (block 0's projection, no
     activation) the library sets the channel to min − 10⁷ instead; camx still zeroes it: equal to
     the paper's formula written out here, and different from the library's map."""
-    x = photos(model, 96, ("chelsea",))
+    x = photos(model, 64, ("chelsea",))
     res = explain(model, x, "ablationcam", target_layer="bn1", size=None, chunk_size=16)
     ref = normalise(pgc_raw(pgc.AblationCAM, model, "bn1", x, res.targets, batch_size=16))
     assert float(res.maps.amax()) == 1.0 and maxdiff(res.maps, ref) <= TOL
@@ -152,7 +152,7 @@ def test_ablationcam_matches_pytorch_grad_cam_after_a_relu_and_the_paper_everywh
 
 
 def test_ablationcam_top_k_ablates_only_the_most_active_channels(model: nn.Module) -> None:
-    x = photos(model, 96, ("coffee",))
+    x = photos(model, 64, ("coffee",))
     full = explain(model, x, "ablationcam", target_layer="bn1", size=None)
     top = explain(model, x, "ablationcam", target_layer="bn1", size=None, top_k=32)
     assert torch.allclose(full.maps, top.maps, atol=1e-6)  # bn1 has 32 channels: top_k=32 is all of them
