@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camx.cam.base import CamRun, ChannelWeightMethod, image_generators, minmax
+from camx.cam.inference import inference_copy, inference_layout
 from camx.cam.score import _check_top_k, _forward_probs, _top_k_mask, chunk_for
 from camx.errors import ConfigError, check_range
-from camx.models.inference import inference_copy, inference_layout
 
 
 def mask_noise(images: Tensor, channels: int, n_samples: int, sigma: float, seed: int) -> Tensor:
