@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import pickle
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,12 +31,15 @@ __all__ = [
     "FORMAT",
     "backbone_state",
     "check_checkpoint",
+    "checkpoint_payload",
     "check_metadata",
     "load_backbone",
     "load_checkpoint",
     "model_from_checkpoint",
     "read_checkpoint",
+    "restore_training_state",
     "save_checkpoint",
+    "training_state",
 ]
 
 FORMAT = "camx-checkpoint-1"
@@ -47,6 +51,55 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
     data = {"format": FORMAT, **payload}
     atomic_write_bytes(Path(path), lambda fh: torch.save(data, fh))
+
+
+def checkpoint_payload(
+    model: nn.Module, meta: Mapping[str, Any], metrics: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What ``best.pt`` holds: ``model``'s weights (detached contiguous CPU copies), ``meta`` (arch, head,
+    num_classes, class_names, model options, composed config, dataset, image_size), the ``metrics`` so
+    far and the camx version."""
+    from camx import __version__
+
+    head = ("arch", "head", "num_classes", "class_names", "model", "config")
+    return {
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        **{k: meta[k] for k in head},
+        "metrics": metrics,
+        "camx_version": __version__,
+        "dataset": meta["dataset"],
+        "image_size": meta["image_size"],
+    }
+
+
+def training_state(
+    opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler, position: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What ``last.pt`` adds to a :func:`checkpoint_payload` to resume exactly: optimizer, scheduler,
+    the global torch RNG state and the ``position`` (epoch, step, the epoch's partial sums)."""
+    import torch
+
+    return {
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "rng": {"torch": torch.get_rng_state()},
+        "position": dict(position),
+    }
+
+
+def restore_training_state(
+    state: Mapping[str, Any],
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+) -> None:
+    """Load a ``last.pt`` read by :func:`read_checkpoint` into ``model``, ``opt``, ``sched`` and the torch RNG."""
+    import torch
+
+    model.load_state_dict(state["state_dict"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"].cpu())
 
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -69,6 +122,14 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     plain pickles, other zips), and dicts without the camx marker, weights, arch, head or class count.
     """
     path = check_checkpoint_file(path)
+    _check_archive(path)
+    data = _load_weights_only(path, map_location)
+    _check_contents(data, path)
+    return data
+
+
+def _check_archive(path: Path) -> None:
+    """A CheckpointError unless ``path`` is a readable, complete zip archive (what ``torch.save`` writes)."""
     try:
         with path.open("rb") as fh:
             magic = fh.read(4)
@@ -90,10 +151,14 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: the checkpoint is truncated or corrupt (its zip directory is missing); "
             "re-copy it or retrain with `camx train`"
         )
+
+
+def _load_weights_only(path: Path, map_location: str | torch.device) -> Any:
+    """``torch.load(weights_only=True)``; a refused global or a corrupt archive is one CheckpointError."""
     import torch
 
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises almost anything on garbage
         blocked = _blocked_global(exc) if isinstance(exc, pickle.UnpicklingError) else None
         if blocked:
@@ -111,6 +176,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"{path}: not a readable checkpoint: {what}; re-copy it or retrain with `camx train`"
         ) from None
+
+
+def _check_contents(data: Any, path: Path) -> None:
+    """A CheckpointError unless ``data`` is a camx checkpoint dict with weights and trustworthy metadata."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
             f"{path}: not a camx checkpoint (no '{FORMAT}' marker); use a file written by `camx train`"
@@ -122,7 +191,6 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: incomplete camx checkpoint ({what}); use a file written by `camx train`"
         )
     check_metadata(data, path)
-    return data
 
 
 def _is_int(value: Any) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _configs import train_config
 from PIL import Image
 
 import camx.jobs.train as train_job
@@ -58,9 +59,9 @@ def digits_folder(root: Path, per_class: int = 4) -> Path:
 
 
 def _cfg(root: Path, output_stride: int = 16, **trainer) -> dict:
-    return {
-        "model": {"arch": "resnet50", "head": "plain", "output_stride": output_stride, "weights": "none"},
-        "dataset": {
+    return train_config(
+        {"arch": "resnet50", "head": "plain", "output_stride": output_stride, "weights": "none"},
+        {
             "name": "imagefolder",
             "root": str(root),
             "image_size": "auto",
@@ -68,7 +69,7 @@ def _cfg(root: Path, output_stride: int = 16, **trainer) -> dict:
             "ratios": [0.6, 0.2, 0.2],
             "seed": 0,
         },  # fmt: skip
-        "trainer": {
+        {
             "epochs": 1,
             "batch_size": 4,
             "eval_batch_size": 8,
@@ -82,7 +83,7 @@ def _cfg(root: Path, output_stride: int = 16, **trainer) -> dict:
             "threads": 1,
             **trainer,
         },  # fmt: skip
-    }
+    )
 
 
 def test_lr_auto_picks_a_finite_lr_and_imagefolder_trains_at_the_images_own_size(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _configs import train_config
 
 import camx.jobs.train as train_job
 from camx.errors import ConfigError
@@ -13,9 +14,9 @@ from camx.options.trainer import validate_trainer
 
 
 def _cfg(**trainer) -> dict:
-    return {
-        "model": {"arch": "resnet50", "head": "plain", "output_stride": 32, "weights": "none"},
-        "dataset": {
+    return train_config(
+        {"arch": "resnet50", "head": "plain", "output_stride": 32, "weights": "none"},
+        {
             "name": "shapes",
             "image_size": 32,
             "num_classes": 3,
@@ -23,7 +24,7 @@ def _cfg(**trainer) -> dict:
             "val_size": 6,
             "test_size": 6,
         },
-        "trainer": {
+        {
             "epochs": 3,
             "batch_size": 6,
             "eval_batch_size": 6,
@@ -36,7 +37,7 @@ def _cfg(**trainer) -> dict:
             "workers": 0,
             **trainer,
         },
-    }
+    )
 
 
 def test_progressive_resizing_trains_each_epoch_at_its_size(tmp_path: Path, monkeypatch) -> None:
@@ -133,7 +134,7 @@ def test_resume_refuses_a_run_built_with_another_classifier_or_output_stride(tmp
 
     small = {"image_size": 64, "num_classes": 3, "train_size": 6, "val_size": 3, "test_size": 3}
     cfg = _cfg(epochs=1)
-    cfg["model"] = {"arch": "alexnet", "head": "dropkey", "output_stride": 32, "weights": "none",
+    cfg["model"] = {**cfg["model"], "arch": "alexnet", "head": "dropkey", "output_stride": 32, "weights": "none",
                     "classifier": "gap", "dim": 16, "num_heads": 2}  # fmt: skip
     cfg["dataset"].update(small)
     train_job.train(cfg, tmp_path / "gap")
@@ -154,6 +155,7 @@ def test_resume_refuses_a_run_built_with_another_classifier_or_output_stride(tmp
 def test_frozen_backbone_keeps_weights_and_batchnorm_statistics(tmp_path: Path) -> None:
     from camx.checkpoint import load_checkpoint
     from camx.config import validate
+    from camx.jobs.optim import build_optimizer
 
     train_job.train(_cfg(epochs=1), tmp_path / "plain")
     source = tmp_path / "plain" / "checkpoints" / "last.pt"
@@ -168,7 +170,7 @@ def test_frozen_backbone_keeps_weights_and_batchnorm_statistics(tmp_path: Path) 
     assert all(torch.equal(old[k], new[k]) for k in backbone)
     model = train_job.build_model("resnet50", "attention", 3, output_stride=32)
     train_job.freeze_backbone(model)
-    optimised = {id(p) for g in train_job._optimizer(model, cfg["trainer"]).param_groups for p in g["params"]}
+    optimised = {id(p) for g in build_optimizer(model, cfg["trainer"]).param_groups for p in g["params"]}
     assert optimised == {id(p) for p in model.head.parameters()}
 
     from camx.cli.hydra_bridge import compose

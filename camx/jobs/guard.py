@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+from camx.options.trainer import is_auto_lr
 
 #: The exit code of ``camx train`` when the guard stopped a run (README, "Exit codes").
 DIVERGED_EXIT_CODE = 4
@@ -36,8 +39,8 @@ class DivergenceGuard:
     @classmethod
     def from_config(cls, t: Mapping[str, Any], num_classes: int) -> DivergenceGuard:
         """The guard of ``trainer.diverge`` (``factor`` 0 checks only for NaN/inf)."""
-        d = t.get("diverge") or {}
-        return cls(float(d.get("factor", 4.0)), int(d.get("steps", 10)), num_classes)
+        d = t["diverge"]
+        return cls(float(d["factor"]), int(d["steps"]), num_classes)
 
     @property
     def smoothed(self) -> float:
@@ -60,3 +63,20 @@ class DivergenceGuard:
                 f"and above chance level {self.chance:.3g} for {self.steps} steps"
             )
         return None
+
+
+def diverged_message(
+    reason: str, epoch: int, step: int, t: Mapping[str, Any], ckpt_dir: Path, history: list[dict[str, Any]]
+) -> str:
+    """The one line of a run the guard stopped: where, why, which checkpoints are left, what to try."""
+    where = f"training diverged at epoch {epoch + 1}, step {step + 1} ({reason}); stopped"
+    if history:
+        best = max(history, key=lambda h: h["val_accuracy"])
+        kept = (
+            f"kept the last good checkpoints: {ckpt_dir / 'best.pt'} (epoch {best['epoch']}, val acc "
+            f"{best['val_accuracy']:.3f}) and {ckpt_dir / 'last.pt'} (epoch {history[-1]['epoch']})"
+        )
+    else:
+        kept = f"no epoch had finished: {ckpt_dir / 'last.pt'} holds the starting weights"
+    hint = "lower trainer.lr" + ("" if is_auto_lr(t["lr"]) else " or pass trainer.lr=auto")
+    return f"{where}; {kept}; {hint} (it was {float(t['lr']):.3g})"

@@ -1,7 +1,7 @@
 """Signals and DataLoader workers of ``camx train``: SIGINT/SIGTERM become a flag the loop polls.
 
 Workers ignore both signals (Ctrl-C reaches the whole process group), so the main process can stop
-at the next step, save its state and shut them down.
+at the next step, save its state and shut them down, then raise :class:`Interrupted`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,18 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(Exception):
+    """Training was stopped by a signal; ``checkpoint`` holds the resumable state."""
+
+    def __init__(self, checkpoint: Path, signum: int) -> None:
+        super().__init__(f"interrupted by signal {signum}; state saved to {checkpoint}")
+        self.checkpoint, self.signum = checkpoint, signum
 
 
 def worker_context() -> Any:
