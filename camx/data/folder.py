@@ -88,56 +88,21 @@ class ImageFolderDataset(Dataset):
         seed: int = 0,
         max_pixels: int = 64_000_000,
     ) -> None:
-        if root in (None, "", "???"):
-            raise ConfigError(
-                "dataset.root is not set; pass dataset.root=/path/to/images (one sub-folder per class)"
-            )
-        base = Path(str(root)).expanduser()
-        if not base.is_dir():
-            raise DataError(
-                f"{base}: no such folder; set dataset.root to a folder with one sub-folder per class"
-            )
-        if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-            raise ConfigError(
-                f"dataset.ratios={list(ratios)} is invalid; give three non-negative train/val/test fractions"
-            )
+        base = _check_root(root, ratios)
         pre_split = (base / split).is_dir()
         class_root = base / split if pre_split else base
         class_dirs = sorted(d for d in class_root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        if pre_split:  # classes are named by the train folder, so labels agree across splits
-            train_root = base / "train" if (base / "train").is_dir() else class_root
-            self.classes = sorted(
-                d.name for d in train_root.iterdir() if d.is_dir() and not d.name.startswith(".")
-            )
-        else:
-            self.classes = [d.name for d in class_dirs]
-        if len(self.classes) < 2:
-            raise DataError(
-                f"{class_root}: found {len(self.classes)} class folder(s); imagefolder needs at least 2"
-            )
-        total = float(sum(ratios))
-        bounds = np.cumsum([0.0, *[r / total for r in ratios]])
-        k = ("train", "val", "test").index(split)
-        self.samples: list[tuple[Path, int]] = []
-        for d in class_dirs:
-            if d.name not in self.classes:
-                continue
-            files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-            if not pre_split:
-                order = np.random.default_rng([seed, self.classes.index(d.name)]).permutation(len(files))
-                lo, hi = int(round(bounds[k] * len(files))), int(round(bounds[k + 1] * len(files)))
-                files = [files[i] for i in sorted(order[lo:hi])]
-            self.samples += [(f, self.classes.index(d.name)) for f in files]
+        self.classes = _class_names(base, class_root, class_dirs, pre_split)
         self.size, self.max_pixels = int(size), int(max_pixels)
+        listed = _split_files(class_dirs, self.classes, split, ratios, seed, pre_split)
+        self.samples: list[tuple[Path, int]] = []
         self.failures: list[ImageFailure] = []
-        readable: list[tuple[Path, int]] = []
-        for path, label in self.samples:
+        for path, label in listed:  # every header is read now: unusable files are left out and listed
             problem = header_problem(path, self.max_pixels)
             if problem is None:
-                readable.append((path, label))
+                self.samples.append((path, label))
             else:
                 self.failures.append(ImageFailure(str(path), problem))
-        self.samples = readable
         if not self.samples:
             found = (
                 f" ({len(self.failures)} unreadable, e.g. {self.failures[0].path}: {self.failures[0].reason})"
@@ -168,3 +133,51 @@ class ImageFolderDataset(Dataset):
             "path": str(path),
             "error": error,
         }
+
+
+def _check_root(root: object, ratios: list[float]) -> Path:
+    """``dataset.root`` as an existing folder, after checking ``dataset.ratios``; else a one-line error."""
+    if root in (None, "", "???"):
+        raise ConfigError(
+            "dataset.root is not set; pass dataset.root=/path/to/images (one sub-folder per class)"
+        )
+    base = Path(str(root)).expanduser()
+    if not base.is_dir():
+        raise DataError(f"{base}: no such folder; set dataset.root to a folder with one sub-folder per class")
+    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+        raise ConfigError(
+            f"dataset.ratios={list(ratios)} is invalid; give three non-negative train/val/test fractions"
+        )
+    return base
+
+
+def _class_names(base: Path, class_root: Path, class_dirs: list[Path], pre_split: bool) -> list[str]:
+    """The class folders' names (those of ``train/`` when the root is split, so labels agree across splits)."""
+    if pre_split:
+        train_root = base / "train" if (base / "train").is_dir() else class_root
+        classes = sorted(d.name for d in train_root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    else:
+        classes = [d.name for d in class_dirs]
+    if len(classes) < 2:
+        raise DataError(f"{class_root}: found {len(classes)} class folder(s); imagefolder needs at least 2")
+    return classes
+
+
+def _split_files(
+    class_dirs: list[Path], classes: list[str], split: str, ratios: list[float], seed: int, pre_split: bool
+) -> list[tuple[Path, int]]:
+    """(file, label) of ``split``: every image of a pre-split root, else each class's files shuffled with
+    ``seed`` and cut by ``ratios`` (the same cut for every run, disjoint between splits)."""
+    bounds = np.cumsum([0.0, *[r / float(sum(ratios)) for r in ratios]])
+    k = ("train", "val", "test").index(split)
+    out: list[tuple[Path, int]] = []
+    for d in class_dirs:
+        if d.name not in classes:
+            continue
+        files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not pre_split:
+            order = np.random.default_rng([seed, classes.index(d.name)]).permutation(len(files))
+            lo, hi = int(round(bounds[k] * len(files))), int(round(bounds[k + 1] * len(files)))
+            files = [files[i] for i in sorted(order[lo:hi])]
+        out += [(f, classes.index(d.name)) for f in files]
+    return out

@@ -179,38 +179,7 @@ def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image
         raise ImageReadError(path, "no such file or directory; check the path")
     if p.is_dir():
         raise ImageReadError(path, "is a folder, not an image file; pass the image files inside it instead")
-
-    # Pillow runs its own bomb check in Image.open (warning above MAX_IMAGE_PIXELS, error
-    # above twice that). Ours is the one that counts: when max_pixels is within Pillow's
-    # limit its warning is turned into an error (any such image is over our limit too);
-    # when the caller raised max_pixels above Pillow's limit, the warning is silenced.
-    pil_limit = Image.MAX_IMAGE_PIXELS
-    bomb_action = "error" if pil_limit is None or max_pixels <= pil_limit else "ignore"
-    with warnings.catch_warnings():
-        warnings.simplefilter(bomb_action, Image.DecompressionBombWarning)
-        try:
-            im = Image.open(p)
-        except UnidentifiedImageError:
-            raise ImageReadError(
-                path,
-                "not an image (cannot identify image file); check that it is a JPEG, PNG, BMP, GIF, TIFF or WebP",
-            ) from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            m = re.search(r"\((\d+) pixels\)", str(exc))
-            pixels = m.group(1) if m else "too many"
-            limit = max_pixels if pil_limit is None else min(max_pixels, 2 * pil_limit)
-            reason = _bomb_reason(pixels, limit)
-            if pil_limit is not None and max_pixels > 2 * pil_limit:
-                reason += " and PIL.Image.MAX_IMAGE_PIXELS"
-            raise ImageReadError(path, reason) from None
-        except PermissionError:
-            raise ImageReadError(path, "permission denied; check the file's permissions") from None
-        except _DECODE_ERRORS as exc:
-            raise ImageReadError(
-                path, f"corrupt or truncated image ({_short(exc)}); re-export or re-download it"
-            ) from None
-
-    with im:
+    with _open_image(p, path, max_pixels) as im:
         width, height = im.size
         if width * height > max_pixels:
             raise ImageReadError(path, _bomb_reason(width * height, max_pixels))
@@ -231,6 +200,41 @@ def load_image(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image
             ) from None
         # Closing `im` frees its pixel buffer, so never hand it out directly.
         return im.copy() if out is im else out
+
+
+def _open_image(p: Path, path: str | Path, max_pixels: int) -> Image.Image:
+    """``Image.open`` (the header only), every failure an ImageReadError naming ``path``.
+
+    Pillow runs its own bomb check in Image.open (warning above MAX_IMAGE_PIXELS, error above twice
+    that). Ours is the one that counts: when max_pixels is within Pillow's limit its warning is
+    turned into an error (any such image is over our limit too); when the caller raised max_pixels
+    above Pillow's limit, the warning is silenced.
+    """
+    pil_limit = Image.MAX_IMAGE_PIXELS
+    bomb_action = "error" if pil_limit is None or max_pixels <= pil_limit else "ignore"
+    with warnings.catch_warnings():
+        warnings.simplefilter(bomb_action, Image.DecompressionBombWarning)
+        try:
+            return Image.open(p)
+        except UnidentifiedImageError:
+            raise ImageReadError(
+                path,
+                "not an image (cannot identify image file); check that it is a JPEG, PNG, BMP, GIF, TIFF or WebP",
+            ) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            m = re.search(r"\((\d+) pixels\)", str(exc))
+            pixels = m.group(1) if m else "too many"
+            limit = max_pixels if pil_limit is None else min(max_pixels, 2 * pil_limit)
+            reason = _bomb_reason(pixels, limit)
+            if pil_limit is not None and max_pixels > 2 * pil_limit:
+                reason += " and PIL.Image.MAX_IMAGE_PIXELS"
+            raise ImageReadError(path, reason) from None
+        except PermissionError:
+            raise ImageReadError(path, "permission denied; check the file's permissions") from None
+        except _DECODE_ERRORS as exc:
+            raise ImageReadError(
+                path, f"corrupt or truncated image ({_short(exc)}); re-export or re-download it"
+            ) from None
 
 
 def _normalize_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:

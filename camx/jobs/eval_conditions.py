@@ -31,10 +31,10 @@ class Condition:
 def conditions(cfg: Mapping[str, Any]) -> list[Condition]:
     """Clean first, then each perturbation level (or the chained product with ``compose``)."""
     out = [Condition("none", 0.0, ())]
-    grid = [(kind, params) for kind, params in perturbation_grid(cfg.get("perturb")) if kind != "none"]
+    grid = [(kind, params) for kind, params in perturbation_grid(cfg["perturb"]) if kind != "none"]
     axis = next((str(p.get("axis")) for k, p in grid if k == "stretch" and p.get("axis")), "horizontal")
     space = next((str(p.get("space")) for k, p in grid if k == "noise" and p.get("space")), "pixel")
-    if cfg.get("compose") and len(grid) > 1:
+    if cfg["compose"] and len(grid) > 1:
         names = "+".join(k for k, _ in grid)
         for combo in itertools.product(*[levels_of(k, p) for k, p in grid]):
             level = "+".join(f"{v:g}" for v in combo)

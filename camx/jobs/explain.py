@@ -97,76 +97,117 @@ def check_finite_logits(logits: torch.Tensor, checkpoint: str | Path) -> None:
 
 
 def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> ExplainResult:
-    """Explain every readable input with every method and every selected checkpoint; write PNGs into ``run_dir``."""
+    """Explain every readable input with every method and every selected checkpoint; write PNGs into ``run_dir``.
 
-    run_dir = Path(run_dir)
-    result = ExplainResult()
-    files, result.failures = require_images(list(cfg.get("inputs") or []))
-    device = select_device(cfg["trainer"].get("device", "auto"))
+    Steps: the checkpoints (:func:`_checkpoints`) → each model loaded once (:func:`_load_models`) →
+    the inputs in chunks, each decoded once per input size and explained by every model
+    (:func:`_explain_chunk`) → the figures (:func:`_write_figures`).
+    """
+    result, seen = ExplainResult(), _Seen()
+    files, result.failures = require_images(list(cfg["inputs"] or []))
+    device = select_device(cfg["trainer"]["device"])
     methods = methods_of(cfg)
-    grid_mode = not cfg.get("checkpoint") and (cfg.get("heads") is not None)
-    checkpoints = resolve_checkpoints(cfg, all_heads=grid_mode)
-    if not grid_mode and not cfg.get("checkpoint") and pretrained_source(cfg) is None:
-        # a grid of every trained head comes for free when there are several
-        others = latest_checkpoints(cfg.get("outputs_dir", "outputs"), cfg["model"]["arch"])
-        if len(others) > 1:
-            checkpoints = {**checkpoints, **{h: p for h, p in others.items() if h not in checkpoints}}
-    primary = next(iter(checkpoints))
-    cam_cfg = cfg.get("cam") or {}
-    batch = int(cfg["trainer"].get("eval_batch_size", 64))
-    originals: dict[str, torch.Tensor] = {}
-    probs_of: dict[tuple[str, str], torch.Tensor] = {}
-    classes_of: dict[str, list[str]] = {}
+    checkpoints = _checkpoints(cfg)
+    models = _load_models(cfg, checkpoints, device, seen)
+    batch = int(cfg["trainer"]["eval_batch_size"])
     reporter.begin("explain", len(checkpoints) * len(methods) * len(files))
-    jobs = []  # every model is loaded once, every chunk of files decoded once per input size
-    for label, path in checkpoints.items():
-        model, meta = load_for_job(path, device)
-        layer = check_target_layer(
-            model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})"
-        )
-        classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
-        classes_of[label] = classes
-        size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
-        jobs.append((label, path, model, layer, size, resolve_target(cfg.get("target"), classes)))
-    max_pixels = int(cfg.get("max_pixels", 64_000_000))
     for start in range(0, len(files), batch):
-        chunk = files[start : start + batch]
-        decoded: dict[int, tuple[list[Path], torch.Tensor | None, list[Any]]] = {}
-        for label, path, model, layer, size, target in jobs:
-            if size not in decoded:
-                decoded[size] = load_images(chunk, size, max_pixels=max_pixels)
-            ok, images, failed = decoded[size]
-            if label == primary:
-                result.failures += failed
-            if images is None:
-                continue
-            x = normalize(images.to(device), model)
-            outs = explain_checked(  # every method explains the same forward (and backward) pass
-                path,
-                model,
-                x,
-                methods,
-                targets=target,
-                mc_samples=int(cam_cfg.get("mc_samples", 1)),
-                chunk_size=cam_cfg.get("chunk_size", "auto"),
-                target_layer=layer,
-                reshape=cfg["model"].get("reshape"),
-                options={m: method_options(cfg, m) for m in methods},
-            )
-            for method, out in outs.items():
-                for i, f in enumerate(ok):
-                    result.maps[(str(f), label, method)] = out.maps[i].cpu()
-                    probs_of[(str(f), label)] = out.probs[i].cpu()
-                    originals[str(f)] = images[i].cpu()
-                reporter.advance(len(ok), model=label, method=method)
+        _explain_chunk(cfg, files[start : start + batch], models, methods, device, result, seen, reporter)
     reporter.end()
-    if not originals:  # every input failed to decode: nothing to show, nothing written
+    if not seen.originals:  # every input failed to decode: nothing to show, nothing written
         reasons = "; ".join(f"{f.path}: {f.reason}" for f in result.failures[:3])
         more = f" and {len(result.failures) - 3} more" if len(result.failures) > 3 else ""
         raise DataError(f"no readable image among the inputs ({reasons}{more})")
-
-    _write_figures(cfg, run_dir, files, checkpoints, methods, originals, probs_of, classes_of, result)
+    _write_figures(cfg, Path(run_dir), files, checkpoints, methods, seen, result)
     return result
+
+
+@dataclass
+class _Seen:
+    """What the explained inputs gave: each decoded image, each model's probabilities and class names."""
+
+    originals: dict[str, torch.Tensor] = field(default_factory=dict)
+    probs_of: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
+    classes_of: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class _Model:
+    """One model to explain with: its checkpoint, target layer, input side and target class."""
+
+    label: str
+    path: Any
+    model: torch.nn.Module
+    layer: str | None
+    size: int
+    target: int | None
+
+
+def _checkpoints(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """label → checkpoint (or pretrained source); a grid of every trained head comes for free when there are several."""
+    grid_mode = not cfg["checkpoint"] and (cfg["heads"] is not None)
+    checkpoints = resolve_checkpoints(cfg, all_heads=grid_mode)
+    if not grid_mode and not cfg["checkpoint"] and pretrained_source(cfg) is None:
+        others = latest_checkpoints(cfg["outputs_dir"], cfg["model"]["arch"])
+        if len(others) > 1:
+            checkpoints = {**checkpoints, **{h: p for h, p in others.items() if h not in checkpoints}}
+    return checkpoints
+
+
+def _load_models(
+    cfg: Mapping[str, Any], checkpoints: Mapping[str, Any], device: torch.device, seen: _Seen
+) -> list[_Model]:
+    """Every checkpoint's model, loaded once (its class names into ``seen``)."""
+    models = []
+    for label, path in checkpoints.items():
+        model, meta = load_for_job(path, device)
+        what = f"{path} ({meta['arch']}/{meta['head']})"
+        layer = check_target_layer(model, cfg["model"]["target_layer"], what)
+        classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
+        seen.classes_of[label] = classes
+        size = int(cfg["image_size"] or meta.get("image_size") or cfg["dataset"]["image_size"])
+        models.append(_Model(label, path, model, layer, size, resolve_target(cfg["target"], classes)))
+    return models
+
+
+def _explain_chunk(
+    cfg: Mapping[str, Any],
+    chunk: Sequence[Path],
+    models: Sequence[_Model],
+    methods: Sequence[str],
+    device: torch.device,
+    result: ExplainResult,
+    seen: _Seen,
+    reporter: Reporter,
+) -> None:
+    """Explain one chunk of files with every model (decoding it once per input size)."""
+    decoded: dict[int, tuple[list[Path], torch.Tensor | None, list[Any]]] = {}
+    for job in models:
+        if job.size not in decoded:
+            decoded[job.size] = load_images(chunk, job.size, max_pixels=int(cfg["max_pixels"]))
+        ok, images, failed = decoded[job.size]
+        if job is models[0]:  # the primary model's decoding failures are the run's
+            result.failures += failed
+        if images is None:
+            continue
+        outs = explain_checked(  # every method explains the same forward (and backward) pass
+            job.path,
+            job.model,
+            normalize(images.to(device), job.model),
+            methods,
+            targets=job.target,
+            mc_samples=int(cfg["cam"]["mc_samples"]),
+            chunk_size=cfg["cam"]["chunk_size"],
+            target_layer=job.layer,
+            reshape=cfg["model"]["reshape"],
+            options={m: method_options(cfg, m) for m in methods},
+        )
+        for method, out in outs.items():
+            for i, f in enumerate(ok):
+                result.maps[(str(f), job.label, method)] = out.maps[i].cpu()
+                seen.probs_of[(str(f), job.label)] = out.probs[i].cpu()
+                seen.originals[str(f)] = images[i].cpu()
+            reporter.advance(len(ok), model=job.label, method=method)
 
 
 def photo_view(
@@ -189,7 +230,7 @@ def photo_view(
 
 
 def _caption(cfg: Mapping[str, Any], probs: torch.Tensor, classes: Sequence[str]) -> str:
-    target = resolve_target(cfg.get("target"), classes)
+    target = resolve_target(cfg["target"], classes)
     explained = int(probs.argmax()) if target is None else target
     return f"{classes[explained]} {float(probs[explained]):.2f}"
 
@@ -200,15 +241,14 @@ def _write_figures(
     files: Sequence[Path],
     checkpoints: Mapping[str, Any],
     methods: Sequence[str],
-    originals: Mapping[str, torch.Tensor],
-    probs_of: Mapping[tuple[str, str], torch.Tensor],
-    classes_of: Mapping[str, list[str]],
+    seen: _Seen,
     result: ExplainResult,
 ) -> None:
     """One panel per image (the primary model: image | heatmap | overlay per method) and, with several
     models, a methods × models grid; predictions into ``result``."""
-    top_k, used, primary = int(cfg.get("top_k", 5)), set(), next(iter(checkpoints))
-    view, max_side = str(cfg.get("view", "photo")), int(cfg.get("view_max_side", 1024))
+    top_k, used, primary = int(cfg["top_k"]), set(), next(iter(checkpoints))
+    view, max_side = str(cfg["view"]), int(cfg["view_max_side"])
+    originals, probs_of, classes_of = seen.originals, seen.probs_of, seen.classes_of
     for f in files:
         key = str(f)
         if key not in originals:
@@ -217,9 +257,7 @@ def _write_figures(
         used.add(stem)
         image, maps = originals[key], [result.maps[(key, label, m)] for label in checkpoints for m in methods]
         if view == "photo":
-            image, maps = photo_view(
-                f, maps, max_side=max_side, max_pixels=int(cfg.get("max_pixels", 64_000_000))
-            )
+            image, maps = photo_view(f, maps, max_side=max_side, max_pixels=int(cfg["max_pixels"]))
         shown = dict(zip([(label, m) for label in checkpoints for m in methods], maps))
         grid_cells: dict[str, dict[str, tuple[torch.Tensor, str]]] = {m: {} for m in methods}
         for label in checkpoints:

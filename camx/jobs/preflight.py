@@ -47,7 +47,7 @@ def preflight(cfg: Mapping[str, Any]) -> None:
         check_method_options(cfg)
     init = (cfg.get("model") or {}).get("init_backbone")
     if task == "train" and init:  # the file, its architecture and output stride (train checks the tensors)
-        backbone_state(init, cfg["model"]["arch"], int(cfg["model"].get("output_stride", 32)))
+        backbone_state(init, cfg["model"]["arch"], int(cfg["model"]["output_stride"]))
 
 
 def check_method_options(cfg: Mapping[str, Any]) -> None:

@@ -162,36 +162,48 @@ def deletion_insertion_auc(
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be ≥ 1, got {chunk_size}")
     steps, chunk_size = int(steps), int(chunk_size)
-    b, c, h, w = images.shape
+    b, _, h, w = images.shape
     n = h * w
     t = _targets(targets, b, images.device)
-    m = _maps_like(maps, images).reshape(b, n)
+    rank = _pixel_ranks(_maps_like(maps, images).reshape(b, n))
+    counts = torch.tensor([round(k * n / steps) for k in range(steps + 1)], device=images.device)
+    canvas = _substrate(images, substrate)
+    deletion = _trapezoid_auc(_curve(forward, images, torch.zeros_like(images), rank, counts, t, chunk_size))
+    insertion = _trapezoid_auc(_curve(forward, canvas, images, rank, counts, t, chunk_size))
+    return deletion, insertion
+
+
+def _pixel_ranks(m: Tensor) -> Tensor:
+    """(B, N) rank of every pixel of each flattened map, 0 for the highest (ties: row-major order)."""
+    b, n = m.shape
     order = torch.argsort(m, dim=1, descending=True, stable=True)
     rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(n, device=images.device).expand(b, n))
-    counts = torch.tensor([round(k * n / steps) for k in range(steps + 1)], device=images.device)
-    black = torch.zeros_like(images)
-    canvas = _substrate(images, substrate)
+    rank.scatter_(1, order, torch.arange(n, device=m.device).expand(b, n))
+    return rank
 
-    total = b * (steps + 1)
-    img_idx = torch.arange(total, device=images.device) // (steps + 1)
-    step_idx = torch.arange(total, device=images.device) % (steps + 1)
 
-    def curve(start: Tensor, end: Tensor) -> Tensor:
-        """p_c when the top n_k pixels of ``start`` are replaced by ``end``'s, for every (i, k)."""
-        probs = torch.empty(total)
-        with torch.no_grad():
-            for s in range(0, total, chunk_size):
-                ii, kk = img_idx[s : s + chunk_size], step_idx[s : s + chunk_size]
-                sel = (rank[ii] < counts[kk][:, None]).reshape(-1, 1, h, w)
-                x = torch.where(sel, end[ii], start[ii])
-                p = forward(x)
-                probs[s : s + chunk_size] = p.gather(1, t[ii][:, None].to(p.device)).squeeze(1).float().cpu()
-        return probs.reshape(b, steps + 1)
+def _curve(
+    forward: Forward, start: Tensor, end: Tensor, rank: Tensor, counts: Tensor, t: Tensor, chunk_size: int
+) -> Tensor:
+    """(B, S+1): p_c when the top ``counts[k]`` pixels of ``start`` are replaced by ``end``'s, for every
+    (image i, step k); the copies are built and forwarded ``chunk_size`` at a time."""
+    b, _, h, w = start.shape
+    k1 = len(counts)
+    total = b * k1
+    img_idx = torch.arange(total, device=start.device) // k1
+    step_idx = torch.arange(total, device=start.device) % k1
+    probs = torch.empty(total)
+    with torch.no_grad():
+        for s in range(0, total, chunk_size):
+            ii, kk = img_idx[s : s + chunk_size], step_idx[s : s + chunk_size]
+            sel = (rank[ii] < counts[kk][:, None]).reshape(-1, 1, h, w)
+            x = torch.where(sel, end[ii], start[ii])
+            p = forward(x)
+            probs[s : s + chunk_size] = p.gather(1, t[ii][:, None].to(p.device)).squeeze(1).float().cpu()
+    return probs.reshape(b, k1)
 
-    def auc(p: Tensor) -> Tensor:
-        return (p.sum(dim=1) - p[:, 0] / 2 - p[:, -1] / 2) / steps
 
-    deletion = auc(curve(images, black))
-    insertion = auc(curve(canvas, images))
-    return deletion, insertion
+def _trapezoid_auc(p: Tensor) -> Tensor:
+    """Trapezoid mean of each row of ``p`` over S equal steps: (p_0/2 + p_1 + … + p_{S−1} + p_S/2) / S."""
+    steps = p.shape[1] - 1
+    return (p.sum(dim=1) - p[:, 0] / 2 - p[:, -1] / 2) / steps

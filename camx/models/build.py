@@ -78,29 +78,11 @@ def _torchvision(arch: str, weights: str, output_stride: int) -> nn.Module:
     return net
 
 
-def build_model(
-    arch: str = "resnet50",
-    head: str = "plain",
-    num_classes: int = 8,
-    *,
-    weights: str = "none",
-    output_stride: int = 32,
-    target_layer: str | None = None,
-    dim: int = 256,
-    num_heads: int = 4,
-    depth: int = 1,
-    mask_ratio: float = 0.1,
-    classifier: str = "full",
-    **_: Any,
-) -> CamxNet:
-    """Build ``arch`` with ``head`` for ``num_classes`` classes (see the module docstring)."""
-    validate_model_options(
-        arch, head, weights, output_stride, dim, num_heads, depth, mask_ratio, classifier=classifier
-    )
-    if int(num_classes) < 2:
-        raise ConfigError(f"num_classes={num_classes} is out of range; a classifier needs at least 2 classes")
-
-    net = _torchvision(arch, weights, output_stride)
+def _body_and_plain_head(
+    net: nn.Module, arch: str, classifier: str, weights: str, num_classes: int
+) -> tuple[list[tuple[str, nn.Module]], nn.Sequential]:
+    """The torchvision network cut into its feature layers (named as the model exposes them) and its
+    plain classifier head for ``num_classes`` (the pretrained last layer kept when the classes match)."""
     if arch == "resnet50":
         names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
         body = [(n, getattr(net, n)) for n in names]
@@ -128,7 +110,33 @@ def build_model(
         if not (weights != "none" and num_classes == last.out_features):
             stack[-1] = nn.Linear(last.in_features, num_classes)
         plain = nn.Sequential(OrderedDict(avgpool=net.avgpool, flatten=nn.Flatten(1), classifier=stack))
+    return body, plain
 
+
+def build_model(
+    arch: str = "resnet50",
+    head: str = "plain",
+    num_classes: int = 8,
+    *,
+    weights: str = "none",
+    output_stride: int = 32,
+    target_layer: str | None = None,
+    dim: int = 256,
+    num_heads: int = 4,
+    depth: int = 1,
+    mask_ratio: float = 0.1,
+    classifier: str = "full",
+    **_: Any,
+) -> CamxNet:
+    """Build ``arch`` with ``head`` for ``num_classes`` classes (see the module docstring)."""
+    validate_model_options(
+        arch, head, weights, output_stride, dim, num_heads, depth, mask_ratio, classifier=classifier
+    )
+    if int(num_classes) < 2:
+        raise ConfigError(f"num_classes={num_classes} is out of range; a classifier needs at least 2 classes")
+
+    net = _torchvision(arch, weights, output_stride)
+    body, plain = _body_and_plain_head(net, arch, classifier, weights, num_classes)
     if head == "plain":
         head_module: nn.Module = plain
     else:

@@ -41,9 +41,7 @@ MIN_SIDE: dict[tuple[str, str], int] = {
 
 def min_input_side(model: Mapping[str, Any]) -> int:
     """The smallest input side ``model`` (a ``model`` config) accepts (:data:`MIN_SIDE`, else its output stride)."""
-    return MIN_SIDE.get(
-        (str(model.get("arch")), str(model.get("classifier", "full"))), int(model.get("output_stride", 32))
-    )
+    return MIN_SIDE.get((str(model["arch"]), str(model["classifier"])), int(model["output_stride"]))
 
 
 def weights_message(weights: object) -> str:

@@ -1,6 +1,7 @@
 """The ``trainer`` group: the checks of its epochs, batch sizes, learning rate, schedule and sizes.
 
-:func:`camx.jobs.train.train` runs them again on the config it is given.
+:func:`camx.jobs.train.train` runs them again on the config it is given. Every key is read as
+``configs/trainer/default.yaml`` gives it (the one home of its defaults).
 """
 
 from __future__ import annotations
@@ -47,39 +48,37 @@ def _numeric(text: str) -> bool:
 
 def _validate_lr_find(f: Mapping[str, Any]) -> None:
     """``trainer.lr_find``: at least 5 steps, 0 < start < end."""
-    _whole("lr_find.steps", f.get("steps", 100), 5)
-    start = check_range("trainer.lr_find.start", f.get("start", 1e-7), 0.0, None, low_inclusive=False)
-    end = check_range("trainer.lr_find.end", f.get("end", 10.0), 0.0, None, low_inclusive=False)
+    _whole("lr_find.steps", f["steps"], 5)
+    start = check_range("trainer.lr_find.start", f["start"], 0.0, None, low_inclusive=False)
+    end = check_range("trainer.lr_find.end", f["end"], 0.0, None, low_inclusive=False)
     if end <= start:
-        raise ConfigError(
-            f"trainer.lr_find.end={f.get('end')} must be above trainer.lr_find.start={f.get('start')}"
-        )
+        raise ConfigError(f"trainer.lr_find.end={f['end']} must be above trainer.lr_find.start={f['start']}")
 
 
 def validate_trainer(t: Mapping[str, Any]) -> None:
     """Reject out-of-range trainer settings before any work starts."""
     for name in ("epochs", "batch_size", "eval_batch_size"):
-        _whole(name, t.get(name, 1), 1)
-    _whole("workers", t.get("workers", 0), 0)
-    _whole("seed", t.get("seed", 0), None)
-    if not is_auto_lr(t.get("lr", 0.1)):
-        if isinstance(t.get("lr"), str) and not _numeric(t["lr"]):
+        _whole(name, t[name], 1)
+    _whole("workers", t["workers"], 0)
+    _whole("seed", t["seed"], None)
+    if not is_auto_lr(t["lr"]):
+        if isinstance(t["lr"], str) and not _numeric(t["lr"]):
             raise ConfigError(f"trainer.lr={t['lr']!r} is not valid; give a positive number or auto")
-        check_range("trainer.lr", t.get("lr", 0.1), 0.0, None, low_inclusive=False)
-    _validate_lr_find(t.get("lr_find") or {})
-    diverge = t.get("diverge") or {}
-    check_range("trainer.diverge.factor", diverge.get("factor", 4.0), 0.0, None)
-    if float(diverge.get("factor", 4.0)) != 0 and float(diverge.get("factor", 4.0)) <= 1:
+        check_range("trainer.lr", t["lr"], 0.0, None, low_inclusive=False)
+    _validate_lr_find(t["lr_find"])
+    diverge = t["diverge"]
+    check_range("trainer.diverge.factor", diverge["factor"], 0.0, None)
+    if float(diverge["factor"]) != 0 and float(diverge["factor"]) <= 1:
         raise ConfigError(
             f"trainer.diverge.factor={diverge['factor']} is out of range; it must be 0 (off) or above 1"
         )
-    _whole("diverge.steps", diverge.get("steps", 10), 1)
-    check_range("trainer.weight_decay", t.get("weight_decay", 0.0), 0.0, None)
-    check_range("trainer.warmup", t.get("warmup", 0.25), 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    check_choice("trainer.optimizer", t.get("optimizer", "sgd"), OPTIMIZERS)
-    check_choice("trainer.schedule", t.get("schedule", "onecycle"), SCHEDULES)
-    _whole("threads", t.get("threads", 0), 0)
-    sizes = t.get("sizes")
+    _whole("diverge.steps", diverge["steps"], 1)
+    check_range("trainer.weight_decay", t["weight_decay"], 0.0, None)
+    check_range("trainer.warmup", t["warmup"], 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    check_choice("trainer.optimizer", t["optimizer"], OPTIMIZERS)
+    check_choice("trainer.schedule", t["schedule"], SCHEDULES)
+    _whole("threads", t["threads"], 0)
+    sizes = t["sizes"]
     if sizes is not None:
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__") or len(list(sizes)) == 0:
             raise ConfigError(
