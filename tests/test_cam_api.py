@@ -47,7 +47,7 @@ def test_every_cam_preset_builds_its_method() -> None:
     from camx.cli.hydra_bridge import compose, group_choices
 
     from camx.cam.base import make_method
-    from camx.jobs.common import method_options
+    from camx.options.cam import method_options
 
     presets = group_choices("cam")
     assert set(presets) == set(METHODS)

@@ -3,9 +3,9 @@
 :data:`PREDICTION_METRICS` are scored once per condition from the predicted probabilities;
 :data:`MAP_METRICS` for every method's maps. An entry is a function ``Scoring → {metric name:
 per-image values}`` that returns ``{}`` when it does not apply (no masks; switched off in
-``configs/eval.yaml``). To add a metric, write its function and add one line to a table; each name it
-returns becomes a ``metric`` of ``metrics.json`` (mean and 95% CI over images, see
-:class:`Accumulator`). See :mod:`camx.jobs.evaluate` for an example.
+``configs/eval.yaml``). To add a metric, write its function, add one line to a table and its name(s)
+to :data:`camx.options.metrics.METRICS`; each name it returns becomes a ``metric`` of ``metrics.json``
+(mean and 95% CI over images, see :class:`Accumulator`). See :mod:`camx.jobs.evaluate` for an example.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ it returns becomes a ``metric`` of ``metrics.json``, summarised over images as m
 
     MAP_METRICS = {..., "sparseness": _sparseness}   # one more line in the table
 
+and the name it returns to :data:`camx.options.metrics.METRICS` (report order, ``fail_under`` gates,
+which way it improves: :data:`~camx.options.metrics.HIGHER_IS_BETTER`).
+
 With ``dataset=imagefolder``, unreadable images are left out of every figure and reported once each
 through ``Reporter.note`` (and in :attr:`EvalResult.skipped`). A checkpoint whose logits are NaN or
 infinite stops the job with a CheckpointError rather than filling the tables with meaningless values.
@@ -51,12 +54,13 @@ from camx.config import methods_of
 from camx.data.datasets import build_dataset, resolve_image_size
 from camx.data.transforms import normalize, stats_of
 from camx.data.unreadable import SkipLog, drop_unreadable
-from camx.jobs.common import class_index_map, load_for_job, method_options
 from camx.jobs.eval_conditions import Condition, Perturbed, conditions, perturb_all
 from camx.jobs.eval_metrics import MAP_METRICS, PREDICTION_METRICS, Accumulator, Scoring
 from camx.jobs.explain import check_finite_logits, explain_checked
+from camx.jobs.models import class_index_map, load_for_job
 from camx.jobs.progress import SILENT, Reporter
 from camx.models.target_layer import check_target_layer
+from camx.options.cam import method_options
 from camx.results import write_metrics
 from camx.runs import resolve_checkpoints
 from camx.runtime import seed_everything, select_device
@@ -178,11 +182,11 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     log.add_failures([dataset])
     models: dict[str, dict[str, Any]] = {}
     class_names = list(getattr(dataset, "classes", []))
+    masks_too = bool(getattr(dataset, "has_masks", False))
     reporter.begin("eval", len(checkpoints) * len(plan.conds) * len(subset))
     for label, path in checkpoints.items():
         ck = _load(label, path, cfg, dataset, device)
         models[label], class_names = ck.info, ck.class_names or class_names
-        masks_too = bool(getattr(dataset, "has_masks", False))
         for batch_no, (images, labels, masks, keys) in _batches(plan, subset, ck, masks_too, log, reporter):
             perturbed = perturb_all(plan.conds, images, masks, plan.seed, keys, stats_of(ck.model)[1])
             maps, probs = maps_and_probs(plan, ck, perturbed, labels, acc)

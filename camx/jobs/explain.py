@@ -28,10 +28,11 @@ from camx.data.images import load_image_tensor, load_images
 from camx.data.inputs import ImageFailure, require_images
 from camx.data.transforms import normalize
 from camx.errors import CheckpointError, ConfigError, DataError
-from camx.jobs.common import load_for_job, method_options
+from camx.jobs.models import load_for_job
 from camx.jobs.progress import SILENT, Reporter
 from camx.models.target_layer import check_target_layer
 from camx.options import is_unset
+from camx.options.cam import method_options
 from camx.runs import latest_checkpoints, pretrained_source, resolve_checkpoints
 from camx.runtime import select_device
 

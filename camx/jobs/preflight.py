@@ -57,7 +57,7 @@ def check_method_options(cfg: Mapping[str, Any]) -> None:
     from camx.cam import resolve_method
     from camx.cam.base import make_method
     from camx.config import methods_of
-    from camx.jobs.common import method_options
+    from camx.options.cam import method_options
 
     baselines = list(cfg.get("baselines") or []) if cfg.get("task") in ("eval", "sanity") else []
     for method in [*methods_of(cfg), *baselines]:

@@ -126,3 +126,10 @@ def check_options(options: Mapping[str, Any] | None, methods: list[str]) -> None
                 f"cam.options.{key}: {key!r} is not a method of this job ({', '.join(methods)}); "
                 "give options as cam.options.<method>.<option>=VALUE"
             )
+
+
+def method_options(cfg: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """Options of ``method``: ``cam.options.<method>`` (``cam.options.<Class>`` for ``"package.module:Class"``,
+    :func:`options_key`); a method without an entry gets its defaults."""
+    options = (cfg.get("cam") or {}).get("options") or {}
+    return dict(options.get(options_key(method)) or {})

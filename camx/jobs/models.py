@@ -1,4 +1,5 @@
-"""What explain and eval share: loading a job's checkpoints and the options of its CAM methods.
+"""The models explain and eval explain: a checkpoint (or pretrained classifier) loaded for a job, and
+the mapping of a dataset's classes onto a pretrained classifier's.
 
 The torch-free parts live elsewhere: which checkpoints a job uses in
 :func:`camx.runs.resolve_checkpoints`, the checks before it starts in :func:`camx.jobs.preflight.preflight`.
@@ -6,7 +7,7 @@ The torch-free parts live elsewhere: which checkpoints a job uses in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -55,13 +56,4 @@ def class_index_map(dataset_classes: Sequence[str], model_classes: Sequence[str]
     return torch.tensor([index[_key(c)] for c in dataset_classes], dtype=torch.long)
 
 
-def method_options(cfg: Mapping[str, Any], method: str) -> dict[str, Any]:
-    """Options of ``method``: ``cam.options.<method>`` (``cam.options.<Class>`` for ``"package.module:Class"``,
-    :func:`camx.options.cam.options_key`); a method without an entry gets its defaults."""
-    from camx.options.cam import options_key
-
-    options = (cfg.get("cam") or {}).get("options") or {}
-    return dict(options.get(options_key(method)) or {})
-
-
-__all__ = ["class_index_map", "load_for_job", "method_options"]
+__all__ = ["class_index_map", "load_for_job"]
