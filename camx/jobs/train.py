@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -139,8 +138,7 @@ def _build_run(
     _build_network(run)
     _choose_lr(run)
     run.opt = build_optimizer(run.model, run.t)
-    steps_per_epoch = math.ceil(distributed.shard_size(len(run.train_set), ctx) / int(t["batch_size"]))
-    run.sched = build_scheduler(run.opt, run.t, run.epochs * steps_per_epoch)
+    run.sched = build_scheduler(run.opt, run.t, run.epochs * run.steps_per_epoch)
     run.guard = DivergenceGuard.from_config(run.t, len(run.classes))
     return run
 
@@ -262,8 +260,8 @@ def _fit_epoch(run: TrainingRun, epoch: int, stop: Any) -> None:
     if first == 0:
         run.partial = fresh_sums()
     side = epoch_size(run.t, epoch)
-    steps = math.ceil(distributed.shard_size(len(run.train_set), run.ctx) / int(run.t["batch_size"]))
-    run.reporter.begin(f"epoch {epoch + 1}/{run.epochs}" + (f" at {side} px" if side else ""), steps)
+    title = f"epoch {epoch + 1}/{run.epochs}" + (f" at {side} px" if side else "")
+    run.reporter.begin(title, run.steps_per_epoch)
     if first:
         run.reporter.advance(first)
     for step, batch in enumerate(_epoch_batches(run, epoch, first), start=first):

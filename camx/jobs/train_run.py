@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,11 @@ class TrainingRun:
     @property
     def epochs(self) -> int:
         return int(self.t["epochs"])
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Mini-batches per epoch in this process (its shard of the training set when distributed)."""
+        return math.ceil(distributed.shard_size(len(self.train_set), self.ctx) / int(self.t["batch_size"]))
 
     def status(self, **fields: Any) -> dict[str, Any]:
         """``run.json`` contents: the record, ``fields`` and the images skipped so far."""
