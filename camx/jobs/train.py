@@ -102,9 +102,9 @@ def _train(
 ) -> TrainResult:
     """Build the run → resume or start → per epoch: fit, validate, save → finish."""
     run = _build_run(cfg, run_dir, reporter, locks)
-    _resume_or_start(run)
-    run.started, run.images_done = time.perf_counter(), 0
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop:  # once run.json says "running", a signal stops the run at the next step
+        _resume_or_start(run)
+        run.started, run.images_done = time.perf_counter(), 0
         train_mode(run.model, run.frozen)
         for epoch in range(run.start_epoch, run.epochs):
             tick = time.perf_counter()
