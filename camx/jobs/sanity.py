@@ -179,9 +179,10 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path) -> SanityReport:
     from camx.data.inputs import require_images
     from camx.data.transforms import normalize
     from camx.errors import DataError
-    from camx.jobs.common import load_for_job, method_options
     from camx.jobs.explain import resolve_target
+    from camx.jobs.models import load_for_job
     from camx.models.target_layer import check_target_layer
+    from camx.options.cam import method_options
     from camx.runs import resolve_checkpoints
     from camx.runtime import select_device
 
