@@ -6,6 +6,7 @@ importing torch or torchvision (``tests/test_cli.py`` checks that).
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ from camx.options.cam import check_method, check_options
 from camx.options.dataset import DATASETS, SPLITS, is_auto_size, shapes_spec
 from camx.options.metrics import METRICS
 from camx.options.model import ARCHS, HEADS, is_external, min_input_side, validate_model_options
-from camx.options.perturb import AXES, LEVEL_NAMES, NOISE_SPACES, PERTURBATIONS
+from camx.options.perturb import AXES, CORRUPTIONS, KINDS, LEVEL_NAMES, NOISE_SPACES, corruption_grid
 from camx.options.perturb import validate as validate_level
 from camx.options.schema import check_schema
 from camx.options.trainer import validate_trainer
@@ -23,12 +24,20 @@ from camx.results import flatten_gates
 
 
 def perturbation_grid(perturb: Mapping[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
-    """``perturb`` config → [(kind, {param: [levels]...})] in config order (``none`` → [])."""
+    """``perturb`` config → [(kind, {param: [levels]...})] in config order (``none`` → []).
+
+    The ImageNet-C selection of ``perturb=corruptions`` (``names``, ``severities`` at the group's root)
+    becomes one kind per corruption after the others (:func:`camx.options.perturb.corruption_grid`).
+    """
     grid = []
-    for kind, params in (perturb or {}).items():
+    items = dict(perturb or {})
+    names, severities = items.pop("names", None), items.pop("severities", None)
+    for kind, params in items.items():
         if params is None:
             continue
         grid.append((str(kind), dict(params)))
+    if names is not None or severities is not None:
+        grid += corruption_grid(names, severities)
     return grid
 
 
@@ -117,7 +126,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
         check_chunk_size(c.get("chunk_size", "auto"), "cam.chunk_size")
     if task == "eval":
         for kind, params in perturbation_grid(cfg.get("perturb")):
-            check_choice("perturb", kind, PERTURBATIONS)
+            check_choice("perturb", kind, KINDS)
+            if kind in CORRUPTIONS and importlib.util.find_spec("imagecorruptions") is None:
+                raise ConfigError(
+                    f"perturb {kind} is an ImageNet-C corruption, which needs the imagecorruptions package; "
+                    "install it with: pip install 'camx[corruptions]'"
+                )
             if kind == "stretch":
                 check_choice("perturb.stretch.axis", params.get("axis", "horizontal"), AXES)
             if kind == "noise":

@@ -224,3 +224,46 @@ def bars(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def panels(
+    grid: Mapping[str, Mapping[str, Sequence[tuple[float, float, float | None, float | None]]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    ncols: int = 5,
+    ylim: tuple[float, float] | None = None,
+) -> Figure:
+    """Small multiples: ``grid[panel][series] = [(x, mean, lo, hi), ...]``, one panel each (shared axes),
+    every series in the same colour in every panel, one legend when there are several series."""
+    names = list(grid)
+    series = list(dict.fromkeys(s for panel in grid.values() for s in panel))
+    colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(series)}
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(2.3 * ncols, 1.9 * nrows + 0.6), sharex=True, sharey=True, squeeze=False
+    )
+    for ax in axes.flat[len(names) :]:
+        ax.axis("off")
+    for ax, name in zip(axes.flat, names):
+        for s, pts in grid[name].items():
+            pts = sorted(pts)
+            x, y = [p[0] for p in pts], [p[1] for p in pts]
+            lo = [p[2] if p[2] is not None else p[1] for p in pts]
+            hi = [p[3] if p[3] is not None else p[1] for p in pts]
+            ax.plot(x, y, marker="o", ms=3, color=colours[s], label=s)
+            ax.fill_between(x, lo, hi, alpha=0.15, color=colours[s])
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        if ylim:
+            ax.set_ylim(*ylim)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel, fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel, fontsize=9)
+    if len(series) > 1:
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

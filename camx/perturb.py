@@ -27,6 +27,7 @@ back unchanged from the others. The disturbances follow Sensors 2023 (DropKey Gr
 - ``blur``: Gaussian blur with std ``sigma`` pixels (σ = 0 is the identity). Not in the paper.
 - ``jpeg``: JPEG re-encoding at ``quality`` in [1, 100] with PIL. Not in the paper.
 - ``none``: identity.
+- ImageNet-C's 15 corruptions at severities 1–5 (``fog``, ``gaussian_noise``, …): :mod:`camx.corruptions`.
 
 Decisions:
 
@@ -57,7 +58,7 @@ from torch import Tensor
 
 from camx.data.transforms import IMAGENET_STD
 from camx.errors import check_choice
-from camx.options.perturb import AXES, NOISE_SPACES, validate
+from camx.options.perturb import AXES, CORRUPTIONS, NOISE_SPACES, validate
 from camx.text import plural
 
 #: Kinds that move pixels: masks and maps are warped with the image.
@@ -272,6 +273,10 @@ def _apply(
         out = gaussian_blur(images, level)
     elif kind == "jpeg":
         out = _jpeg(images, int(round(level)))
+    elif kind in CORRUPTIONS:  # ImageNet-C, through the imagecorruptions package (camx.corruptions)
+        from camx.corruptions import corrupt
+
+        out = corrupt(images, kind, level, seed=seed, keys=keys, stream=stream)
     else:  # none
         out = images.clone()
     new_masks = None

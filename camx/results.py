@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from camx.atomic import atomic_write_text
+from camx.options.metrics import LOWER_IS_BETTER as METRIC_LOWER_IS_BETTER
 from camx.report import markdown as md
 from camx.report.tables import ci_table, value_rows
 
@@ -48,7 +49,7 @@ FIELDS = (
     "n",
 )
 SCHEMA = "camx-metrics-2"  # 2 added run, seed, mask_ratio; version-1 files still read
-LOWER_IS_BETTER = {"average_drop", "deletion_auc", "seconds_per_image"}
+LOWER_IS_BETTER = set(METRIC_LOWER_IS_BETTER) | {"seconds_per_image"}
 
 
 def flatten_gates(gates: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

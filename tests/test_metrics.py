@@ -211,9 +211,17 @@ def test_spearman_matches_scipy_with_ties():
 
 
 def test_metric_ids():
-    assert METRICS[:3] == ("accuracy", "confidence", "confidence_pred") and len(METRICS) == 12
+    assert METRICS[:3] == ("accuracy", "confidence", "confidence_pred") and len(METRICS) == 20
     assert set(HIGHER_IS_BETTER) == set(METRICS)
-    assert [m for m in METRICS if not HIGHER_IS_BETTER[m]] == ["average_drop", "deletion_auc"]
+    assert [m for m in METRICS if not HIGHER_IS_BETTER[m]] == [
+        "average_drop",
+        "deletion_auc",
+        "complexity",
+        "road_morf",
+        "random_logit",
+        "max_sensitivity",
+        "avg_sensitivity",
+    ]
 
 
 # ---------------------------------------------------------------- severity matching (Sensors 2023 Fig. 3)

@@ -259,7 +259,7 @@ def test_chain_composes_in_order():
         ("jpeg", 0),
         ("jpeg", 101),
         ("jpeg", 50.5),
-        ("fog", 1.0),
+        ("haze", 1.0),  # not a kind (ImageNet-C's fog is one: tests/test_corruptions.py)
         ("noise", "loud"),
     ],
 )

@@ -19,7 +19,12 @@ import torch
 
 from camx import metrics as M
 from camx import perturb as P
+from camx.data.transforms import IMAGENET_STD, normalize
 from camx.jobs.eval_conditions import Condition
+from camx.metrics.complexity import complexity, sparseness
+from camx.metrics.randomisation import Explain, random_logit
+from camx.metrics.road import road
+from camx.metrics.sensitivity import sensitivity
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 Scores = dict[str, torch.Tensor]
@@ -38,6 +43,11 @@ class Scoring:
     masks: torch.Tensor | None  #: (B, 1, H, W) object masks moved like the images, or None
     maps: torch.Tensor | None = None  #: (B, H, W) in [0, 1]: the method's maps (map metrics only)
     clean: torch.Tensor | None = None  #: the method's maps of the clean images (None under ``none``)
+    keys: list[int] | None = None  #: the images' numbers in the split: per-image seeds of random draws
+    seed: int = 0  #: the eval seed
+    #: ([0, 1] images, targets) → the method's maps: metrics that explain other inputs or classes
+    explain: Explain | None = None
+    std: tuple[float, ...] = IMAGENET_STD  #: the model's input normalisation std (ROAD's noise scale)
 
     def reference(self) -> torch.Tensor:
         """The clean maps moved as the images were (geometric perturbations), to compare ``maps`` with."""
@@ -105,6 +115,63 @@ def _stability(s: Scoring) -> Scores:
     return {"stability_pearson": M.pearson(ref, s.maps), "stability_ssim": M.ssim(ref, s.maps)}
 
 
+def method_explainer(ck: Any, cfg: Mapping[str, Any], method: str, mc_samples: int) -> Explain:
+    """([0, 1] images, targets) → ``method``'s maps on the loaded checkpoint ``ck``, as the eval explains."""
+    from camx.jobs.common import method_options
+    from camx.jobs.explain import explain_checked
+
+    options = {method: method_options(cfg, method)}
+
+    def run(images01: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        x = normalize(images01, ck.model)
+        out = explain_checked(
+            ck.path,
+            ck.model,
+            x,
+            [method],
+            targets=targets,
+            mc_samples=mc_samples,
+            chunk_size=cfg["cam"]["chunk_size"],
+            target_layer=ck.layer,
+            reshape=cfg["model"]["reshape"],
+            options=options,
+        )
+        return out[method].maps
+
+    return run
+
+
+def _complexity(s: Scoring) -> Scores:
+    if not s.cfg.get("complexity", True):
+        return {}
+    return {"sparseness": sparseness(s.maps), "complexity": complexity(s.maps)}
+
+
+def _road(s: Scoring) -> Scores:
+    if not s.cfg.get("road", False):
+        return {}
+    morf, lerf, combined = road(s.forward, s.images, s.maps, s.labels, std=s.std, seed=s.seed, keys=s.keys)
+    return {"road_morf": morf, "road_lerf": lerf, "road_combined": combined}
+
+
+def _random_logit(s: Scoring) -> Scores:
+    if not s.cfg.get("random_logit", False) or s.explain is None or s.probs.shape[1] < 2:
+        return {}
+    value = random_logit(s.explain, s.images, s.maps, s.labels, s.probs.shape[1], seed=s.seed, keys=s.keys)
+    return {"random_logit": value}
+
+
+def _sensitivity(s: Scoring) -> Scores:
+    samples = int(s.cfg.get("sensitivity_samples", 0))
+    if samples <= 0 or s.explain is None:
+        return {}
+    radius = float(s.cfg.get("sensitivity_radius", 0.05))
+    mx, avg = sensitivity(
+        s.explain, s.images, s.maps, s.labels, samples=samples, radius=radius, seed=s.seed, keys=s.keys
+    )
+    return {"max_sensitivity": mx, "avg_sensitivity": avg}
+
+
 #: id → function of the metrics scored once per condition from the predictions (no map).
 PREDICTION_METRICS: dict[str, Callable[[Scoring], Scores]] = {
     "accuracy": _accuracy,
@@ -120,6 +187,10 @@ MAP_METRICS: dict[str, Callable[[Scoring], Scores]] = {
     "energy_pointing_game": _energy_pointing_game,
     "iou": _iou,
     "stability": _stability,  # clean maps vs the perturbed images' maps: Pearson r and SSIM
+    "complexity": _complexity,  # sparseness (Gini; Chalasani et al. 2020), complexity (entropy; Bhatt et al. 2020)
+    "road": _road,  # ROAD MoRF / LeRF / combined (Rong et al., ICML 2022)
+    "random_logit": _random_logit,  # SSIM to a random other class's map (Sixt et al., ICML 2020)
+    "sensitivity": _sensitivity,  # max / average sensitivity (Yeh et al., NeurIPS 2019)
 }
 
 
@@ -168,4 +239,4 @@ class Accumulator:
         return out
 
 
-__all__ = ["MAP_METRICS", "PREDICTION_METRICS", "Accumulator", "Scoring", "Scores"]
+__all__ = ["MAP_METRICS", "PREDICTION_METRICS", "Accumulator", "Scores", "Scoring", "method_explainer"]

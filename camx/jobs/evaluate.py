@@ -17,14 +17,17 @@ A metric is one entry of a table keyed by its id, in :mod:`camx.jobs.eval_metric
 :data:`PREDICTION_METRICS` (scored once per condition, from the probabilities) or :data:`MAP_METRICS`
 (scored for every method's maps). An entry
 is a function ``Scoring → {metric name: per-image values}``: it reads what it needs from the
-:class:`Scoring` (images, labels, probabilities, masks, maps, the clean maps, the eval config) and
+:class:`Scoring` (images, labels, probabilities, masks, maps, the clean maps, the eval config, the
+images' keys and seed for random draws, the method as a function to explain other inputs) and
 returns ``{}`` when it does not apply (no masks, switched off in ``configs/eval.yaml``). Each name
 it returns becomes a ``metric`` of ``metrics.json``, summarised over images as mean and 95% CI::
 
-    def _sparseness(s: Scoring) -> Scores:          # camx/jobs/eval_metrics.py
-        return {"sparseness": M.gini(s.maps)}          # (B,) values, one per image
+    def _complexity(s: Scoring) -> Scores:          # camx/jobs/eval_metrics.py
+        if not s.cfg.get("complexity", True):
+            return {}
+        return {"sparseness": sparseness(s.maps), "complexity": complexity(s.maps)}  # (B,) each
 
-    MAP_METRICS = {..., "sparseness": _sparseness}   # one more line in the table
+    MAP_METRICS = {..., "complexity": _complexity}   # one more line in the table
 
 and the name it returns to :data:`camx.options.metrics.METRICS` (report order, ``fail_under`` gates,
 which way it improves: :data:`~camx.options.metrics.HIGHER_IS_BETTER`).
@@ -55,7 +58,7 @@ from camx.data.datasets import build_dataset, resolve_image_size
 from camx.data.transforms import normalize, stats_of
 from camx.data.unreadable import SkipLog, drop_unreadable
 from camx.jobs.eval_conditions import Condition, Perturbed, conditions, perturb_all
-from camx.jobs.eval_metrics import MAP_METRICS, PREDICTION_METRICS, Accumulator, Scoring
+from camx.jobs.eval_metrics import MAP_METRICS, PREDICTION_METRICS, Accumulator, Scoring, method_explainer
 from camx.jobs.explain import check_finite_logits, explain_checked
 from camx.jobs.models import class_index_map, load_for_job
 from camx.jobs.progress import SILENT, Reporter
@@ -191,7 +194,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
             perturbed = perturb_all(plan.conds, images, masks, plan.seed, keys, stats_of(ck.model)[1])
             maps, probs = maps_and_probs(plan, ck, perturbed, labels, acc)
             examples = result.examples if batch_no == 0 else None  # the first images go into the figures
-            _score_batch(plan, ck, perturbed, maps, probs, labels, acc, examples, reporter)
+            _score_batch(plan, ck, perturbed, maps, probs, labels, keys, acc, examples, reporter)
     reporter.end()
     result.records = acc.records(models)
     _write_outputs(cfg, Path(run_dir), result, models, plan.methods, class_names)
@@ -277,22 +280,30 @@ def _score_batch(
     maps_all: Mapping[str, torch.Tensor],
     probs_all: torch.Tensor,
     labels: torch.Tensor,
+    keys: list[int],
     acc: Accumulator,
     examples: dict[tuple[str, str, str, Any], list[Any]] | None,
     reporter: Reporter,
 ) -> None:
-    """Score one batch under every condition with both metric tables (and keep ``examples`` if given)."""
+    """Score one batch under every condition with both metric tables (and keep ``examples`` if given);
+    ``keys`` number the images in the split (the per-image seeds of the metrics' random draws)."""
     n = len(labels)
     clean: dict[str, torch.Tensor] = {}  # each method's maps of the clean images (the first condition)
     for ci, (cond, x, m) in enumerate(perturbed):
         rows = slice(ci * n, (ci + 1) * n)
         maps_of = {method: maps[rows] for method, maps in maps_all.items()}
-        s = Scoring(plan.cfg, cond, ck.forward, x, labels, probs_all[rows], m)
+        s = Scoring(plan.cfg, cond, ck.forward, x, labels, probs_all[rows], m, keys=keys, seed=plan.seed)
         acc.score(PREDICTION_METRICS, s, ck.label, None)
         for method, maps in maps_of.items():
             acc.score(
                 MAP_METRICS,
-                replace(s, maps=maps, clean=clean.get(method) if cond.steps else None),
+                replace(
+                    s,
+                    maps=maps,
+                    clean=clean.get(method) if cond.steps else None,
+                    explain=method_explainer(ck, plan.cfg, method, plan.mc if method in plan.methods else 1),
+                    std=tuple(stats_of(ck.model)[1]),
+                ),
                 ck.label,
                 method,
             )

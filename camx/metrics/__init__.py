@@ -11,7 +11,11 @@ each one improves.
 - ``deletion_auc``, ``insertion_auc``: :func:`deletion_insertion_auc` (RISE);
 - ``pointing_game``, ``energy_pointing_game``, ``iou``: :mod:`camx.metrics.localization`;
 - ``stability_pearson``, ``stability_ssim``: :func:`pearson`, :func:`ssim` between the clean map
-  (warped into the perturbed frame) and the perturbed image's map.
+  (warped into the perturbed frame) and the perturbed image's map;
+- ``sparseness``, ``complexity``: :mod:`camx.metrics.complexity` (Gini index, entropy);
+- ``road_morf``, ``road_lerf``, ``road_combined``: :func:`camx.metrics.road.road` (ROAD, ICML 2022);
+- ``random_logit``: :func:`camx.metrics.randomisation.random_logit` (Sixt et al. 2020);
+- ``max_sensitivity``, ``avg_sensitivity``: :func:`camx.metrics.sensitivity.sensitivity` (Yeh et al. 2019).
 """
 
 from __future__ import annotations

@@ -18,5 +18,25 @@ METRICS: tuple[str, ...] = (
     "iou",
     "stability_pearson",
     "stability_ssim",
+    "sparseness",
+    "complexity",
+    "road_morf",
+    "road_lerf",
+    "road_combined",
+    "random_logit",
+    "max_sensitivity",
+    "avg_sensitivity",
 )
-HIGHER_IS_BETTER: dict[str, bool] = {m: m not in ("average_drop", "deletion_auc") for m in METRICS}
+#: the metrics whose lower values are better (``--fail-under`` reads their threshold as an upper bound)
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {
+        "average_drop",
+        "deletion_auc",
+        "complexity",
+        "road_morf",
+        "random_logit",
+        "max_sensitivity",
+        "avg_sensitivity",
+    }
+)
+HIGHER_IS_BETTER: dict[str, bool] = {m: m not in LOWER_IS_BETTER for m in METRICS}

@@ -9,6 +9,7 @@ from typing import Any
 
 from camx import figures
 from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, crossing
+from camx.options.perturb import CORRUPTIONS
 from camx.results import run_of
 
 # Sensors 2023 §3.1, Fig. 3: true-class confidence of ResNet50 under noise (the only numbers the paper gives)
@@ -113,6 +114,46 @@ def mask_ratio_figure(records: Sequence[Mapping[str, Any]], out_dir: Path) -> li
     return [figures.save(fig, out_dir / "fig8_mask_ratio.png")]
 
 
+def corruption_curves(
+    records: Sequence[Mapping[str, Any]], metric: str, method: str | None
+) -> dict[str, dict[str, list[tuple[float, float, Any, Any]]]]:
+    """``metric`` against ImageNet-C severity (clean = 0): {corruption: {run: [(severity, mean, lo, hi)]}},
+    the corruptions in ImageNet-C's order, only those measured."""
+    rows = [r for r in records if r["metric"] == metric and r["method"] == method]
+    clean = {run_of(r): r for r in rows if r["perturbation"] == "none"}
+    out: dict[str, dict[str, list[tuple[float, float, Any, Any]]]] = {}
+    for r in sorted(
+        rows, key=lambda r: CORRUPTIONS.index(r["perturbation"]) if r["perturbation"] in CORRUPTIONS else -1
+    ):
+        if r["perturbation"] not in CORRUPTIONS:
+            continue
+        run = run_of(r)
+        series = out.setdefault(r["perturbation"], {})
+        if run not in series and run in clean:
+            c = clean[run]
+            series[run] = [(0.0, c["value"], c["ci_low"], c["ci_high"])]
+        series.setdefault(run, []).append((float(r["level"]), r["value"], r["ci_low"], r["ci_high"]))
+    return out
+
+
+def corruption_figures(records: Sequence[Mapping[str, Any]], out_dir: Path, method: str | None) -> list[Path]:
+    """Accuracy, and the first method's map stability (Pearson r to the clean map), against ImageNet-C
+    severity: one panel per corruption, one curve per evaluated checkpoint."""
+    out = []
+    plots = [("accuracy", None, "accuracy", "Accuracy under ImageNet-C corruptions", (0.0, 1.0))]
+    if method:
+        title = f"Map stability under ImageNet-C corruptions — {method} (Pearson r to the clean map)"
+        plots.append(("stability_pearson", method, "Pearson r", title, (-0.2, 1.0)))
+    for metric, m, ylabel, title, ylim in plots:
+        grid = corruption_curves(records, metric, m)
+        if not grid:
+            continue
+        fig = figures.panels(grid, xlabel="severity (0 = clean)", ylabel=ylabel, title=title, ylim=ylim)
+        name = "accuracy" if metric == "accuracy" else "stability"
+        out.append(figures.save(fig, out_dir / f"corruptions_{name}.png"))
+    return out
+
+
 #: the heatmap grids of ``camx eval``: (perturbations, file, title)
 HEATMAP_FIGURES = (
     (("noise",), "fig2_noise_heatmaps.png", "Heatmaps under Gaussian noise (cf. Sensors 2023 Fig. 2)"),
@@ -132,6 +173,7 @@ def draw_all(
     records = result.records
     heads = list(models)
     out = [*noise_figures(records, run_dir), *mask_ratio_figure(records, run_dir)]
+    out += corruption_figures(records, run_dir, methods[0] if methods else None)
     if not methods:
         return out
     for kinds, name, title in HEATMAP_FIGURES:
