@@ -79,7 +79,6 @@ def effect_records(model: torch.nn.Module, x: torch.Tensor) -> list[dict]:
 
     clean_pred, clean_maps = run(x, None)
     records = [record("accuracy", None, "none", 0.0, [1.0] * len(x))]
-    records.append(record("stability_pearson", "gradcam", "none", 0.0, [1.0] * len(x)))
     for name in steps(CORRUPTIONS, "corruptions × severities (Lite0)"):
         for severity in SEVERITIES:
             y = corrupt(x, name, severity, seed=0, keys=list(range(len(x))))

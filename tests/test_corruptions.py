@@ -189,3 +189,16 @@ def test_corruption_curves_start_at_the_clean_value_and_skip_other_perturbations
         [*records, rec("b", "none", 0.0, 0.7), rec("b", "fog", 1.0, 0.6)], "accuracy", None
     )
     assert {c: list(s) for c, s in two.items()} == {"fog": ["a", "b"], "contrast_c": ["a"]}
+
+
+def test_stability_curves_start_at_one_without_a_clean_record() -> None:
+    from camx.report.figures import corruption_curves
+
+    rec = {"run": "a", "head": "a", "metric": "stability_pearson", "method": "gradcam", "perturbation": "fog"}
+    records = [{**rec, "level": 2.0, "value": 0.7, "ci_low": 0.6, "ci_high": 0.8}]
+    assert corruption_curves(records, "stability_pearson", "gradcam") == {
+        "fog": {"a": [(2.0, 0.7, 0.6, 0.8)]}
+    }
+    assert corruption_curves(records, "stability_pearson", "gradcam", 1.0) == {
+        "fog": {"a": [(0.0, 1.0, 1.0, 1.0), (2.0, 0.7, 0.6, 0.8)]}
+    }

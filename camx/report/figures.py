@@ -115,10 +115,11 @@ def mask_ratio_figure(records: Sequence[Mapping[str, Any]], out_dir: Path) -> li
 
 
 def corruption_curves(
-    records: Sequence[Mapping[str, Any]], metric: str, method: str | None
+    records: Sequence[Mapping[str, Any]], metric: str, method: str | None, clean_value: float | None = None
 ) -> dict[str, dict[str, list[tuple[float, float, Any, Any]]]]:
     """``metric`` against ImageNet-C severity (clean = 0): {corruption: {run: [(severity, mean, lo, hi)]}},
-    the corruptions in ImageNet-C's order, only those measured."""
+    the corruptions in ImageNet-C's order, only those measured. The clean point is the run's record
+    under ``none``, else ``clean_value`` when given (stability is 1 by definition on clean images)."""
     rows = [r for r in records if r["metric"] == metric and r["method"] == method]
     clean = {run_of(r): r for r in rows if r["perturbation"] == "none"}
     out: dict[str, dict[str, list[tuple[float, float, Any, Any]]]] = {}
@@ -132,6 +133,8 @@ def corruption_curves(
         if run not in series and run in clean:
             c = clean[run]
             series[run] = [(0.0, c["value"], c["ci_low"], c["ci_high"])]
+        elif run not in series and clean_value is not None:
+            series[run] = [(0.0, clean_value, clean_value, clean_value)]
         series.setdefault(run, []).append((float(r["level"]), r["value"], r["ci_low"], r["ci_high"]))
     return out
 
@@ -140,15 +143,17 @@ def corruption_figures(records: Sequence[Mapping[str, Any]], out_dir: Path, meth
     """Accuracy, and the first method's map stability (Pearson r to the clean map), against ImageNet-C
     severity: one panel per corruption, one curve per evaluated checkpoint."""
     out = []
-    plots = [("accuracy", None, "accuracy", "Accuracy under ImageNet-C corruptions", (0.0, 1.0))]
+    plots = [("accuracy", None, "accuracy", "Accuracy under ImageNet-C corruptions", None)]
     if method:
         title = f"Map stability under ImageNet-C corruptions — {method} (Pearson r to the clean map)"
-        plots.append(("stability_pearson", method, "Pearson r", title, (-0.2, 1.0)))
-    for metric, m, ylabel, title, ylim in plots:
-        grid = corruption_curves(records, metric, m)
+        plots.append(("stability_pearson", method, "Pearson r", title, 1.0))
+    for metric, m, ylabel, title, clean_value in plots:
+        grid = corruption_curves(records, metric, m, clean_value)
         if not grid:
             continue
-        fig = figures.panels(grid, xlabel="severity (0 = clean)", ylabel=ylabel, title=title, ylim=ylim)
+        fig = figures.panels(
+            grid, xlabel="severity (0 = clean)", ylabel=ylabel, title=title, ncols=min(5, len(grid))
+        )
         name = "accuracy" if metric == "accuracy" else "stability"
         out.append(figures.save(fig, out_dir / f"corruptions_{name}.png"))
     return out
