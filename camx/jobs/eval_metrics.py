@@ -21,10 +21,12 @@ from camx import metrics as M
 from camx import perturb as P
 from camx.data.transforms import IMAGENET_STD, normalize
 from camx.jobs.eval_conditions import Condition
+from camx.jobs.explain import explain_checked
 from camx.metrics.complexity import complexity, sparseness
 from camx.metrics.randomisation import Explain, random_logit
 from camx.metrics.road import road
 from camx.metrics.sensitivity import sensitivity
+from camx.options.cam import method_options
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 Scores = dict[str, torch.Tensor]
@@ -117,9 +119,6 @@ def _stability(s: Scoring) -> Scores:
 
 def method_explainer(ck: Any, cfg: Mapping[str, Any], method: str, mc_samples: int) -> Explain:
     """([0, 1] images, targets) → ``method``'s maps on the loaded checkpoint ``ck``, as the eval explains."""
-    from camx.jobs.common import method_options
-    from camx.jobs.explain import explain_checked
-
     options = {method: method_options(cfg, method)}
 
     def run(images01: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
