@@ -447,7 +447,9 @@ def test_gradpp_scorecam_options() -> None:
     # all channels at input resolution: the Score-CAM weights on every channel, hence Score-CAM's map
     full = explain(model, x, "gradpp_scorecam", top_k=channels, score_size="input", groups=None)
     assert torch.allclose(full.maps, explain(model, x, "scorecam").maps, atol=1e-5)
-    # top_k=None keeps exactly the channels with a positive Grad-CAM++ weight
+    full = explain(model, x, "gradpp_scorecam", channels="all", groups=None)  # every channel: Score-CAM
+    assert torch.allclose(full.maps, explain(model, x, "scorecam").maps, atol=1e-5)
+    # channels="positive" keeps exactly the channels with a positive Grad-CAM++ weight
     act, grad = layer_grads(model, model.features, x, full.targets)
     g2 = grad.pow(2)
     den = 2 * g2 + act.sum(dim=(2, 3), keepdim=True) * g2 * grad
@@ -455,7 +457,7 @@ def test_gradpp_scorecam_options() -> None:
     small = F.interpolate(x, size=(16, 16), mode="bilinear", align_corners=False, antialias=True)
     alpha = masked_scores(model, small, act, full.targets, select=w > 0)
     expected = minmax(F.interpolate(torch.einsum("bk,bkhw->bhw", alpha, act).clamp_min(0)[:, None], size=(32, 32), mode="bilinear", align_corners=False)[:, 0])  # fmt: skip
-    positive = explain(model, x, "gradpp_scorecam", top_k=None, score_size="half", groups=None)
+    positive = explain(model, x, "gradpp_scorecam", channels="positive", score_size="half", groups=None)
     assert torch.allclose(positive.maps, expected, atol=1e-5)
     # the literal reading (input downsized to the 8×8 activation) and the baseline subtraction run and differ
     literal = explain(model, x, "gradpp_scorecam", score_size="activation")
@@ -463,7 +465,14 @@ def test_gradpp_scorecam_options() -> None:
     default = explain(model, x, "gradpp_scorecam")
     assert float((literal.maps - default.maps).abs().max()) > 1e-3
     assert float((with_baseline.maps - default.maps).abs().max()) > 1e-3
-    for bad in ({"top_k": 0}, {"score_size": "quarter"}, {"score_size": (0, 4)}):
+    bad_options = (
+        {"top_k": 0},
+        {"score_size": "quarter"},
+        {"score_size": (0, 4)},
+        {"channels": "some"},
+        {"soft": -1},
+    )
+    for bad in bad_options:
         with pytest.raises(ConfigError):
             explain(model, x, "gradpp_scorecam", **bad)
 
@@ -533,8 +542,8 @@ def test_random_and_center_baselines() -> None:
 
 
 def test_gradpp_scorecam_groups_equal_per_channel_scores_when_each_channel_is_a_group() -> None:
-    """groups ≥ the kept channels: each group is one channel, its centroid that channel's normalised
-    mask, so the grouped α equal the per-channel α; fewer groups: a map independent of the batch."""
+    """groups ≥ the kept channels: each group is one channel, its own medoid, so the grouped α equal
+    the per-channel α; fewer groups: a map independent of the batch."""
     model, x = _cnn(fc_gain=20.0), images(batch=3)
     exact = explain(model, x, "gradpp_scorecam", groups=None)
     grouped = explain(model, x, "gradpp_scorecam", groups=10_000)

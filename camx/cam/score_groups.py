@@ -11,7 +11,7 @@ Exact Score-CAM weighs every channel k by α_k = softmax(f(X ⊙ s(Up(A_k))))_c,
 3. Give every channel k a mixture of the medoids' scores,
        α̂_k = Σ_g π_kg α_g,   π_kg ∝ exp(−(‖m_k − m_g‖² − min_h ‖m_k − m_h‖²) / (τ · median ‖m − m_g‖²)),
    a softmin over the squared mask distances to the medoids with temperature ``soft`` = τ
-   (τ = 0: the nearest medoid's α). A medoid's own weight is close to 1 (its distance is 0).
+   (τ = 0: the nearest medoid's α); a medoid keeps its own α.
 
 Why medoids and not centroids: a centroid of many normalised masks is a dim, diffuse mask whose score is
 far below its members' (EfficientNet-Lite0, scikit-image astronaut: 1e-4 against a group mean of 2e-3),
@@ -70,8 +70,9 @@ def medoid_mixture(masks: Tensor, medoids: Tensor, soft: float) -> Tensor:
     if soft <= 0 or medoids.numel() == 1:
         return torch.zeros_like(d2).scatter_(1, d2.argmin(1, keepdim=True), 1.0)
     scale = soft * d2.median().clamp_min(1e-12)
-    logits = -(d2 - d2.amin(1, keepdim=True)) / scale
-    return torch.softmax(logits, dim=1)
+    mix = torch.softmax(-(d2 - d2.amin(1, keepdim=True)) / scale, dim=1)
+    mix[medoids] = torch.eye(medoids.numel(), dtype=mix.dtype, device=mix.device)  # scored: their own α
+    return mix
 
 
 def plan_groups(activation: Tensor, groups: int, soft: float) -> tuple[Tensor, Tensor]:
