@@ -257,7 +257,7 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
     name = "gradpp_scorecam"
     paper = "Soomro et al., IEEE Access 2024"
     summary = "Score-CAM approximated by scoring one medoid channel of each of 32 mask groups"
-    cost = "1 forward-backward + 1 per group"
+    cost = "1 forward-backward + 1 per group (+1 if a channel is constant)"
     needs_gradients = True
 
     def __init__(

@@ -13,9 +13,9 @@ Exact Score-CAM weighs every channel k by α_k = softmax(f(X ⊙ s(Up(A_k))))_c,
    a softmin over the squared mask distances to the medoids with temperature ``soft`` = τ
    (τ = 0: the nearest medoid's α); a medoid keeps its own α.
 
-Why medoids and not centroids: a centroid of many normalised masks is a dim, diffuse mask whose score is
-far below its members' (EfficientNet-Lite0, scikit-image astronaut: 1e-4 against a group mean of 2e-3),
-so centroid groups biased the map (Pearson 0.83 with exact Score-CAM, docs/results/gradpp_real.md).
+Why medoids and not centroids: a centroid of many normalised masks is a dim, diffuse mask that scores far
+below its members, so camx's earlier centroid groups (over the positive Grad-CAM++ channels) biased the map:
+Pearson 0.826 with exact Score-CAM on the astronaut (docs/results/gradpp_real.md as of commit 0ccba72).
 """
 
 from __future__ import annotations
