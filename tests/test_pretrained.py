@@ -149,8 +149,9 @@ def test_load_state_file_by_names_then_by_order(tmp_path: Path) -> None:
 
 def test_gradpp_scorecam_default_agrees_with_exact_scorecam_on_a_photo(model) -> None:
     """The fast default (32 medoid channels of mask groups, camx.cam.score_groups) against exact
-    Score-CAM (every channel) on a real photo with real ImageNet weights: Pearson r ≥ 0.95 (0.971
-    measured at 96 px; docs/results/gradpp_real.md has all six photos at 224 px)."""
+    Score-CAM (every channel) on a real photo with real ImageNet weights, the astronaut at 96 px (the
+    photo the previous default failed on): Pearson r ≥ 0.95 (0.97 when written). All six photos at
+    224 px: benchmarks/bench_gradpp_real.py, docs/results/gradpp_real.md."""
     import torch.nn.functional as F
 
     from camx.cam import explain
