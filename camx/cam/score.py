@@ -230,8 +230,8 @@ class GradPlusPlusScoreCAM(ChannelWeightMethod):
        Sec. IV: "reduce the input image to the resolution of the activation maps"). Taken literally
        (7×7 for ResNet50 at 224 px) the forward pass sees an image the network cannot read, and on
        an ImageNet-pretrained CNN with real photos any downsizing costs agreement with exact
-       Score-CAM (EfficientNet-Lite0, scikit-image photos, every positive channel: Pearson ≥ 0.954
-       at the input size, down to −0.11 at half of it; docs/PERFORMANCE.md). So camx forms the
+       Score-CAM (EfficientNet-Lite0, scikit-image photos, the default's Pearson r ≥ 0.963 at
+       the input size falls to −0.13 at half of it; docs/results/gradpp_real.md). So camx forms the
        masked inputs at ``score_size="input"`` by default; ``"half"`` (half the input side, raised
        to the model's ``min_side`` (:mod:`camx.cam.protocol`), capped at the input's),
        ``"activation"`` (the literal reading), an int or (h, w) remain; an explicit size below the
