@@ -13,8 +13,8 @@ Exact Score-CAM weighs every channel k by α_k = softmax(f(X ⊙ s(Up(A_k))))_c,
    a softmin over the squared mask distances to the medoids with temperature ``soft`` = τ
    (τ = 0: the nearest medoid's α); a medoid keeps its own α.
 
-Why medoids and not centroids: a centroid of many normalised masks is a dim, diffuse mask that scores far
-below its members (measured on the astronaut's groups), so camx's earlier centroid groups (over the positive Grad-CAM++ channels) biased the map:
+Why medoids and not centroids: a centroid of many normalised masks is a dim, diffuse mask unlike any
+member's, and camx's earlier centroid groups (over the positive Grad-CAM++ channels) biased the map:
 Pearson 0.826 with exact Score-CAM on the astronaut (docs/results/gradpp_real.md before this module).
 """
 
