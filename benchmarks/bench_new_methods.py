@@ -9,6 +9,7 @@ skipped. Both produce a 224 × 224 map of the predicted class.
 
     python benchmarks/bench_new_methods.py --out docs/results/new_methods.md
     python benchmarks/bench_new_methods.py --methods finercam   # only some rows
+    python benchmarks/bench_new_methods.py --methods fullgrad --out docs/results/new_methods_fullgrad.md
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ ROWS: list[tuple[str, str, str, dict[str, Any], dict[str, Any], int]] = [
     ("kpcacam", "pytorch-grad-cam", "KPCA_CAM", {}, {}, 5),
     ("fem", "pytorch-grad-cam", "FEM", {}, {}, 5),
     ("finercam", "pytorch-grad-cam", "FinerCAM", {}, {}, 5),
+    ("fullgrad", "pytorch-grad-cam", "FullGrad", {}, {}, 5),
     ("ablationcam", "pytorch-grad-cam", "AblationCAM", {}, {}, 0),
     ("sscam", "TorchCAM", "SSCAM", {"n_samples": SSCAM_SAMPLES}, {"num_samples": SSCAM_SAMPLES}, 0),
 ]
@@ -126,6 +128,12 @@ def main() -> None:
         f"pytorch-grad-cam {info['pytorch-grad-cam']}, TorchCAM {info['torchcam']}, torch {info['torch']}. "
         f"Command: `{command_line()}`._",
     ]
+    if "fullgrad" in wanted:
+        notes.append(
+            "\n_FullGrad ignores the target layer. pytorch-grad-cam's `FullGrad` picks layers by exact type and "
+            "finds none of Lite0's `BatchNormAct2d` layers, so its time is the input-gradient term alone "
+            "(docs/METHODS.md)._"
+        )
     publish("\n".join(rows + notes) + "\n", args.out)
 
 

@@ -346,6 +346,13 @@ def test_fullgrad_matches_pytorch_grad_cam_and_reads_bias_inside_timms_bn_act(
     finally:
         cam.activations_and_grads.release()
     assert len(cam.bias_data) == 49 and maxdiff(res.maps, ref) <= 1e-2
+    timm_cam = pgc.FullGrad(model, [])
+    try:
+        tg = [ClassifierOutputTarget(int(c)) for c in res.targets]
+        input_only = torch.as_tensor(timm_cam(input_tensor=x, targets=tg))
+    finally:
+        timm_cam.activations_and_grads.release()
+    assert len(timm_cam.bias_data) == 0 and maxdiff(res.maps, input_only) > 0.5
 
     def pgc_rescale(v: Tensor) -> Tensor:
         v = v - v.amin(dim=(2, 3), keepdim=True)

@@ -32,11 +32,14 @@ def _rescale(x: Tensor) -> Tensor:
 
 
 def _psi(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """ψ summed over channels: |x|, min–max per channel, bilinear resize to ``size``, Σ_c → (B, H, W)."""
-    scaled = _rescale(x.abs())
-    if tuple(scaled.shape[-2:]) != size:
-        scaled = F.interpolate(scaled, size=size, mode="bilinear", align_corners=False)
-    return scaled.sum(dim=1)
+    """ψ summed over channels: |x|, min–max per channel, bilinear resize to ``size``, Σ_c → (B, H, W).
+
+    Resizing is linear, so the channels are summed first and resized once (the same map up to rounding).
+    """
+    total = _rescale(x.abs()).sum(dim=1, keepdim=True)
+    if tuple(total.shape[-2:]) != size:
+        total = F.interpolate(total, size=size, mode="bilinear", align_corners=False)
+    return total[:, 0]
 
 
 def full_gradients(model: nn.Module, images: Tensor, targets: Tensor) -> tuple[Tensor, list[Tensor]]:
