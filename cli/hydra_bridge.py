@@ -1,18 +1,22 @@
-"""Compose, validate and launch Hydra jobs for the Typer commands.
+"""Drive Hydra for the Typer commands with an explicit argument list (no ``sys.argv``, no environment).
 
-Every command is a real Hydra application (run dirs, ``-m`` sweeps, launchers, ``--cfg``), started
-through ``hydra.main`` with the command's overrides. Before Hydra creates anything on disk, the
-overrides are parsed and every combination of a sweep is composed and validated, so a typo or an
-out-of-range value costs one line and exit code 2, and no run dir is left behind.
+Every command is a real Hydra application — run dirs, ``-m`` sweeps through Hydra's sweeper and
+launchers, ``--cfg`` — composed and launched through Hydra's own ``Hydra`` object. :func:`launch` does
+what ``Hydra.run``/``Hydra.multirun`` do, with one step between composing and launching: a check of the
+composed config, so a bad value costs one line and exit code 2 before any run dir exists (Hydra's
+callbacks cannot stop a run: their exceptions are turned into warnings). Hydra's own failures come back
+as camx errors: a config Hydra cannot compose is a :class:`ConfigError` in one line, a run dir the file
+system refused a :class:`StorageError` (exit 3).
 """
 
 from __future__ import annotations
 
-import itertools
-import os
+import difflib
 import re
-import sys
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,6 @@ from camx.runs import discard_if_empty
 from camx.runtime import run_uid
 
 GROUPS = ("model", "dataset", "trainer", "cam", "perturb", "experiment", "hydra/launcher")
-MAX_VALIDATED = 256
 
 
 def config_dir() -> Path:
@@ -39,10 +42,9 @@ def group_choices(group: str) -> list[str]:
     Hydra's own launchers); files starting with ``_`` are shared parts, not choices."""
     if group == "cam":
         return list(builtin_methods())
+    folder = config_dir() / group
     names = (
-        sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.stem.startswith("_"))
-        if (config_dir() / group).is_dir()
-        else []
+        sorted(p.stem for p in folder.glob("*.yaml") if not p.stem.startswith("_")) if folder.is_dir() else []
     )
     if group == "hydra/launcher":
         names = sorted({*names, "basic", *_plugin_launchers()})
@@ -116,43 +118,93 @@ def quote(value: str) -> str:
 
 def _one_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and "HYDRA_FULL_ERROR" not in ln]
-    return "; ".join(lines)
+    return "; ".join(lines).split("; Config search path")[0].replace(":;", ":")
 
 
-def expand(overrides: list[str]) -> list[list[str]]:
-    """Every job's override list of a sweep (the basic sweeper's cartesian product), at most MAX_VALIDATED."""
+# ------------------------------------------------------------------------ Hydra's errors in one line
+
+
+def _config_error(exc: Exception, task: str, overrides: list[str]) -> ConfigError:
+    """A composition failure of Hydra or OmegaConf as one ConfigError line (what, why, how to fix)."""
+    from hydra.errors import MissingConfigException
+
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+        group, _, name = str(exc.missing_cfg_file).rpartition("/")
+        if group in GROUPS:
+            valid = group_choices(group)
+            return ConfigError(f"{group}={name} is not a valid choice; choose one of: {', '.join(valid)}")
+    msg = _one_line(exc)
+    if "not in struct" in msg or "Could not override" in msg or "Key '" in msg:
+        key = next((o.split("=")[0] for o in overrides if o.split("=")[0].lstrip("+~") in msg), None)
+        found = _unknown_key(task, overrides, key) if key else None
+        return ConfigError(
+            found
+            or f"unknown config key{f' ({key})' if key else ''}: {msg}; check the spelling with "
+            f"`camx {task} --cfg job`, or add a new key with +key=value"
+        )
+    return ConfigError(f"invalid configuration: {msg}")
+
+
+def _unknown_key(task: str, overrides: list[str], key: str) -> str | None:
+    """One line naming the override ``key`` that does not exist, the keys that do, and a close match."""
+    if key.startswith(("+", "~", "hydra")) or key in GROUPS:
+        return None
+    try:  # the config without the override (a sweep's first values), to list the keys that exist
+        cfg = compose(task, [_first_value(o) for o in overrides if o.split("=")[0] != key])
+    except ConfigError:
+        return None
+    parts = key.split(".")
+    node: Any = cfg
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth])
+        if not isinstance(node, DictConfig):
+            return f"unknown config key {key}: {where} is a value, not a group of keys; set it with {where}=VALUE"
+        if part not in node:
+            valid = [str(k) for k in node]
+            close = difflib.get_close_matches(part, valid, n=1)
+            hint = f" (did you mean {'.'.join([*parts[:depth], close[0]])}?)" if close else ""
+            group = parts[0] if depth == 1 and parts[0] in GROUPS else None
+            select = (
+                f"; {group}={part} selects it"
+                if group and part in group_choices(group)
+                else f"; add a new key with +{key}=VALUE"
+            )
+            return (
+                f"unknown config key {key}: {where or 'the config'} has no {part!r}{hint}; "
+                f"valid keys: {', '.join(valid)}{select}"
+            )
+        node = node[part]
+    return None
+
+
+def _first_value(override: str) -> str:
+    """A sweep override (``k=a,b``, ``k=range(…)``) as its first job's override; others unchanged."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
 
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except HydraException as exc:
-        raise ConfigError(f"cannot parse the overrides: {_one_line(exc)}") from None
-    axes: list[list[str]] = []
-    for o in parsed:
-        if o.is_sweep_override():
-            key = o.get_key_element()
-            axes.append([f"{key}={v}" for v in o.sweep_string_iterator()])
-        else:
-            axes.append([o.input_line])
-    return [list(c) for c in itertools.islice(itertools.product(*axes), MAX_VALIDATED)]
+        (parsed,) = OverridesParser.create().parse_overrides([override])
+    except Exception:  # noqa: BLE001 - an unparsable override is reported by the compose itself
+        return override
+    if not parsed.is_sweep_override():
+        return override
+    return f"{parsed.get_key_element()}={next(iter(parsed.sweep_string_iterator()))}"
 
 
-def _check_groups(overrides: list[str]) -> None:
-    for item in overrides:
-        key, _, value = item.lstrip("+~").partition("=")
-        if key.startswith("hydra/") and key != "hydra/launcher":
-            continue
-        if key in GROUPS and value:
-            values = (
-                [v.strip() for v in value.strip("[]").split(",")]
-                if value.startswith("[")
-                else [value.strip()]
-            )
-            valid = group_choices(key)
-            for v in values:
-                if v and v != "null" and v not in valid:
-                    raise ConfigError(f"{key}={v} is not a valid choice; choose one of: {', '.join(valid)}")
+@contextmanager
+def _hydra_errors(task: str, overrides: list[str]) -> Iterator[None]:
+    """Hydra's and OmegaConf's exceptions as camx errors; a refused run dir as a StorageError."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        yield
+    except (HydraException, OmegaConfBaseException) as exc:  # before OSError: MissingConfigException is one
+        raise _config_error(exc, task, overrides) from None
+    except OSError as exc:
+        if exc.errno not in IO_ERRNOS and not isinstance(exc, (FileExistsError, NotADirectoryError)):
+            raise
+        _discard_partial_run_dir(exc.filename)
+        raise storage_error(exc, exc.filename, "cannot create the run dir") from None
 
 
 def compose(task: str, overrides: list[str]) -> DictConfig:
@@ -160,41 +212,31 @@ def compose(task: str, overrides: list[str]) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     _register_resolvers()
     _register_cam_presets()
     overrides = rewrite(overrides)
-    _check_groups(overrides)
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=task):
+        with (
+            _hydra_errors(task, overrides),
+            initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=task),
+        ):
             return hydra_compose(config_name=task, overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as exc:
-        msg = _one_line(exc)
-        if "not in struct" in msg or "Could not override" in msg or "Key '" in msg:
-            key = next((o.split("=")[0] for o in overrides if o.split("=")[0].lstrip("+~") in msg), None)
-            hint = f" ({key})" if key else ""
-            raise ConfigError(
-                f"unknown config key{hint}: {msg}; check the spelling with `camx {task} --cfg job`, "
-                "or add a new key with +key=value"
-            ) from None
-        raise ConfigError(f"invalid configuration: {msg}") from None
     finally:
         GlobalHydra.instance().clear()
 
 
-def prevalidate(task: str, overrides: list[str], check: Callable[[DictConfig], None]) -> DictConfig:
-    """Compose and ``check`` every job of the sweep; return the first job's config."""
-    jobs = expand(overrides)
-    first: DictConfig | None = None
-    for job in jobs:
-        cfg = compose(task, job)
-        check(cfg)
-        first = first or cfg
-    assert first is not None
-    return first
+# ---------------------------------------------------------------------------------------- launching
+
+
+@dataclass
+class Launched:
+    """What :func:`launch` ran: the composed config (a sweep's without its sweep values) and the run dir
+    of every job that returned."""
+
+    config: DictConfig | None
+    run_dirs: list[Path]
 
 
 def launch(
@@ -202,43 +244,106 @@ def launch(
     overrides: list[str],
     task_function: Callable[[DictConfig], Any],
     *,
-    multirun: bool,
-    hydra_flags: list[str] | None = None,
-) -> None:
-    """Run ``task_function`` as a Hydra application with ``overrides`` (``-m`` when ``multirun``).
+    multirun: bool = False,
+    show: str | None = None,
+    check: Callable[[DictConfig], None] | None = None,
+) -> Launched:
+    """Run ``task_function`` as the Hydra application ``task`` with ``overrides`` (a sweep when ``multirun``).
 
-    Hydra's own failures come back as camx errors instead of Hydra's report and exit code 1: a run dir
-    or ``.hydra`` file the file system refused is a StorageError (exit 3; a run dir left with a partial
-    ``.hydra`` only is removed), a config Hydra cannot compose (``--cfg`` skips the prevalidation) a
-    ConfigError.
+    ``show`` prints instead: ``job``, ``hydra`` or ``all`` the composed config (``--cfg``), ``info``
+    Hydra's information (``--info``). ``check`` sees the composed config before anything is written.
     """
-    import hydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    from hydra import version
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
 
     _register_resolvers()
     _register_cam_presets()
-    argv = [f"camx {task}", *(["-m"] if multirun else []), *(hydra_flags or []), *rewrite(overrides)]
-    main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=task)(task_function)
-    saved, saved_env = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
-    sys.argv = argv
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing a stack and exiting 1
+    overrides = rewrite(overrides)
+    version.setbase("1.3")  # what hydra.main(version_base="1.3") sets: no chdir into the run dir
+    GlobalHydra.instance().clear()
+    search_path = create_config_search_path(f"file://{config_dir()}")
+    hydra = Hydra.create_main_hydra2(task_name=task, config_search_path=search_path)
     try:
-        main()
-    except (HydraException, OmegaConfBaseException) as exc:  # before OSError: MissingConfigException is one
-        msg = _one_line(exc).split("; Config search path")[0].replace(":;", ":")
-        raise ConfigError(f"invalid configuration: {msg}") from None
-    except OSError as exc:
-        if exc.errno not in IO_ERRNOS and not isinstance(exc, (FileExistsError, NotADirectoryError)):
-            raise
-        _discard_partial_run_dir(exc.filename)
-        raise storage_error(exc, exc.filename, "cannot create the run dir") from None
+        with _hydra_errors(task, overrides):
+            if show == "info":
+                hydra.show_info("all", config_name=task, overrides=overrides)
+                return Launched(None, [])
+            if show:
+                hydra.show_cfg(config_name=task, overrides=overrides, cfg_type=show, package=None)
+                return Launched(None, [])
+            mode = RunMode.MULTIRUN if multirun else RunMode.RUN
+            cfg = hydra.compose_config(
+                task, [*overrides, f"hydra.mode={mode.name}"], run_mode=mode, with_log_configuration=True
+            )
+            if check is not None:
+                check(cfg)
+            jobs = _sweep(hydra, cfg, task_function) if multirun else _run(hydra, cfg, task_function)
+        return Launched(cfg, [Path(j.hydra_cfg.hydra.runtime.output_dir) for j in jobs if j.hydra_cfg])
     finally:
-        sys.argv = saved
-        if saved_env is None:
-            os.environ.pop("HYDRA_FULL_ERROR", None)
-        else:
-            os.environ["HYDRA_FULL_ERROR"] = saved_env
+        GlobalHydra.instance().clear()
+
+
+def _run(hydra: Any, cfg: DictConfig, task_function: Callable[[DictConfig], Any]) -> list[Any]:
+    """One job in this process: ``Hydra.run`` after its compose."""
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.utils import run_job
+    from hydra.types import HydraContext
+
+    callbacks = Callbacks(cfg)
+    callbacks.on_run_start(config=cfg, config_name=str(cfg.task))
+    ret = run_job(
+        hydra_context=HydraContext(config_loader=hydra.config_loader, callbacks=callbacks),
+        task_function=task_function,
+        config=cfg,
+        job_dir_key="hydra.run.dir",
+        job_subdir_key=None,
+    )
+    callbacks.on_run_end(config=cfg, config_name=str(cfg.task), job_return=ret)
+    _ = ret.return_value  # raises what the job raised
+    return [ret]
+
+
+def _sweep(hydra: Any, cfg: DictConfig, task_function: Callable[[DictConfig], Any]) -> list[Any]:
+    """Hydra's sweeper and launcher over the sweep overrides: ``Hydra.multirun`` after its compose. A sweep
+    that fails with no job's run dir left (each job removes its own when refused) leaves no sweep dir."""
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.plugins import Plugins
+    from hydra.types import HydraContext
+
+    callbacks = Callbacks(cfg)
+    callbacks.on_multirun_start(config=cfg, config_name=str(cfg.task))
+    sweeper = Plugins.instance().instantiate_sweeper(
+        config=cfg,
+        hydra_context=HydraContext(config_loader=hydra.config_loader, callbacks=callbacks),
+        task_function=task_function,
+    )
+    sweep_dir = Path(str(cfg.hydra.sweep.dir)).absolute()  # the sweeper reads the same (cached) path
+    new = next((p for p in [*reversed(sweep_dir.parents), sweep_dir] if not p.exists()), None)
+    try:
+        returns = sweeper.sweep(arguments=OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
+    except BaseException:
+        _discard_empty_sweep(sweep_dir, new)
+        raise
+    callbacks.on_multirun_end(config=cfg, config_name=str(cfg.task))
+    return [r for batch in returns or [] for r in (batch if isinstance(batch, list) else [batch])]
+
+
+def _discard_empty_sweep(sweep_dir: Path, new: Path | None) -> None:
+    """Remove a sweep dir that holds no job's run dir (only Hydra's ``multirun.yaml`` and launcher logs),
+    and the folders above it down from ``new``, the first that did not exist before the sweep."""
+    try:
+        if not sweep_dir.is_dir() or any(p.is_dir() and p.name[0] != "." for p in sweep_dir.iterdir()):
+            return
+        shutil.rmtree(sweep_dir, ignore_errors=True)
+        for folder in sweep_dir.parents:
+            if new is None or not folder.is_relative_to(new) or any(folder.iterdir()):
+                break
+            folder.rmdir()
+    except OSError:  # the file system that failed the sweep may refuse this too: leave it
+        pass
 
 
 def _discard_partial_run_dir(filename: Any) -> None:
@@ -251,14 +356,4 @@ def _discard_partial_run_dir(filename: Any) -> None:
         discard_if_empty(run_dir)
 
 
-__all__ = [
-    "CamxError",
-    "compose",
-    "config_dir",
-    "expand",
-    "group_choices",
-    "launch",
-    "prevalidate",
-    "quote",
-    "rewrite",
-]
+__all__ = ["CamxError", "Launched", "compose", "config_dir", "group_choices", "launch", "quote", "rewrite"]

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import shutil
 import sys
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,151 +17,99 @@ from camx.paths import check_output_root, check_writable
 from camx.runs import discard_if_empty
 from camx.text import plural
 
-GATES_FAILED: list[str] = []  # the --fail-under thresholds the command's eval jobs did not meet
-# Eval jobs may run in other processes (joblib) or on other machines (SLURM): each writes the thresholds
-# it missed into a file in this folder (on the shared file system: under the working directory), and
-# the command reads them all once Hydra's launcher has returned.
-GATES_DIR_ENV = "CAMX_GATES_DIR"
+
+def run(task: str, overrides: list[str], *, multirun: bool = False, show: str | None = None) -> list[str]:
+    """Run the command's job (every job of a ``-m`` sweep) through Hydra; return the ``--fail-under``
+    thresholds the eval runs missed, judged from their ``metrics.json`` once all have returned.
+
+    A single run is validated before its run dir exists; the jobs of a sweep each validate their own
+    config first (their sweep values) and remove their run dir when refused.
+    """
+    launched = hb.launch(
+        task,
+        overrides,
+        functools.partial(_job, task),
+        multirun=multirun,
+        show=show,
+        check=functools.partial(_before_launch, task, multirun),
+    )
+    if task != "eval" or launched.config is None or not launched.config.get("fail_under"):
+        return []
+    gates = OmegaConf.to_container(launched.config.fail_under, resolve=True)
+    return _judge(gates, launched.run_dirs, multirun)
 
 
-def run(task: str, overrides: list[str], *, multirun: bool, hydra_flags: list[str]) -> None:
-    """Validate every job of the command before anything is written, then launch it through Hydra."""
+def _before_launch(task: str, multirun: bool, cfg: DictConfig) -> None:
+    """The composed config, before Hydra writes anything: a single run's every value and file, and the
+    folder the run (or the sweep) goes to."""
+    if not multirun:
+        check_job(task, cfg)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    outputs = check_output_root(cfg.get("outputs_dir"))
+    where = Path(str(OmegaConf.select(cfg, key)))
+    if where.is_relative_to(outputs):
+        check_writable(outputs, "outputs_dir")
+    else:  # a folder named with hydra.run.dir= / hydra.sweep.dir=
+        check_output_root(str(where), key)
+        check_writable(where.parent, key)
+
+
+def check_job(task: str, cfg: DictConfig) -> None:
+    """Every check of a job's config before work starts: :func:`camx.config.validate` (torch-free: a typo
+    is reported before torch is imported), then the files it names (:func:`camx.jobs.preflight.preflight`)."""
     from camx.config import validate
+    from camx.jobs.preflight import preflight
     from camx.options.model import requested_target_layer
 
-    def check(cfg: DictConfig) -> None:
-        # validate() and preflight() are torch-free up to a file that must be read: a typo or a missing
-        # file is reported before torch is imported (checking a chosen target layer builds the model)
-        if cfg.get("task") != task:
-            raise ConfigError(
-                f"task={cfg.get('task')!r} cannot be changed; run `camx {cfg.get('task')}` instead"
-            )
-        try:
-            validate(cfg)
-            # explain/eval check the target layer against the checkpoint's model, inside the job
-            if task == "train" and requested_target_layer(cfg.model) is not None:
-                from camx.jobs.train import validate_target_layer
-
-                validate_target_layer(cfg.model)
-        except (TypeError, ValueError) as exc:  # a value of the wrong type that no check anticipated
-            raise ConfigError(
-                f"invalid configuration value ({exc}); check it with `camx {task} --cfg job`"
-            ) from None
-        from camx.jobs.preflight import preflight
-
-        if run_parent is None:  # the run dir goes under outputs_dir
-            check_writable(str(cfg.get("outputs_dir")), "outputs_dir")
-        else:
-            check_writable(run_parent, "hydra.sweep.dir" if multirun else "hydra.run.dir")
-        preflight(cfg)
-
-    GATES_FAILED.clear()
-    run_parent = _run_parent(overrides, multirun)
-    if not hydra_flags:
-        try:
-            hb.prevalidate(task, overrides, check)
-        except ConfigError as exc:
-            if not str(exc).startswith("unknown config key"):
-                raise
-            raise ConfigError(_unknown_key(task, overrides) or str(exc)) from None
-    if task != "eval":  # only eval jobs have thresholds: no gates folder for train/explain
-        hb.launch(task, overrides, _job, multirun=multirun, hydra_flags=hydra_flags)
-        return
-    with _gate_files() as gates:
-        hb.launch(task, overrides, _job, multirun=multirun, hydra_flags=hydra_flags)
-        for path in sorted(gates.glob("*.txt")):
-            GATES_FAILED.extend(path.read_text().splitlines())
-    if multirun and GATES_FAILED:  # the jobs' own lines may be in worker or cluster logs: repeat them
-        render.error(f"fail-under: {len(GATES_FAILED)} threshold(s) not met across the sweep:")
-        for line in GATES_FAILED:
-            render.error(f"fail-under: {line}")
-
-
-def _run_parent(overrides: list[str], multirun: bool) -> str | None:
-    """The folder an explicit ``hydra.run.dir`` (``hydra.sweep.dir`` with ``-m``) puts the run dir in, checked
-    like ``outputs_dir``; None when the run dir goes under ``outputs_dir`` (or its value is interpolated)."""
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    for item in overrides:
-        name, sep, value = item.lstrip("+").partition("=")
-        if sep and name == key and "${" not in value:
-            check_output_root(value.strip("'\""), key)
-            return str(Path(value.strip("'\"")).parent)
-    return None
-
-
-@contextmanager
-def _gate_files() -> Iterator[Path]:
-    """A fresh folder for the eval jobs' missed thresholds, named to them by an environment variable."""
+    if cfg.get("task") != task:
+        raise ConfigError(f"task={cfg.get('task')!r} cannot be changed; run `camx {cfg.get('task')}` instead")
     try:
-        folder = Path(tempfile.mkdtemp(prefix=".camx-gates-", dir=Path.cwd()))
-    except OSError:  # a read-only working directory: local launchers still share the system's temp dir
-        folder = Path(tempfile.mkdtemp(prefix="camx-gates-"))
-    saved = os.environ.get(GATES_DIR_ENV)
-    os.environ[GATES_DIR_ENV] = str(folder)
-    try:
-        yield folder
-    finally:
-        if saved is None:
-            os.environ.pop(GATES_DIR_ENV, None)
-        else:
-            os.environ[GATES_DIR_ENV] = saved
-        shutil.rmtree(folder, ignore_errors=True)
+        validate(cfg)
+        # explain/eval check the target layer against the checkpoint's model, inside the job
+        if task == "train" and requested_target_layer(cfg.model) is not None:
+            from camx.jobs.train import validate_target_layer
+
+            validate_target_layer(cfg.model)
+    except (TypeError, ValueError) as exc:  # a value of the wrong type that no check anticipated
+        raise ConfigError(
+            f"invalid configuration value ({exc}); check it with `camx {task} --cfg job`"
+        ) from None
+    preflight(cfg)
 
 
-def _unknown_key(task: str, overrides: list[str]) -> str | None:
-    """One line naming the first override whose key does not exist, the keys that do, and a close match."""
-    import difflib
+def _judge(gates: Any, run_dirs: list[Path], multirun: bool) -> list[str]:
+    """Check every eval run's records (its ``metrics.json``) against ``gates``; print and return the misses."""
+    from camx.results import check_gates, flatten_gates, read_metrics
 
-    for job in hb.expand(overrides)[:8]:
-        for item in job:
-            if item.startswith(("+", "~")) or "=" not in item:
-                continue
-            key = item.partition("=")[0]
-            if key in hb.GROUPS or key.startswith("hydra"):
-                continue
-            try:
-                cfg = hb.compose(task, [o for o in job if o is not item])
-            except ConfigError:
-                continue
-            parts = key.split(".")
-            node: Any = cfg
-            for depth, part in enumerate(parts):
-                if not isinstance(node, DictConfig):
-                    where = ".".join(parts[:depth])
-                    return (
-                        f"unknown config key {key}: {where} is a value, not a group of keys; "
-                        f"set it with {where}=VALUE"
-                    )
-                if part not in node:
-                    where = ".".join(parts[:depth])
-                    valid = [str(k) for k in node]
-                    close = difflib.get_close_matches(part, valid, n=1)
-                    hint = f" (did you mean {'.'.join([*parts[:depth], close[0]])}?)" if close else ""
-                    group = parts[0] if depth == 1 and parts[0] in hb.GROUPS else None
-                    select = (
-                        f"; {group}={part} selects it"
-                        if group and part in hb.group_choices(group)
-                        else f"; add a new key with +{key}=VALUE"
-                    )
-                    return (
-                        f"unknown config key {key}: {where or 'the config'} has no {part!r}{hint}; "
-                        f"valid keys: {', '.join(valid)}{select}"
-                    )
-                node = node[part]
-    return None
+    missed = []
+    for run_dir in run_dirs:
+        if (run_dir / "metrics.json").is_file():
+            missed += check_gates(read_metrics(run_dir / "metrics.json"), gates)
+    if multirun and missed:
+        render.error(f"fail-under: {len(missed)} threshold(s) not met across the sweep:")
+    for line in missed:
+        render.error(f"fail-under: {line}")
+    if not missed:
+        render.console.print(f"[green]all {len(flatten_gates(gates))} fail-under threshold(s) hold[/]")
+    return missed
 
 
-def _job(cfg: DictConfig) -> Any:
+def _job(task: str, cfg: DictConfig) -> Any:
+    """The Hydra task function: one job of ``camx TASK`` in its run dir."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from camx.jobs.guard import Diverged
     from camx.jobs.train import Interrupted
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    render.console.print(f"[dim]run dir:[/] {run_dir}")
+    hydra = HydraConfig.get()
+    run_dir = Path(hydra.runtime.output_dir)
     try:
+        if hydra.mode == RunMode.MULTIRUN:  # a single run was checked before its run dir existed
+            check_job(task, cfg)
+        render.console.print(f"[dim]run dir:[/] {run_dir}")
         jobs = {"train": _train, "explain": _explain, "eval": _eval, "sanity": _sanity}
-        return jobs[str(cfg.task)](cfg, run_dir)
+        return jobs[task](cfg, run_dir)
     except CamxError as exc:
         _fail(exc, run_dir)
     except OSError as exc:  # the file system refused a read or write no library call anticipated
@@ -250,7 +194,7 @@ def _explain(cfg: DictConfig, run_dir: Path) -> None:
 
 def _eval(cfg: DictConfig, run_dir: Path) -> None:
     from camx.jobs.evaluate import evaluate
-    from camx.results import check_gates, summary_rows
+    from camx.results import summary_rows
 
     result = evaluate(cfg, run_dir, render.RichReporter())
     cols, rows = summary_rows(result.records)
@@ -261,15 +205,6 @@ def _eval(cfg: DictConfig, run_dir: Path) -> None:
         f"[bold]eval done[/] in {result.seconds:.0f} s: {plural(len(result.records), 'record')} · "
         f"open {run_dir / 'report.html'}"
     )
-    gates = OmegaConf.to_container(cfg.fail_under, resolve=True) if cfg.get("fail_under") else {}
-    failures = check_gates(result.records, gates)
-    for line in failures:
-        render.error(f"fail-under: {line}")
-    if failures and os.environ.get(GATES_DIR_ENV):
-        folder = Path(os.environ[GATES_DIR_ENV])
-        (folder / f"{os.getpid()}-{uuid.uuid4().hex}.txt").write_text("\n".join(failures) + "\n")
-    elif gates and not failures:
-        render.console.print(f"[green]all {len(gates)} fail-under threshold(s) hold[/]")
 
 
 def _sanity(cfg: DictConfig, run_dir: Path) -> None:

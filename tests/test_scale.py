@@ -50,11 +50,9 @@ def test_launcher_choices_validate() -> None:
 
     choices = hb.group_choices("hydra/launcher")
     assert {"basic", "joblib", "submitit_local", "submitit_slurm", "parallel", "slurm"} <= set(choices)
-    hb.prevalidate(
-        "train", ["experiment=smoke", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"], lambda c: None
-    )
+    hb.compose("train", ["experiment=smoke", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"])
     with pytest.raises(ConfigError, match="hydra/launcher=nope is not a valid choice"):
-        hb.prevalidate("train", ["hydra/launcher=nope"], lambda c: None)
+        hb.compose("train", ["hydra/launcher=nope"])
 
 
 def test_camx_launcher_configs_extend_the_plugins() -> None:
