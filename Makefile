@@ -60,7 +60,7 @@ demo: install
 	$(CAMX) train -m experiment=$(DEMO_PRESET) model.head=plain,dropout,dropkey $(DEMO_TRAIN) outputs_dir=$(DEMO_DIR) && \
 	$(CAMX) eval experiment=$(DEMO_PRESET) perturb=noise_sweep map_metrics=false outputs_dir=$(DEMO_DIR) && \
 	$(CAMX) eval experiment=$(DEMO_PRESET) --noise 0.6 outputs_dir=$(DEMO_DIR) && \
-	$(BIN)/python -m camx.cli.export_samples $(DEMO_DIR)/samples 4 experiment=$(DEMO_PRESET) && \
+	$(CAMX) samples $(DEMO_DIR)/samples --count 4 experiment=$(DEMO_PRESET) && \
 	$(CAMX) explain $(DEMO_DIR)/samples --method gradcam,gradcampp,gradpp_scorecam outputs_dir=$(DEMO_DIR) && \
 	$(CAMX) report $(DEMO_DIR) --demo $$(( $$(date +%s) - start )) && \
 	echo "make demo: finished in $$(( $$(date +%s) - start )) s; results under $(DEMO_DIR)/"

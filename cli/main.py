@@ -282,13 +282,10 @@ def sanity(
     if images:
         overrides.append("inputs=[" + ",".join(hb.quote(i) for i in images) + "]")
     if method:
-        overrides += [
-            "methods=[" + ",".join(m.strip() for m in method.split(",") if m.strip()) + "]",
-            "baselines=[]",
-        ]
+        overrides += [_methods(method), "baselines=[]"]
     if checkpoint:
         overrides.append(f"checkpoint={hb.quote(checkpoint)}")
-    _run("sanity", overrides, False, _hydra_flags(cfg, False))
+    _run("sanity", overrides, False, cfg)
 
 
 @app.command(
@@ -373,6 +370,25 @@ def study(
         raise typer.Exit(exc.exit_code) from None
     if code:
         raise typer.Exit(code)
+
+
+@app.command(
+    context_settings=EXTRA,
+    epilog="Examples:\n\n  camx samples outputs/demo/samples --count 4 experiment=quick   # then: camx explain "
+    "outputs/demo/samples",
+)
+def samples(
+    ctx: typer.Context,
+    folder: str = typer.Argument(..., help="Folder to write the PNG files into (created if missing)."),
+    count: int = typer.Option(4, "--count", "-n", min=1, help="How many test images."),
+) -> None:
+    """Write the first test images of a shapes preset (key=value overrides, e.g. experiment=quick) as PNG
+    files, drawn like the images the preset's models were trained on."""
+    try:
+        tasks.samples(folder, count, list(ctx.args))
+    except CamxError as exc:
+        render.error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,18 @@ def _sanity(cfg: DictConfig, run_dir: Path) -> None:
         render.console.print(f"wrote {path}")
     rows = [[m, "passes" if ok else "FAILS"] for m, ok in result.verdicts.items()]
     render.table("model-parameter randomisation (cascading)", ["method", "verdict"], rows)
+
+
+def samples(folder: str, count: int, overrides: list[str]) -> None:
+    """The first ``count`` test images of the ``eval`` config's shapes dataset (with ``overrides``) as PNGs."""
+    from camx.data.shapes import export_samples
+    from camx.options.dataset import shapes_spec
+
+    cfg = hb.compose("eval", overrides)
+    if cfg.dataset.name != "shapes":
+        raise ConfigError(f"dataset={cfg.dataset.name} has no generator; camx samples draws dataset=shapes")
+    paths = export_samples(folder, count, "test", shapes_spec(cfg.dataset), seed=int(cfg.dataset.seed))
+    render.console.print(f"wrote {plural(len(paths), 'test image')} to {folder}")
 
 
 def report(sweep_dir: str, out: str | None) -> None:

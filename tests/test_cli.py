@@ -355,9 +355,13 @@ def test_mask_ratio_sweep_gives_fig8(tmp_path: Path) -> None:
     )
 
 
-def test_export_samples_draws_the_presets_images(tmp_path: Path) -> None:
-    from camx.cli.export_samples import main as export_main
+def test_samples_draws_the_presets_images(tmp_path: Path) -> None:
+    from camx.cli.main import app
     from PIL import Image
+    from typer.testing import CliRunner
+
+    def export_main(args: list[str]) -> int:  # camx samples DIR --count N OVERRIDES...
+        return CliRunner().invoke(app, ["samples", args[0], "--count", *args[1:]]).exit_code
 
     assert export_main([str(tmp_path / "s"), "2", "experiment=smoke"]) == 0
     files = sorted((tmp_path / "s").glob("*.png"))
