@@ -1,14 +1,22 @@
-"""The schema of every key a train/explain/eval job reads: its type, range and whether it may be null.
+"""The schema of every key a train/explain/eval job reads: its type, range, choices and whether it may be null.
 
-:func:`check_schema` runs first in :func:`camx.config.validate`: a value of the wrong type (``abc`` for
-an integer, ``1.5`` for a seed, a list for a path), out of range (a batch size past 64 bits), not finite,
-empty, or a required group or key removed (``~trainer``) is one ConfigError naming the key. The
-semantic checks (choices, cross-key rules, perturbation levels, method options) follow in
-:func:`camx.config.validate`; they can rely on the types checked here.
+One source each: a key's default lives in ``configs/`` (YAML, ``???`` where there is none, e.g.
+``dataset.root`` of ``imagefolder``), what it may hold lives here, and nothing here restates a
+default. :func:`check_schema` runs first in :func:`camx.config.validate`: a value of the wrong type
+(``abc`` for an integer, ``1.5`` for a seed, a list for a path), out of range (a batch size past 64
+bits), not finite, empty, not one of the key's choices, or a required group or key removed
+(``~trainer``) is one ConfigError naming the key. Only the rules that tie keys together follow in
+:func:`camx.config.validate`.
+
+Why not dataclasses in Hydra's ConfigStore: they would move the defaults into Python, and OmegaConf's
+typed nodes accept values camx must refuse (a bool node takes ``1`` or ``yes``), convert others
+silently, and have no ranges, choices or unions (``int | auto``, a class index or name), so a second
+table would still be needed. Here the YAML stays the one place to read and change a default, and
+``tests/test_schema.py`` checks that every key of the composed configs is listed.
 
 Keys a job does not read are not listed (a key added with ``+key=value`` is the user's own). Groups
 whose keys depend on the choice (``perturb``, ``cam.options``, ``fail_under``) are checked where they
-are interpreted. ``tests/test_schema.py`` checks that every key of the composed configs is listed.
+are interpreted.
 """
 
 from __future__ import annotations
@@ -19,7 +27,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from camx.errors import ConfigError
+from camx.errors import ConfigError, check_choice
+from camx.options.dataset import DATASETS, SPLITS
+from camx.options.model import CLASSIFIERS, HEADS
+from camx.options.trainer import OPTIMIZERS, SCHEDULES
 
 __all__ = ["SCHEMA", "Key", "check_schema", "keys_for"]
 
@@ -39,6 +50,11 @@ class Key:
     low_inclusive: bool = True
     high_inclusive: bool = True
     auto: bool = False  #: the text "auto" allowed too (decided at run time)
+    choices: tuple[str, ...] = ()  #: the texts allowed (each item of a list); empty: any
+
+
+def _choice(*choices: str, optional: bool = False) -> Key:
+    return Key("text", optional=optional, choices=choices)
 
 
 def _int(low: int | None, high: int | None, optional: bool = False) -> Key:
@@ -51,6 +67,7 @@ def _float(low: float | None, high: float | None, *, lo_inc: bool = True, hi_inc
 
 TEXT, PATH, BOOL, TEXTS = Key("text"), Key("path"), Key("bool"), Key("texts")
 OPTIONAL_TEXT, OPTIONAL_TEXTS = Key("text", optional=True), Key("texts", optional=True)
+HEAD_LIST = Key("texts", optional=True, choices=HEADS)
 
 #: task → dotted key → Key; "*" applies to every task, "dataset:<name>" to that dataset's group.
 SCHEMA: dict[str, dict[str, Key]] = {
@@ -59,10 +76,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "outputs_dir": PATH,
         "checkpoint": OPTIONAL_TEXT,
         "model.arch": TEXT,
-        "model.head": TEXT,
+        "model.head": _choice(*HEADS),
         "model.weights": TEXT,
         "model.init_backbone": OPTIONAL_TEXT,
-        "model.classifier": TEXT,
+        "model.classifier": _choice(*CLASSIFIERS),
         "model.output_stride": _int(1, 64),
         "model.target_layer": Key("any", optional=True),
         "model.reshape": OPTIONAL_TEXT,
@@ -70,12 +87,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "model.dim": _int(1, 65_536),
         "model.num_heads": _int(1, 1024),
         "model.depth": _int(1, 64),
-        "dataset.name": TEXT,
-        "dataset.split": TEXT,
+        "dataset.name": _choice(*DATASETS),
+        "dataset.split": _choice(*SPLITS),
         "dataset.image_size": Key("int", 8, 4096, auto=True),
         "trainer.epochs": _int(1, 100_000),
         "trainer.batch_size": _int(1, BATCH_MAX),
-        "trainer.optimizer": TEXT,
+        "trainer.optimizer": _choice(*OPTIMIZERS),
         "trainer.lr": Key("float", 0.0, None, low_inclusive=False, auto=True),
         "trainer.lr_find.steps": _int(2, 100_000),
         "trainer.lr_find.start": _float(0.0, None, lo_inc=False),
@@ -84,7 +101,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "trainer.diverge.steps": _int(1, 10**9),
         "trainer.momentum": _float(0.0, 1.0, hi_inc=False),
         "trainer.weight_decay": _float(0.0, None),
-        "trainer.schedule": TEXT,
+        "trainer.schedule": _choice(*SCHEDULES),
         "trainer.warmup": _float(0.0, 1.0, lo_inc=False, hi_inc=False),
         "trainer.seed": _int(0, SEED_MAX),
         "trainer.device": Key("device"),
@@ -97,27 +114,27 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "trainer.resume": Key("resume"),
     },
     "explain": {
-        "cam.name": TEXT,
+        "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),  # auto or an int ≥ 1: camx.errors.check_chunk_size
         "inputs": TEXTS,
         "methods": Key("methods", optional=True),
-        "heads": OPTIONAL_TEXTS,
+        "heads": HEAD_LIST,
         "target": Key("target", optional=True),
         "top_k": _int(1, 100_000),
         "image_size": _int(8, 4096, optional=True),
         "max_pixels": _int(1, 2**40),
-        "view": TEXT,
+        "view": _choice("photo", "model"),  # photo: maps on each image at its size | model: its input
         "view_max_side": _int(16, 16_384),
     },
     "eval": {
-        "cam.name": TEXT,
+        "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),
         "checkpoints": TEXTS,
-        "heads": OPTIONAL_TEXTS,
+        "heads": HEAD_LIST,
         "methods": Key("methods", optional=True),
-        "baselines": OPTIONAL_TEXTS,
+        "baselines": Key("texts", optional=True),
         "max_images": _int(1, 10**9, optional=True),
         "batch_size": _int(1, BATCH_MAX),
         "seed": _int(0, SEED_MAX),
@@ -141,7 +158,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "inputs": TEXTS,
         "methods": Key("methods", optional=True),
         "baselines": OPTIONAL_TEXTS,
-        "modes": TEXTS,
+        "modes": Key("texts", choices=("cascading", "independent")),
         "blocks": OPTIONAL_TEXTS,
         "target": Key("target", optional=True),
         "image_size": _int(8, 4096, optional=True),
@@ -332,6 +349,10 @@ def check_schema(cfg: Mapping[str, Any], task: str) -> None:
         problem = _problem(value, key)
         if problem:
             raise ConfigError(f"{name}={_shown(value)} {problem}; it must be {_expected(key)}")
+        if key.choices and value is not None:
+            items = value.split(",") if isinstance(value, str) and key.kind != "text" else value
+            for item in [items] if isinstance(items, str) else items:
+                check_choice(name, item, key.choices)
 
 
 def _value(node: Mapping[str, Any], leaf: str, name: str, key: Key) -> Any:
