@@ -41,10 +41,10 @@ def run(task: str, overrides: list[str], *, multirun: bool = False, show: str | 
 
 
 def _before_launch(task: str, multirun: bool, cfg: DictConfig) -> None:
-    """The composed config, before Hydra writes anything: a single run's every value and file, and the
-    folder the run (or the sweep) goes to."""
+    """The composed config, before Hydra writes anything: a single run's values, the folder the run (or
+    the sweep) goes to, then the files the run reads (docs/ERRORS.md lists this order)."""
     if not multirun:
-        check_job(task, cfg)
+        check_values(task, cfg)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     outputs = check_output_root(cfg.get("outputs_dir"))
     where = Path(str(OmegaConf.select(cfg, key)))
@@ -53,13 +53,16 @@ def _before_launch(task: str, multirun: bool, cfg: DictConfig) -> None:
     else:  # a folder named with hydra.run.dir= / hydra.sweep.dir=
         check_output_root(str(where), key)
         check_writable(where.parent, key)
+    if not multirun:  # the files it reads: inputs, checkpoints (torch only for a file that is there)
+        from camx.jobs.preflight import preflight
+
+        preflight(cfg)
 
 
-def check_job(task: str, cfg: DictConfig) -> None:
-    """Every check of a job's config before work starts: :func:`camx.config.validate` (torch-free: a typo
-    is reported before torch is imported), then the files it names (:func:`camx.jobs.preflight.preflight`)."""
+def check_values(task: str, cfg: DictConfig) -> None:
+    """Every value of a job's config (:func:`camx.config.validate`): torch-free, so a typo is reported
+    before torch is imported."""
     from camx.config import validate
-    from camx.jobs.preflight import preflight
     from camx.options.model import requested_target_layer
 
     if cfg.get("task") != task:
@@ -75,7 +78,6 @@ def check_job(task: str, cfg: DictConfig) -> None:
         raise ConfigError(
             f"invalid configuration value ({exc}); check it with `camx {task} --cfg job`"
         ) from None
-    preflight(cfg)
 
 
 def _judge(gates: Any, run_dirs: list[Path], multirun: bool) -> list[str]:
@@ -107,7 +109,10 @@ def _job(task: str, cfg: DictConfig) -> Any:
     run_dir = Path(hydra.runtime.output_dir)
     try:
         if hydra.mode == RunMode.MULTIRUN:  # a single run was checked before its run dir existed
-            check_job(task, cfg)
+            from camx.jobs.preflight import preflight
+
+            check_values(task, cfg)
+            preflight(cfg)
         render.console.print(f"[dim]run dir:[/] {run_dir}")
         jobs = {"train": _train, "explain": _explain, "eval": _eval, "sanity": _sanity}
         return jobs[task](cfg, run_dir)
