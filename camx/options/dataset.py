@@ -7,10 +7,10 @@ embedded benchmark from a :class:`ShapesSpec`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from camx.errors import ConfigError, check_range
+from camx.errors import ConfigError
 
 DATASETS: tuple[str, ...] = ("shapes", "imagefolder", "cifar10", "imagenette", "oxford_pets")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -60,17 +60,17 @@ def check_shapes_classes(num_classes: int) -> int:
 
 
 def shapes_spec(cfg: Mapping[str, Any]) -> ShapesSpec:
-    """The :class:`ShapesSpec` of a ``dataset=shapes`` config, range-checked."""
-    lo = check_range("dataset.min_scale", cfg.get("min_scale", 0.18), 0.02, 1.0, low_inclusive=True)
-    hi = check_range("dataset.max_scale", cfg.get("max_scale", 0.5), lo, 1.0)
-    return ShapesSpec(
-        image_size=int(check_range("dataset.image_size", cfg.get("image_size", 64), 16, 1024)),
-        num_classes=check_shapes_classes(int(cfg.get("num_classes", 8))),
-        min_scale=lo,
-        max_scale=hi,
-        distractors=int(check_range("dataset.distractors", cfg.get("distractors", 6), 0, 100)),
-        texture=check_range("dataset.texture", cfg.get("texture", 0.25), 0.0, 1.0),
-        min_contrast=check_range("dataset.min_contrast", cfg.get("min_contrast", 0.25), 0.0, 1.0),
-        max_rotation=check_range("dataset.max_rotation", cfg.get("max_rotation", 180.0), 0.0, 180.0),
-        grain=check_range("dataset.grain", cfg.get("grain", 0.0), 0.0, 1.0),
-    )
+    """The :class:`ShapesSpec` of a ``dataset=shapes`` config: each knob it holds checked against
+    :data:`camx.options.schema.SCHEMA` (``dataset:shapes``), and ``min_scale`` ≤ ``max_scale``; a knob
+    it lacks keeps the :class:`ShapesSpec` value."""
+    from camx.options.schema import check_group
+
+    check_group(cfg, "dataset", table="dataset:shapes")
+    knobs = {f.name: f.type for f in fields(ShapesSpec)}
+    spec = ShapesSpec(**{k: (int if t == "int" else float)(cfg[k]) for k, t in knobs.items() if k in cfg})
+    if spec.max_scale < spec.min_scale:
+        raise ConfigError(
+            f"dataset.max_scale={spec.max_scale:g} is below dataset.min_scale={spec.min_scale:g}; "
+            "raise max_scale or lower min_scale"
+        )
+    return spec

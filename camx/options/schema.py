@@ -32,7 +32,7 @@ from camx.options.dataset import DATASETS, SPLITS
 from camx.options.model import CLASSIFIERS, HEADS
 from camx.options.trainer import OPTIMIZERS, SCHEDULES
 
-__all__ = ["SCHEMA", "Key", "check_schema", "keys_for"]
+__all__ = ["SCHEMA", "Key", "check_group", "check_schema", "keys_for"]
 
 SEED_MAX = 2**32 - 1  #: seeds are 0 … 2³²−1 (NumPy's range)
 BATCH_MAX = 65_536
@@ -94,7 +94,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "trainer.batch_size": _int(1, BATCH_MAX),
         "trainer.optimizer": _choice(*OPTIMIZERS),
         "trainer.lr": Key("float", 0.0, None, low_inclusive=False, auto=True),
-        "trainer.lr_find.steps": _int(2, 100_000),
+        "trainer.lr_find.steps": _int(5, 100_000),
         "trainer.lr_find.start": _float(0.0, None, lo_inc=False),
         "trainer.lr_find.end": _float(0.0, None, lo_inc=False),
         "trainer.diverge.factor": _float(0.0, None),
@@ -166,6 +166,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "seed": _int(0, SEED_MAX),
     },
     "dataset:shapes": {
+        "dataset.image_size": _int(16, 1024),  # what the generator draws
         "dataset.num_classes": _int(2, 10),
         "dataset.train_size": _int(1, 10**8),
         "dataset.val_size": _int(1, 10**8),
@@ -345,14 +346,32 @@ def check_schema(cfg: Mapping[str, Any], task: str) -> None:
                 f"{name} is missing but camx {task} needs it ({_expected(key)}); drop the override that "
                 f"removed it ({removed}) or set {name}=VALUE"
             )
-        value = _value(node, leaf, name, key)
-        problem = _problem(value, key)
-        if problem:
-            raise ConfigError(f"{name}={_shown(value)} {problem}; it must be {_expected(key)}")
-        if key.choices and value is not None:
-            items = value.split(",") if isinstance(value, str) and key.kind != "text" else value
-            for item in [items] if isinstance(items, str) else items:
-                check_choice(name, item, key.choices)
+        _check_value(name, _value(node, leaf, name, key), key)
+
+
+def check_group(node: Mapping[str, Any], group: str, skip: tuple[str, ...] = (), table: str = "*") -> None:
+    """Check the keys of one group (``trainer``) that ``node`` holds against their :class:`Key` in
+    ``SCHEMA[table]``, except ``skip``; keys it lacks are left alone (a library caller's partial config)."""
+    for name, key in SCHEMA[table].items():
+        if not name.startswith(group + ".") or name in skip:
+            continue
+        *parents, leaf = name[len(group) + 1 :].split(".")
+        sub: Any = node
+        for part in parents:
+            sub = sub.get(part) if isinstance(sub, Mapping) else None
+        if isinstance(sub, Mapping) and leaf in sub:
+            _check_value(name, sub[leaf], key)
+
+
+def _check_value(name: str, value: Any, key: Key) -> None:
+    """One ConfigError if ``value`` does not fit ``key``: its type and range, then its choices."""
+    problem = _problem(value, key)
+    if problem:
+        raise ConfigError(f"{name}={_shown(value)} {problem}; it must be {_expected(key)}")
+    if key.choices and value is not None:
+        items = value.split(",") if isinstance(value, str) and key.kind != "text" else value
+        for item in [items] if isinstance(items, str) else items:
+            check_choice(name, item, key.choices)
 
 
 def _value(node: Mapping[str, Any], leaf: str, name: str, key: Key) -> Any:
