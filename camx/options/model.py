@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from camx.errors import ConfigError, check_choice, check_range
+from camx.errors import ConfigError
 from camx.options import is_unset
 
 ARCHS: tuple[str, ...] = ("resnet50", "vgg16", "vgg16_bn", "alexnet")
@@ -91,8 +91,12 @@ def validate_model_options(
     **_: Any,
 ) -> None:
     """Raise ConfigError for an unknown choice or out-of-range option of :func:`~camx.models.build.build_model`."""
+    from camx.options.schema import check_group
+
     external = is_external(arch)
-    check_choice("model.head", head, HEADS)
+    # types, ranges and choices: camx.options.schema; the rules between options below
+    options = dict(head=head, classifier=classifier, mask_ratio=mask_ratio, dim=dim, num_heads=num_heads)
+    check_group({**options, "depth": depth}, "model")
     if reshape is not None and reshape not in RESHAPES and ":" not in str(reshape):
         raise ConfigError(
             f"model.reshape={reshape!r} is not valid; use null (the model's own), {', '.join(RESHAPES)} "
@@ -100,7 +104,6 @@ def validate_model_options(
         )
     if is_unset(weights) or not str(weights).strip():
         raise ConfigError("model.weights is empty; use none, imagenet or the path of a state-dict file")
-    check_choice("model.classifier", classifier, CLASSIFIERS)
     if external:
         return  # another library's network: its own layout, none of camx's head options apply
     if init_backbone and weights != "none":
@@ -108,15 +111,11 @@ def validate_model_options(
             f"model.weights={weights} and model.init_backbone={init_backbone} both set the backbone; "
             "keep one (model.weights=none to start from the checkpoint)"
         )
-    check_range("model.mask_ratio", mask_ratio, 0.0, 1.0, high_inclusive=False)
     if output_stride not in (16, 32) or (arch != "resnet50" and output_stride != 32):
         raise ConfigError(
             f"model.output_stride={output_stride} is not supported for {arch}; use 32"
             + (" or 16 (dilated layer4)" if arch == "resnet50" else "")
         )
-    for name, value in (("model.dim", dim), ("model.num_heads", num_heads), ("model.depth", depth)):
-        if int(value) < 1:
-            raise ConfigError(f"{name}={value} is out of range; it must be a positive integer")
     if int(dim) % int(num_heads):
         raise ConfigError(f"model.dim={dim} must be divisible by model.num_heads={num_heads}")
 
