@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 import typer
@@ -65,13 +67,19 @@ def _root(
     """camx command line."""
 
 
-def _run(task: str, overrides: list[str], multirun: bool, show: str | None) -> list[str]:
-    """``tasks.run`` with a camx error as one ``error:`` line and its exit code."""
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A camx error as one ``error:`` line and its exit code (2 user error, 3 storage)."""
     try:
-        return tasks.run(task, overrides, multirun=multirun, show=show)
+        yield
     except CamxError as exc:
         render.error(str(exc))
         raise typer.Exit(exc.exit_code) from None
+
+
+def _run(task: str, overrides: list[str], multirun: bool, show: str | None) -> list[str]:
+    with _user_errors():
+        return tasks.run(task, overrides, multirun=multirun, show=show)
 
 
 def _methods(method: str) -> str:
@@ -320,20 +328,16 @@ def report(
     ),
 ) -> None:
     """Aggregate the eval runs of a sweep into one table (metrics.md/json/csv), the figures and report.html."""
-    try:
+    if len(dirs) > 1 and not results:
+        render.error(f"got {len(dirs)} dirs; pass one sweep dir (several only with --results)")
+        raise typer.Exit(2)
+    with _user_errors():
         if results:
             tasks.study_report(dirs, results, out)
-            return
-        if len(dirs) > 1:
-            render.error(f"got {len(dirs)} dirs; pass one sweep dir (several only with --results)")
-            raise typer.Exit(2)
-        if demo is not None:
+        elif demo is not None:
             tasks.demo_summary(dirs[0], demo)
-            return
-        tasks.report(dirs[0], out)
-    except CamxError as exc:
-        render.error(str(exc))
-        raise typer.Exit(exc.exit_code) from None
+        else:
+            tasks.report(dirs[0], out)
 
 
 @app.command(
@@ -363,11 +367,8 @@ def study(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands instead of running them."),
 ) -> None:
     """Run a study: every stage's camx command in order, each study dir's study.json, then the report."""
-    try:
+    with _user_errors():
         code = tasks.study(name, variant, study_dir, train, results, command, dry_run)
-    except CamxError as exc:
-        render.error(str(exc))
-        raise typer.Exit(exc.exit_code) from None
     if code:
         raise typer.Exit(code)
 
@@ -384,11 +385,8 @@ def samples(
 ) -> None:
     """Write the first test images of a shapes preset (key=value overrides, e.g. experiment=quick) as PNG
     files, drawn like the images the preset's models were trained on."""
-    try:
+    with _user_errors():
         tasks.samples(folder, count, list(ctx.args))
-    except CamxError as exc:
-        render.error(str(exc))
-        raise typer.Exit(exc.exit_code) from None
 
 
 def main() -> None:
