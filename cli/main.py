@@ -25,18 +25,13 @@ from camx.errors import CamxError
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 
 
-def _groups_help(task: str, groups: tuple[str, ...]) -> str:
-    lines = ["Config groups (choose with GROUP=OPTION):"]
-    for g in groups:
-        lines.append(f"  {g}: {', '.join(hb.group_choices(g))}")
-    return "\n\n".join(lines)
-
-
 def _epilog(task: str, groups: tuple[str, ...], examples: list[str]) -> str:
-    ex = "\n\n".join(f"  {e}" for e in examples)
-    return (
-        f"{_groups_help(task, groups)}\n\nOverrides: key=value, +key=value (add), ~key (remove); "
-        f"see `camx {task} --cfg job` for every key.\n\nExamples:\n\n{ex}"
+    """``--help``'s end: the config groups with their options, how to override, examples."""
+    choices = [f"  {g}: {', '.join(hb.group_choices(g))}" for g in groups]
+    return "\n\n".join(
+        ["Config groups (choose with GROUP=OPTION):", *choices]
+        + [f"Overrides: key=value, +key=value (add), ~key (remove); `camx {task} --cfg job` shows every key."]
+        + ["Examples:", *(f"  {e}" for e in examples)]
     )
 
 
@@ -120,8 +115,6 @@ def train(
 
 
 GROUPS_EXPLAIN = ("model", "cam", "dataset", "experiment")
-
-
 IMAGES_AFTER_DASHDASH = "camx_images"
 # key=value, +key=value, ++key=value, ~key; a key is dotted names (hydra/… groups may hold a slash)
 _OVERRIDE_KEY = re.compile(r"(\+{1,2}|~)?(hydra/[\w@.-]+|[A-Za-z_][\w@-]*(\.[\w@-]+)*)")
@@ -137,6 +130,18 @@ def is_override(arg: str) -> bool:
     if not sep and not arg.startswith("~"):
         return False
     return _OVERRIDE_KEY.fullmatch(key) is not None
+
+
+def _with_images(ctx: typer.Context, task: str, cfg: str | None) -> list[str]:
+    """The overrides among the arguments, plus ``inputs=[…]`` of the images (the other arguments and every
+    one after ``--``); no image is a usage error (exit 2) unless ``--cfg`` only prints the config."""
+    args = list(ctx.args)
+    images = [a for a in args if not is_override(a)] + list(ctx.meta.get(IMAGES_AFTER_DASHDASH, []))
+    if not images and not cfg:
+        render.error(f"no image given; usage: camx {task} IMAGE... [key=value ...] (files, folders or globs)")
+        raise typer.Exit(2)
+    inputs = ["inputs=[" + ",".join(hb.quote(i) for i in images) + "]"] if images else []
+    return [a for a in args if is_override(a)] + inputs
 
 
 class _ImagesAfterDashDash(TyperCommand):
@@ -186,14 +191,7 @@ def explain(
 ) -> None:
     """Draw heatmaps for IMAGE files, folders or globs (existing paths and arguments that are not key=value
     overrides are images; every argument after -- is an image)."""
-    args = list(ctx.args)
-    overrides = [a for a in args if is_override(a)]
-    images = [a for a in args if not is_override(a)] + list(ctx.meta.get(IMAGES_AFTER_DASHDASH, []))
-    if not images and not cfg:
-        render.error("no image given; usage: camx explain IMAGE... [key=value ...] (files, folders or globs)")
-        raise typer.Exit(2)
-    if images:
-        overrides.append("inputs=[" + ",".join(hb.quote(i) for i in images) + "]")
+    overrides = _with_images(ctx, "explain", cfg)
     if method:
         overrides.append(_methods(method))
     if target is not None:
@@ -262,6 +260,7 @@ GROUPS_SANITY = ("model", "cam", "dataset", "experiment", "hydra/launcher")
 
 
 @app.command(
+    cls=_ImagesAfterDashDash,
     context_settings=EXTRA,
     epilog=_epilog(
         "sanity",
@@ -281,14 +280,7 @@ def sanity(
 ) -> None:
     """Randomise the model's weights block by block and see whether each method's maps change
     (Adebayo et al., NeurIPS 2018); IMAGE files, folders or globs as for explain."""
-    args = list(ctx.args)
-    overrides = [a for a in args if is_override(a)]
-    images = [a for a in args if not is_override(a)]
-    if not images and not cfg:
-        render.error("no image given; usage: camx sanity IMAGE... [key=value ...] (files, folders or globs)")
-        raise typer.Exit(2)
-    if images:
-        overrides.append("inputs=[" + ",".join(hb.quote(i) for i in images) + "]")
+    overrides = _with_images(ctx, "sanity", cfg)
     if method:
         overrides += [_methods(method), "baselines=[]"]
     if checkpoint:
