@@ -12,7 +12,7 @@ from typing import Any
 
 from camx.errors import ConfigError, check_choice, check_chunk_size
 from camx.options.cam import check_method, check_options
-from camx.options.dataset import is_auto_size, shapes_spec
+from camx.options.dataset import check_auto_size, shapes_spec
 from camx.options.metrics import METRICS
 from camx.options.model import ARCHS, is_external, min_input_side, validate_model_options
 from camx.options.perturb import AXES, CORRUPTIONS, KINDS, LEVEL_NAMES, NOISE_SPACES, corruption_grid
@@ -106,11 +106,7 @@ def _check_model(m: Mapping[str, Any], trainer: Mapping[str, Any], task: str) ->
 
 def _check_dataset(d: Mapping[str, Any], m: Mapping[str, Any]) -> None:
     """``dataset.image_size`` against the dataset and the network's smallest input; the shapes knobs."""
-    auto = is_auto_size(d["image_size"])
-    if auto and d["name"] != "imagefolder":
-        raise ConfigError(
-            f"dataset.image_size=auto (the images' own size) is for dataset=imagefolder; {d['name']} needs a number"
-        )
+    auto = check_auto_size(d)
     size = 4096 if auto else int(d["image_size"])
     need = min_input_side(m)
     if size < need:

@@ -50,6 +50,17 @@ def is_auto_size(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() == "auto"
 
 
+def check_auto_size(d: Mapping[str, Any]) -> bool:
+    """Whether ``dataset.image_size`` is ``auto``, which only ``imagefolder`` allows (else a ConfigError)."""
+    auto = is_auto_size(d.get("image_size"))
+    if auto and d.get("name") != "imagefolder":
+        raise ConfigError(
+            f"dataset.image_size=auto (the images' own size) is for dataset=imagefolder; "
+            f"{d.get('name', 'shapes')} needs a number"
+        )
+    return auto
+
+
 def check_shapes_classes(num_classes: int) -> int:
     """``num_classes`` if ``shapes`` has that many classes (2 to ``len(CLASS_NAMES)``), else a ConfigError."""
     if not 2 <= int(num_classes) <= len(CLASS_NAMES):
@@ -66,6 +77,7 @@ def shapes_spec(cfg: Mapping[str, Any]) -> ShapesSpec:
     from camx.options.schema import check_group
 
     check_group(cfg, "dataset", table="dataset:shapes")
+    check_auto_size({**cfg, "name": "shapes"})
     knobs = {f.name: f.type for f in fields(ShapesSpec)}
     spec = ShapesSpec(**{k: (int if t == "int" else float)(cfg[k]) for k, t in knobs.items() if k in cfg})
     if spec.max_scale < spec.min_scale:

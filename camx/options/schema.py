@@ -166,7 +166,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "seed": _int(0, SEED_MAX),
     },
     "dataset:shapes": {
-        "dataset.image_size": _int(16, 1024),  # what the generator draws
+        "dataset.image_size": Key("int", 16, 1024, auto=True),  # what it draws (auto: imagefolder's)
         "dataset.num_classes": _int(2, 10),
         "dataset.train_size": _int(1, 10**8),
         "dataset.val_size": _int(1, 10**8),
