@@ -186,3 +186,10 @@ PGC_SAME = [
     ("layercam", "LayerCAM"),
     ("hirescam", "HiResCAM"),
 ]
+
+
+def cnn_methods() -> tuple[str, ...]:
+    """The built-in method ids that explain any CNN (all but the ViT-only ones, e.g. legrad), in registry order."""
+    from camx.cam import REGISTRY
+
+    return tuple(name for name, cls in REGISTRY.items() if not cls.vit_only)

@@ -71,6 +71,7 @@ class CamMethod:
     relu: ClassVar[bool] = True
     tracks_head: ClassVar[bool] = False
     baseline: ClassVar[bool] = False  #: a reference map that explains nothing (listed after the methods)
+    vit_only: ClassVar[bool] = False  #: reads a Vision Transformer's attention maps; refuses other models
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -96,6 +96,7 @@ class LeGrad(CamMethod):
     cost = "1 forward, 1 backward per block used"
     needs_gradients = True
     relu = False
+    vit_only = True
 
     def __init__(self, *, blocks: int = 0) -> None:
         if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 0:
