@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from camx.cam.base import CamMethod, CamRun, make_method, minmax
+from camx.cam.fusion import check_fuse, check_layer_list, fuse_maps, is_layer_list
 from camx.cam.hooks import Pass, Probe, frozen_model, module_name
 from camx.cam.protocol import default_reshape, default_target_layer, resolve_layer
 from camx.cam.registry import display_name, method_key, resolve_method
@@ -22,6 +23,8 @@ from camx.text import plural
 Size = str | tuple[int, int] | None
 Targets = int | Sequence[int] | Tensor | None
 MethodSpec = str | type[CamMethod]  #: an id, "package.module:Class", or a CamMethod subclass
+Layer = str | nn.Module
+Layers = Layer | Sequence[Layer] | None  #: one layer, several (fused, :mod:`camx.cam.fusion`) or the default
 
 
 @dataclass(frozen=True)
@@ -112,12 +115,13 @@ def explain(
     model: nn.Module,
     images: Tensor,
     method: MethodSpec = "gradcam",
-    target_layer: str | nn.Module | None = None,
+    target_layer: Layers = None,
     targets: Targets = None,
     size: Size = "input",
     mc_samples: int = 1,
     chunk_size: int | str = "auto",
     reshape: Reshape | None = None,
+    fuse: str = "mean",
     **method_options: Any,
 ) -> CamResult:
     """Class activation maps of ``images`` (normalised, (B, 3, H, W)) for ``model`` (returns logits).
@@ -126,7 +130,9 @@ def explain(
       or ``"package.module:Class"`` naming one; ``method_options`` go to its class (see its docstring).
     - ``target_layer``: a module of ``model`` or its dotted path; None → ``model.cam_target_layer``
       when the model has it, else the last module whose output is a 4-D map with more than one
-      spatial position (found by hooks during the forward pass).
+      spatial position (found by hooks during the forward pass). A list of layers: the map of each
+      layer, fused by ``fuse`` (``"mean"``, pytorch-grad-cam's; ``"layercam"``, Layer-CAM's tanh
+      scaling and maximum; :mod:`camx.cam.fusion`), one forward pass per layer.
     - ``targets``: None (each image's predicted class), an int, or B ints.
     - ``size``: ``"input"`` (bilinear, align_corners=False, to H×W), None (feature-map resolution)
       or (h, w).
@@ -158,6 +164,7 @@ def explain(
         chunk_size=chunk_size,
         reshape=reshape,
         options={key: method_options},
+        fuse=fuse,
     )[key]
 
 
@@ -165,13 +172,14 @@ def explain_many(
     model: nn.Module,
     images: Tensor,
     methods: Sequence[MethodSpec],
-    target_layer: str | nn.Module | None = None,
+    target_layer: Layers = None,
     targets: Targets = None,
     size: Size = "input",
     mc_samples: int = 1,
     chunk_size: int | str = "auto",
     options: Mapping[str, Mapping[str, Any]] | None = None,
     reshape: Reshape | None = None,
+    fuse: str = "mean",
 ) -> dict[str, CamResult]:
     """:func:`explain` for several methods at once, keyed by method: the same maps, fewer passes.
 
@@ -187,6 +195,12 @@ def explain_many(
     score method is among ``methods``: its masked passes draw from the global RNG between samples,
     so the other methods see different (equally distributed) Monte-Carlo samples.
     """
+    check_fuse(fuse)
+    if is_layer_list(target_layer):
+        common = dict(
+            targets=targets, mc_samples=mc_samples, chunk_size=chunk_size, options=options, reshape=reshape
+        )
+        return _explain_layers(model, images, methods, check_layer_list(target_layer), fuse, size, common)
     impls = build_methods(methods, options)
     images = _check_images(images)
     mc = _positive_int("mc_samples", mc_samples)
@@ -214,6 +228,37 @@ def explain_many(
             target_layer=layer_name,
         )
         for key, impl in impls.items()
+    }
+
+
+def _explain_layers(
+    model: nn.Module,
+    images: Tensor,
+    methods: Sequence[MethodSpec],
+    layers: list[Any],
+    fuse: str,
+    size: Size,
+    common: dict[str, Any],
+) -> dict[str, CamResult]:
+    """:func:`explain_many` at each layer (maps at feature-map resolution), fused per method by ``fuse``."""
+    out_size = _check_size(size, _check_images(images))
+    first = explain_many(model, images, methods, target_layer=layers[0], size=None, **common)
+    # the other layers explain the classes the first layer's pass chose (the same argmax without MC sampling)
+    common = {**common, "targets": next(iter(first.values())).targets}
+    rest = [
+        explain_many(model, images, methods, target_layer=layer, size=None, **common) for layer in layers[1:]
+    ]
+    per_layer = [first, *rest]
+    return {
+        key: CamResult(
+            maps=fuse_maps([res[key].maps for res in per_layer], out_size, fuse),
+            logits=first[key].logits,
+            probs=first[key].probs,
+            targets=first[key].targets,
+            method=first[key].method,
+            target_layer=",".join(res[key].target_layer for res in per_layer),
+        )
+        for key in first
     }
 
 
