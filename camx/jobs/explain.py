@@ -139,7 +139,7 @@ class _Model:
     label: str
     path: Any
     model: torch.nn.Module
-    layer: str | None
+    layer: str | list[str] | None  #: several layers: maps fused by cam.fuse
     size: int
     target: int | None
 
@@ -200,6 +200,7 @@ def _explain_chunk(
             mc_samples=int(cfg["cam"]["mc_samples"]),
             chunk_size=cfg["cam"]["chunk_size"],
             target_layer=job.layer,
+            fuse=cfg["cam"].get("fuse", "mean"),
             reshape=cfg["model"]["reshape"],
             options={m: method_options(cfg, m) for m in methods},
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -13,12 +13,15 @@ from camx.options import is_unset
 from camx.options.model import requested_target_layer
 
 
-def check_target_layer(model: nn.Module, name: Any, what: str) -> str | None:
+def check_target_layer(model: nn.Module, name: Any, what: str) -> str | list[str] | None:
     """``name`` if it is a dotted module path of ``model`` (None if unset: :func:`~camx.options.is_unset`, as
-    :func:`~camx.options.model.requested_target_layer`); else a ConfigError listing valid paths.
+    :func:`~camx.options.model.requested_target_layer`); else a ConfigError listing valid paths. A list of
+    paths (``model.target_layer=[blocks.4,bn2]``: maps fused by ``cam.fuse``) is checked path by path.
 
     ``what`` names the model in the message (e.g. ``resnet50/plain`` or a checkpoint path).
     """
+    if isinstance(name, Sequence) and not isinstance(name, str):
+        return [str(check_target_layer(model, one, what)) for one in name]
     if is_unset(name):
         return None
     modules = dict(model.named_modules())
@@ -42,6 +45,11 @@ def validate_target_layer(model_cfg: Mapping[str, Any]) -> None:
     name = requested_target_layer(model_cfg)
     if name is None:
         return
+    if isinstance(name, Sequence) and not isinstance(name, str):
+        raise ConfigError(
+            f"model.target_layer={list(name)!r}: a trained model keeps one default layer; give one here "
+            "(several layers, fused, are for camx explain and eval)"
+        )
     options = {k: v for k, v in model_cfg.items() if k not in ("arch", "head", "target_layer", "weights")}
     with torch.device("meta"):
         model = build_model(model_cfg["arch"], model_cfg["head"], 2, **options)

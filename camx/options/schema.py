@@ -81,7 +81,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "model.init_backbone": OPTIONAL_TEXT,
         "model.classifier": _choice(*CLASSIFIERS),
         "model.output_stride": _int(1, 64),
-        "model.target_layer": Key("any", optional=True),
+        "model.target_layer": Key("layers", optional=True),
         "model.reshape": OPTIONAL_TEXT,
         "model.mask_ratio": _float(0.0, 1.0, hi_inc=False),
         "model.dim": _int(1, 65_536),
@@ -117,6 +117,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),  # auto or an int ≥ 1: camx.errors.check_chunk_size
+        "cam.fuse": TEXT,  # mean or layercam: camx.cam.fusion.check_fuse
         "inputs": TEXTS,
         "methods": Key("methods", optional=True),
         "heads": HEAD_LIST,
@@ -131,6 +132,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),
+        "cam.fuse": TEXT,
         "checkpoints": TEXTS,
         "heads": HEAD_LIST,
         "methods": Key("methods", optional=True),
@@ -273,6 +275,9 @@ def _problem(value: Any, key: Key) -> str | None:
             if _is_texts(value) or (isinstance(value, str) and value.strip())
             else "is not a list of methods"
         )
+    if kind == "layers":  # one module path, or a list of them (maps fused by cam.fuse)
+        single = isinstance(value, (str, int)) and not isinstance(value, bool)
+        return None if single or _is_texts(value) else "is not a layer or a list of layers"
     if kind == "target":
         return None if isinstance(value, (str, int)) and not isinstance(value, bool) else "is not a class"
     if kind == "resume":
@@ -301,6 +306,7 @@ _EXPECTED = {
     "texts": "a list such as [a,b]",
     "methods": "a list of CAM methods such as [gradcam,gradcampp]",
     "target": "a class index or name",
+    "layers": "a module path such as layer4, or a list such as [layer3,layer4]",
     "resume": "true, false or a run dir",
     "sizes": "null or a list such as [32,48]",
     "ratios": "a list such as [0.8,0.1,0.1]",
