@@ -129,7 +129,7 @@ class _Checkpoint:
     label: str
     path: Any
     model: nn.Module
-    layer: str | None
+    layer: str | list[str] | None  #: several layers: maps fused by cam.fuse
     relabel: torch.Tensor | None  #: dataset class → model class (pretrained classifiers), else None
     class_names: list[str] | None  #: the model's own class names when it scores in them
     info: dict[str, Any]
