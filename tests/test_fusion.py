@@ -109,3 +109,11 @@ def test_every_listed_layer_is_checked(model: nn.Module) -> None:
     assert check_target_layer(model, ["blocks.4", "bn2"], "lite0") == ["blocks.4", "bn2"]
     with pytest.raises(ConfigError, match="model.target_layer='nope' is not a module of lite0"):
         check_target_layer(model, ["blocks.4", "nope"], "lite0")
+
+
+def test_the_schema_offers_exactly_the_fusions_camx_cam_has():
+    from camx.cam.fusion import FUSES
+    from camx.options.schema import SCHEMA
+
+    for task in ("explain", "eval"):
+        assert SCHEMA[task]["cam.fuse"].choices == FUSES

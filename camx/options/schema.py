@@ -117,7 +117,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),  # auto or an int ≥ 1: camx.errors.check_chunk_size
-        "cam.fuse": TEXT,  # mean or layercam: camx.cam.fusion.check_fuse
+        "cam.fuse": _choice("mean", "layercam"),  # camx.cam.fusion.FUSES (tests/test_fusion.py checks)
         "inputs": TEXTS,
         "methods": Key("methods", optional=True),
         "heads": HEAD_LIST,
@@ -132,7 +132,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),
-        "cam.fuse": TEXT,
+        "cam.fuse": _choice("mean", "layercam"),
         "checkpoints": TEXTS,
         "heads": HEAD_LIST,
         "methods": Key("methods", optional=True),
