@@ -24,7 +24,6 @@ minutes per image on a CPU (see the CAM section of docs/PERFORMANCE.md).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_common import command_line, machine_info, publish  # noqa: E402
+from bench_eval_peers import camx_layer, peer_di, peer_grid, peer_maps  # noqa: E402
 
 ARCH = "timm/tf_efficientnet_lite0"
 METHODS = ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam")
@@ -44,6 +44,8 @@ LEVELS = (0.1, 0.5, 1.0)  # noise variance in the model's normalised units (pert
 METRICS = ("average_drop", "increase_in_confidence", "deletion_auc", "insertion_auc")
 TOLERANCE = 1e-4  # max |camx − peer| per metric (AD/IC as fractions, AUCs as probabilities)
 EVAL_SPEEDUP, DI_SPEEDUP = 3.0, 2.0  # the targets (issue #21.4)
+SIZE = 128  # photo side in px: 128² pixels split evenly into 16 deletion/insertion steps
+RESULT = Path(__file__).resolve().parents[1] / "docs" / "results" / "eval_throughput.md"
 PHOTOS = (
     "chelsea",
     "coffee",
@@ -173,139 +175,6 @@ def grid_inputs(cfg: Any, model: torch.nn.Module) -> tuple[list[tuple[float, tor
     return [(float(c.level), x) for c, x, _ in perturbed], labels
 
 
-class GivenMaps:
-    """A TorchCAM extractor that hands TorchCAM's metrics precomputed maps (pytorch-grad-cam's)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.model = model
-        self.maps: torch.Tensor | None = None
-
-    def __call__(
-        self, class_idx: Any = None, scores: Any = None, normalized: bool = True, **_: Any
-    ) -> list[Any]:
-        return [self.maps]
-
-    def fuse_cams(self, cams: list[torch.Tensor]) -> torch.Tensor:
-        return cams[0]
-
-    def _hooks_off(self) -> Any:
-        return contextlib.nullcontext()
-
-
-PGC = {
-    "gradcam": "GradCAM",
-    "gradcampp": "GradCAMPlusPlus",
-    "xgradcam": "XGradCAM",
-    "layercam": "LayerCAM",
-    "hirescam": "HiResCAM",
-    "eigencam": "EigenCAM",
-}
-
-
-def peer_maps(
-    model: torch.nn.Module,
-    layer: torch.nn.Module,
-    method: str,
-    x: torch.Tensor,
-    labels: torch.Tensor,
-    batch: int,
-) -> torch.Tensor:
-    """pytorch-grad-cam's maps of ``method`` for normalised images ``x``, explaining ``labels``."""
-    import pytorch_grad_cam as pgc
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    out = []
-    with getattr(pgc, PGC[method])(model=model, target_layers=[layer]) as cam:
-        for s in range(0, len(x), batch):
-            targets = [ClassifierOutputTarget(int(c)) for c in labels[s : s + batch]]
-            out.append(torch.from_numpy(cam(input_tensor=x[s : s + batch], targets=targets)))
-    return torch.cat(out)
-
-
-def peer_ad(
-    model: torch.nn.Module, x: torch.Tensor, maps: torch.Tensor, labels: torch.Tensor, batch: int
-) -> tuple[float, float]:
-    """Average Drop and Increase in Confidence (fractions) with pytorch-grad-cam's map-times-input metric:
-    O = p_c(x ⊙ map) from ``CamMultImageConfidenceChange``, Y = p_c(x); drop = max(0, Y − O) / Y (the
-    division by Y is the user's: pytorch-grad-cam reports max(0, Y − O))."""
-    from pytorch_grad_cam.metrics.cam_mult_image import CamMultImageConfidenceChange
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
-
-    metric, drops, ups = CamMultImageConfidenceChange(), [], []
-    for s in range(0, len(x), batch):
-        xb, cams = x[s : s + batch], maps[s : s + batch].numpy()
-        targets = [ClassifierOutputSoftmaxTarget(int(c)) for c in labels[s : s + batch]]
-        o = torch.from_numpy(metric(xb, cams, targets, model, return_diff=False))
-        with torch.no_grad():
-            y = model(xb).softmax(-1).gather(1, labels[s : s + batch, None])[:, 0]
-        drops.append((y - o).clamp_min(0) / y)
-        ups.append((o > y).float())
-    return float(torch.cat(drops).mean()), float(torch.cat(ups).mean())
-
-
-def peer_di(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    maps: torch.Tensor,
-    labels: torch.Tensor,
-    batch: int,
-    steps: int,
-    black: torch.Tensor,
-) -> tuple[float, float]:
-    """TorchCAM's DeletionInsertionMetric means on given maps, black (in normalised units) as its baseline."""
-    from functools import partial
-
-    from torchcam.metrics import DeletionInsertionMetric
-
-    given = GivenMaps(model)
-    di = DeletionInsertionMetric(given, partial(torch.softmax, dim=-1), steps=steps, baseline=black)
-    with torch.no_grad():
-        for s in range(0, len(x), batch):
-            given.maps = maps[s : s + batch]
-            di.update(x[s : s + batch], class_idx=labels[s : s + batch].tolist())
-    d = di.summary()
-    return d["deletion_auc"], d["insertion_auc"]
-
-
-def peer_metrics(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    maps: torch.Tensor,
-    labels: torch.Tensor,
-    batch: int,
-    steps: int,
-    black: torch.Tensor,
-) -> dict[str, float]:
-    """The four means of one (condition, method) cell, the peers' way."""
-    drop, inc = peer_ad(model, x, maps, labels, batch)
-    dele, ins = peer_di(model, x, maps, labels, batch, steps, black)
-    return {"average_drop": drop, "increase_in_confidence": inc, "deletion_auc": dele, "insertion_auc": ins}
-
-
-def peer_grid(
-    model: torch.nn.Module,
-    conds: list[tuple[float, torch.Tensor]],
-    labels: torch.Tensor,
-    methods: list[str],
-    steps: int,
-    batch: int,
-) -> tuple[dict[tuple[str, float, str], float], float]:
-    """The peer user's plain loop over conditions × methods; its means and wall time."""
-    from camx.data.transforms import normalize
-
-    layer = _layer(model)
-    black = normalize(torch.zeros(3, 1, 1), model)  # black in the model's normalised input
-    values = {}
-    start = time.perf_counter()
-    for level, images in conds:
-        x = normalize(images, model)  # the user's preprocessing: Normalize(mean, std)
-        for method in methods:
-            maps = peer_maps(model, layer, method, x, labels, batch)
-            for metric, v in peer_metrics(model, x, maps, labels, batch, steps, black).items():
-                values[(method, level, metric)] = v
-    return values, time.perf_counter() - start
-
-
 def max_differences(
     ours: dict[tuple[str, float, str], float], peer: dict[tuple[str, float, str], float]
 ) -> dict[str, float]:
@@ -367,7 +236,7 @@ def run(
     from camx.data.transforms import normalize
 
     clean = conds[0][1]
-    maps = peer_maps(model, _layer(model), methods[0], normalize(clean, model), labels, batch)
+    maps = peer_maps(model, camx_layer(model), methods[0], normalize(clean, model), labels, batch)
     cells = len(conds) * images
     return {
         "model": f"{ARCH} (shipped ImageNet weights)",
@@ -387,14 +256,6 @@ def run(
         "machine": machine_info(),
         "load": _load_average(),
     }
-
-
-def _layer(model: torch.nn.Module) -> torch.nn.Module:
-    """The module camx explains by default (its probe's last feature map; ``bn2`` for Lite0)."""
-    from camx.cam import explain
-
-    name = explain(model, torch.zeros(1, 3, 64, 64), "gradcam").target_layer
-    return model.get_submodule(name)
 
 
 def _load_average() -> list[float] | None:
@@ -424,48 +285,56 @@ def verdicts(res: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def _loaded(res: dict[str, Any]) -> str:
+    load, cores = res.get("load"), res["machine"].get("usable_cores") or 1
+    busy = bool(load) and load[0] > 0.5 * cores
+    return f"load average {load} while running" + (
+        "; a loaded machine: the times are indicative only" if busy else ""
+    )
+
+
+def throughput_rows(res: dict[str, Any]) -> tuple[str, list[str], list[list[str]], str]:
+    """(title, columns, rows, note) of the comparison, for docs/PERFORMANCE.md and the results file."""
+    m, di = res["machine"], res["deletion_insertion"]
+    short = {
+        "average_drop": "AD",
+        "increase_in_confidence": "IC",
+        "deletion_auc": "del",
+        "insertion_auc": "ins",
+    }
+    diffs = ", ".join(f"{short[k]} {v:.1e}" for k, v in res["max_abs_diff"].items())
+    rows = [
+        ["camx eval (camx.jobs.evaluate.evaluate)", f"{res['camx_rate']:.2f}", f"{res['camx_seconds']:.1f}", "", ""],
+        ["pytorch-grad-cam + TorchCAM, plain loop", f"{res['peer_rate']:.2f}", f"{res['peer_seconds']:.1f}",
+         f"{res['speedup']:.2f}×", diffs],
+        ["deletion/insertion: camx.metrics", "", f"{di['camx_seconds']:.1f}", "", ""],
+        ["deletion/insertion: TorchCAM DeletionInsertionMetric", "", f"{di['torchcam_seconds']:.1f}",
+         f"{di['speedup']:.2f}×", f"{di['max_abs_diff']:.1e}"],
+    ]  # fmt: skip
+    note = (
+        f"{res['model']}, {res['images']} scikit-image photo crops at {res['image_size']} px; methods "
+        f"{', '.join(res['methods'])}; conditions: clean + Gaussian noise of variance "
+        f"{', '.join(f'{v:g}' for v in res['levels'][1:])} (normalised units); {res['steps']} deletion/insertion "
+        f"steps, black substrate; batch {res['batch_size']}; AD/IC compared as fractions; deletion/insertion alone "
+        f"on the clean images and the same {res['methods'][0]} maps. {m['cpu']}, {m['usable_cores']} usable "
+        f"cores, {m['torch_threads']} torch thread(s), {_loaded(res)}"
+    )
+    cells = f"({res['images']} images × {len(res['levels'])} conditions) / s"
+    cols = ["pipeline", cells, "seconds", "camx speed-up", "max |camx − peer|"]
+    return "Evaluation grid: camx eval against the peers' plain loop", cols, rows, note
+
+
 def markdown(res: dict[str, Any], command: str) -> str:
-    """The result as markdown: targets, throughput, equality per metric, and the machine and its load."""
+    """The result as markdown: the targets, then the comparison table and its note (with the command)."""
     from camx.report import markdown as md
 
-    m = res["machine"]
-    cells = f"{res['images']} images × {len(res['levels'])} conditions"
-    rows = [
-        [
-            "camx eval (camx.jobs.evaluate.evaluate)",
-            f"{res['camx_rate']:.2f}",
-            f"{res['camx_seconds']:.1f}",
-            "",
-        ],
-        [
-            "pytorch-grad-cam maps + TorchCAM metrics, plain loop",
-            f"{res['peer_rate']:.2f}",
-            f"{res['peer_seconds']:.1f}",
-            f"{res['speedup']:.2f}×",
-        ],
-    ]
-    di = res["deletion_insertion"]
+    _, cols, rows, note = throughput_rows(res)
     lines = [
         *md.table(["target", "measured", "result"], verdicts(res), align="lrr"),
         "",
-        *md.table(["pipeline", f"({cells}) / s", "seconds", "camx speed-up"], rows, right=True),
+        *md.table(cols, rows, align="lrrrl"),
         "",
-        *md.table(
-            ["metric", "max |camx − peer|"],
-            [[k, f"{v:.2e}"] for k, v in res["max_abs_diff"].items()],
-            right=True,
-        ),
-        "",
-        f"Deletion/insertion alone ({res['images']} clean images, {res['methods'][0]} maps): camx "
-        f"{di['camx_seconds']:.1f} s, TorchCAM {di['torchcam_seconds']:.1f} s ({di['speedup']:.2f}×), "
-        f"max |Δ mean AUC| {di['max_abs_diff']:.1e}.",
-        "",
-        f"_{res['model']}, {res['images']} scikit-image photo crops at {res['image_size']} px; methods "
-        f"{', '.join(res['methods'])}; conditions: clean + Gaussian noise of variance "
-        f"{', '.join(f'{v:g}' for v in res['levels'][1:])} (normalised units); {res['steps']} deletion/insertion "
-        f"steps, black substrate; batch {res['batch_size']}. AD/IC compared as fractions. Machine: {m['cpu']}, "
-        f"{m['usable_cores']} usable cores, {m['torch_threads']} torch thread(s), load average {res['load']} "
-        f"while running (a loaded machine: the times are indicative only). Command: `{command}`._",
+        f"_{note}. Command: `{command}`._",
     ]
     return "\n".join(lines) + "\n"
 
@@ -473,7 +342,7 @@ def markdown(res: dict[str, Any], command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--size", type=int, default=128, help="photo side in px (H·W divisible by --steps)")
+    parser.add_argument("--size", type=int, default=SIZE, help="photo side in px (H·W divisible by --steps)")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--levels", default=",".join(f"{v:g}" for v in LEVELS))
     parser.add_argument("--steps", type=int, default=16)

@@ -24,7 +24,10 @@ def test_camx_eval_and_the_peer_loop_give_the_same_numbers() -> None:
     diff = res["max_abs_diff"]
     assert res["levels"] == [0.0, 0.5] and set(diff) == set(bench_eval.METRICS)
     # AD/IC: the same definition, the same maps up to float rounding → the same numbers
-    assert diff["average_drop"] <= bench_eval.TOLERANCE and diff["increase_in_confidence"] <= bench_eval.TOLERANCE
+    assert (
+        diff["average_drop"] <= bench_eval.TOLERANCE
+        and diff["increase_in_confidence"] <= bench_eval.TOLERANCE
+    )
     # deletion/insertion on the very same maps: camx's function and TorchCAM's metric agree
     assert res["deletion_insertion"]["max_abs_diff"] <= 1e-6
     # on each library's own maps (equal to ~1e-6) only the order of tied map values differs
