@@ -217,6 +217,17 @@ def eval_table(data: dict[str, Any]) -> list[Table]:
     return [(f"Evaluation throughput ({ev.get('config')})", cols, rows, note)]
 
 
+def eval_peers_table(data: dict[str, Any]) -> list[Table]:
+    """camx eval against pytorch-grad-cam + TorchCAM in a plain loop (``benchmarks/bench_eval.py``)."""
+    res = data.get("eval_peers") or {}
+    if not res:
+        return []
+    from bench_eval import throughput_rows
+
+    title, cols, rows, note = throughput_rows(res)
+    return [(title, cols, rows, note)]
+
+
 def memory_table(data: dict[str, Any]) -> list[Table]:
     mem = data.get("memory") or {}
     if not mem.get("rows"):
@@ -248,6 +259,7 @@ SECTIONS: list[Callable[[dict[str, Any]], list[Table]]] = [
     gradpp_tables,
     training_table,
     eval_table,
+    eval_peers_table,
     memory_table,
 ]
 

@@ -213,4 +213,21 @@ def training_target(data: dict[str, Any]) -> Target:
 
 def evaluate_targets(data: dict[str, Any]) -> list[Target]:
     """The issue's targets, each with what was measured and pass / FAIL / not measured."""
-    return [*gradient_targets(data), *scorecam_targets(data), gradpp_target(data), training_target(data)]
+    return [
+        *gradient_targets(data),
+        *scorecam_targets(data),
+        gradpp_target(data),
+        training_target(data),
+        *eval_peer_targets(data),
+    ]
+
+
+def eval_peer_targets(data: dict[str, Any]) -> list[Target]:
+    """camx eval against the peers' plain loop (``benchmarks/bench_eval.py``): images/s and deletion/insertion."""
+    res = data.get("eval_peers")
+    if not res:
+        return []
+    from bench_eval import verdicts
+
+    judged = {"pass": True, "FAIL": False}
+    return [{"target": t, "measured": m, "pass": judged.get(v)} for t, m, v in verdicts(res)]

@@ -71,6 +71,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "train_steps": 3,
         "compile": False,
         "eval_images": 16,
+        "eval_peer_images": 4,
     },
     "default": {
         "batches": [1, 16],
@@ -86,6 +87,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "train_steps": 10,
         "compile": True,
         "eval_images": 64,
+        "eval_peer_images": 64,
     },
     "full": {
         "batches": [1, 16],
@@ -101,6 +103,7 @@ PLANS: dict[str, dict[str, Any]] = {
         "train_steps": 15,
         "compile": True,
         "eval_images": 200,
+        "eval_peer_images": 64,
     },
 }
 TOP_KS: list[int | None] = [8, 16, 32, 64, None]
@@ -368,6 +371,22 @@ def trained_scorecam_section(
     }
 
 
+def eval_peers_section(plan: dict[str, Any], log: Any) -> dict[str, Any]:
+    """``camx eval`` against pytorch-grad-cam + TorchCAM in a plain loop (benchmarks/bench_eval.py), and
+    docs/results/eval_throughput.md from it (not after --quick)."""
+    import bench_eval
+    from bench_common import publish
+
+    n = plan["eval_peer_images"]
+    log(
+        f"eval grid against the peers: {n} photos × {len(bench_eval.METHODS)} methods × clean + 3 noise levels"
+    )
+    res = bench_eval.run(n, bench_eval.SIZE, list(bench_eval.METHODS), list(bench_eval.LEVELS), 16, 32)
+    if plan is not PLANS["quick"]:
+        publish(bench_eval.markdown(res, command_line()), bench_eval.RESULT)
+    return res
+
+
 MEMORY_TOP_K = 64  # scorecam channels per memory probe: enough for several chunks, seconds not minutes
 
 
@@ -520,8 +539,9 @@ def run_sections(
 ) -> None:
     """Every measurement into ``data``, under a progress bar."""
     train_device = "cuda" if "cuda" in [d.type for d in devices] else "cpu"
-    with stage_bar(console) as bar:  # six sections: CAM, trade-off, trained Score-CAM, train, eval, memory
-        task = bar.add_task("make bench", total=6)
+    # seven sections: CAM, trade-off, trained Score-CAM, train, eval, eval against the peers, memory
+    with stage_bar(console) as bar:
+        task = bar.add_task("make bench", total=7)
         cam = cam_section(data, plan, devices, size, log)
         bar.advance(task)
         gradpp_section(data, plan, cam, size, log, checkpoint)
@@ -538,6 +558,8 @@ def run_sections(
         )
         bar.advance(task)
         data["eval"] = evaluation(TRAIN_CONFIG, images=plan["eval_images"], device=train_device, reporter=log)
+        bar.advance(task)
+        data["eval_peers"] = eval_peers_section(plan, log)
         bar.advance(task)
         memory_section(data, plan, size, log)
         bar.advance(task)

@@ -19,7 +19,7 @@ import torch
 
 from camx import metrics as M
 from camx import perturb as P
-from camx.data.transforms import IMAGENET_STD, normalize
+from camx.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from camx.jobs.eval_conditions import Condition
 from camx.jobs.explain import explain_checked
 from camx.metrics.complexity import complexity, sparseness
@@ -50,6 +50,7 @@ class Scoring:
     #: ([0, 1] images, targets) → the method's maps: metrics that explain other inputs or classes
     explain: Explain | None = None
     std: tuple[float, ...] = IMAGENET_STD  #: the model's input normalisation std (ROAD's noise scale)
+    fill: tuple[float, ...] = IMAGENET_MEAN  #: the model's normalisation mean: where AD/IC's map is 0
 
     def reference(self) -> torch.Tensor:
         """The clean maps moved as the images were (geometric perturbations), to compare ``maps`` with."""
@@ -74,7 +75,9 @@ def _confidence_pred(s: Scoring) -> Scores:
 def _average_drop(s: Scoring) -> Scores:
     if not s.cfg["average_drop"]:
         return {}
-    drop, inc = M.average_drop_increase(s.forward, s.images, s.maps, s.labels, base_probs=s.probs)
+    drop, inc = M.average_drop_increase(
+        s.forward, s.images, s.maps, s.labels, base_probs=s.probs, fill=s.fill
+    )
     return {"average_drop": drop, "increase_in_confidence": inc}
 
 
@@ -82,7 +85,10 @@ def _deletion_insertion(s: Scoring) -> Scores:
     steps = int(s.cfg["faithfulness_steps"])
     if steps <= 0:
         return {}
-    dele, ins = M.deletion_insertion_auc(s.forward, s.images, s.maps, s.labels, steps=steps)
+    substrate = str(s.cfg.get("faithfulness_substrate", "blur"))
+    dele, ins = M.deletion_insertion_auc(
+        s.forward, s.images, s.maps, s.labels, steps=steps, substrate=substrate
+    )
     return {"deletion_auc": dele, "insertion_auc": ins}
 
 

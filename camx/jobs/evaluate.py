@@ -293,7 +293,18 @@ def _score_batch(
     for ci, (cond, x, m) in enumerate(perturbed):
         rows = slice(ci * n, (ci + 1) * n)
         maps_of = {method: maps[rows] for method, maps in maps_all.items()}
-        s = Scoring(plan.cfg, cond, ck.forward, x, labels, probs_all[rows], m, keys=keys, seed=plan.seed)
+        s = Scoring(
+            plan.cfg,
+            cond,
+            ck.forward,
+            x,
+            labels,
+            probs_all[rows],
+            m,
+            keys=keys,
+            seed=plan.seed,
+            fill=stats_of(ck.model)[0],
+        )
         acc.score(PREDICTION_METRICS, s, ck.label, None)
         for method, maps in maps_of.items():
             acc.score(

@@ -144,6 +144,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "map_metrics": BOOL,
         "average_drop": BOOL,
         "faithfulness_steps": _int(0, 10_000),
+        "faithfulness_substrate": TEXT,
         "iou_threshold": _float(0.0, 1.0),
         "complexity": BOOL,
         "road": BOOL,
