@@ -85,3 +85,9 @@ def augment_batch(batch: Mapping[str, Any], t: Mapping[str, Any], epoch: int, st
     if noise_range(t) is None:
         return batch
     return {**batch, "image": noise_augment(batch["image"], t, epoch, step)}
+
+
+def head_label(head: str, config: Mapping[str, Any] | None) -> str:
+    """The head as records and reports name it: ``plain+noise`` when the run was noise-augmented."""
+    t = (config or {}).get("trainer") or {}
+    return f"{head}+noise" if (t.get("noise_augment") or {}).get("variance") is not None else head

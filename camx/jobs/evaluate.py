@@ -54,6 +54,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from camx import figures
 from camx.config import methods_of
+from camx.data.augment import head_label
 from camx.data.datasets import build_dataset, resolve_image_size
 from camx.data.transforms import normalize, stats_of
 from camx.data.unreadable import SkipLog, drop_unreadable
@@ -152,7 +153,7 @@ def _load(
     info = {
         "arch": meta["arch"],
         "path": str(path),
-        "head": meta["head"],
+        "head": head_label(meta["head"], meta.get("config")),  # plain+noise: trainer.noise_augment
         "seed": (meta.get("config") or {}).get("trainer", {}).get("seed"),
         "mask_ratio": (
             meta.get("model", {}).get("mask_ratio") if meta["head"] in ("dropout", "dropkey") else None

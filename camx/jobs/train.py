@@ -40,6 +40,7 @@ from camx.checkpoint import (
     save_checkpoint,
 )
 from camx.data.datasets import build_dataset, class_names, resolve_image_size
+from camx.data.augment import augment_batch
 from camx.data.unreadable import SkipLog
 from camx.errors import CamxError
 from camx.jobs.guard import Diverged, DivergenceGuard
@@ -265,7 +266,9 @@ def _fit_epoch(run: TrainingRun, epoch: int, stop: Any) -> None:
     if first:
         run.reporter.advance(first)
     for step, batch in enumerate(_epoch_batches(run, epoch, first), start=first):
-        inputs = batch_inputs(batch, run.device, side, run.channels_last, run.log)
+        inputs = batch_inputs(
+            augment_batch(batch, run.t, epoch, step), run.device, side, run.channels_last, run.log
+        )
         if inputs is None:  # imagefolder: every file of the batch unreadable
             run.sched.step()
             continue

@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from camx.data.augment import noise_range
 from camx.errors import ConfigError
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
@@ -58,3 +59,4 @@ def validate_trainer(t: Mapping[str, Any]) -> None:
             )
         for side in sizes:
             _whole("sizes", side, 8)
+    noise_range(t)  # trainer.noise_augment: [low, high] variances and a known space, or off

@@ -15,7 +15,7 @@ from typing import Any
 from camx.metrics import mean_ci
 from camx.report.tables import Cell
 
-HEAD_ORDER = ("plain", "attention", "dropout", "dropkey")
+HEAD_ORDER = ("plain", "plain+noise", "attention", "dropout", "dropkey")
 BASELINES = ("random", "center")
 LOCALISATION = ("pointing_game", "energy_pointing_game", "iou")
 STABILITY = ("stability_pearson", "stability_ssim")
