@@ -39,8 +39,8 @@ from camx.checkpoint import (
     restore_training_state,
     save_checkpoint,
 )
-from camx.data.datasets import build_dataset, class_names, resolve_image_size
 from camx.data.augment import augment_batch
+from camx.data.datasets import build_dataset, class_names, resolve_image_size
 from camx.data.unreadable import SkipLog
 from camx.errors import CamxError
 from camx.jobs.guard import Diverged, DivergenceGuard
