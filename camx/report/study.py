@@ -97,8 +97,9 @@ def load_study(path: Path) -> Study:
         doc = json.loads(metrics.read_text())
         cam = (doc.get("config") or {}).get("cam") or {}
         mc = int(cam.get("mc_samples", 1) or 1)
+        space = (((doc.get("config") or {}).get("perturb") or {}).get("noise") or {}).get("space", "pixel")
         run = metrics.parent.relative_to(path).as_posix()
-        study.records += [{**r, "stage": run, "mc": mc} for r in doc["records"]]
+        study.records += [{**r, "stage": run, "mc": mc, "noise_space": space} for r in doc["records"]]
     if not study.records:
         raise DataError(f"{path}: no eval records below it; the study's evals did not run")
     study.notes = setup_lines(path)

@@ -19,6 +19,7 @@ from camx.report import groups as G
 from camx.report import markdown as md
 from camx.report.figures import PAPER_CONFIDENCE
 from camx.report.maps import localisation, mask_ratio, monte_carlo
+from camx.report.severity import severity_section
 from camx.report.tables import Cell
 
 Lines = list[str]
@@ -71,9 +72,8 @@ def noise_section(model: str, mine: Sequence[G.Record], fig_dir: Path, rel: str)
     conf = {k: c for k, c in by_metric["confidence"].items() if k[1] > 0}  # the noisy levels
     if model == "resnet50" and any((h, 0.5) in conf for h in PAPER_CONFIDENCE):
         out += _beside_paper(conf, heads)
-    return out + ordering(conf, heads, mine), list(
-        paths.values()
-    )  # the paper's claim, checked on every architecture
+    out += ordering(conf, heads, mine)  # the paper's claim, checked on every architecture
+    return out + severity_section(model, mine), list(paths.values())
 
 
 def _noise_figures(

@@ -1,0 +1,62 @@
+"""Study 1's matched-severity section (camx.report.severity) from a synthetic study dir with a knee."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from test_study import _rec, _write_eval
+
+from camx.metrics.severity import crossing
+from camx.report.study import write_results
+
+LEVELS = (0.1, 0.2, 0.4, 0.8, 1.6)
+PLAIN = (0.9, 0.7, 0.5, 0.3, 0.1)  # crosses 0.481 between 0.4 and 0.8
+LIFT = {"plain": 0.0, "plain+noise": 0.2, "dropout": 0.1, "dropkey": 0.3}
+
+
+def _knee_study(root: Path, spaces: tuple[str, ...] = ("normalized",)) -> Path:
+    study = root / "paper_dropkey_quick"
+    for space in spaces:
+        recs = []
+        for head, lift in LIFT.items():
+            for seed in range(3):
+                jitter = 0.01 * (seed - 1)
+                recs.append(_rec(head, seed, "confidence", 0.95, perturbation="none"))
+                for lvl, y in zip(LEVELS, PLAIN):
+                    conf = min(0.95, y + lift + jitter) if space == "normalized" else y / 4
+                    recs.append(_rec(head, seed, "confidence", conf, perturbation="noise", level=lvl))
+                    recs.append(_rec(head, seed, "energy_pointing_game", y, method="gradcam",
+                                     perturbation="noise", level=lvl))  # fmt: skip
+        _write_eval(study / f"eval_{space}", recs)
+        doc = json.loads((study / f"eval_{space}" / "metrics.json").read_text())
+        doc["config"]["perturb"] = {"noise": {"variance": list(LEVELS), "space": space}}
+        (study / f"eval_{space}" / "metrics.json").write_text(json.dumps(doc))
+    (study / "study.json").write_text(json.dumps({"command": "camx study", "experiment": study.name,
+                                                  "seconds": 60}))  # fmt: skip
+    return study
+
+
+def test_each_head_at_vstar_with_ratios_maps_and_verdict(tmp_path: Path) -> None:
+    text = write_results([_knee_study(tmp_path)], tmp_path / "docs" / "RESULTS.md").markdown
+    vstar = crossing([(0.0, 0.95), *zip(LEVELS, PLAIN)], 0.481)
+    assert vstar == pytest.approx(0.4 * 2 ** ((0.5 - 0.481) / 0.2))
+    assert f"v* = {vstar:.3g} [" in text and "noise read as `normalized`" in text
+    row = next(line for line in text.splitlines() if line.startswith("| dropkey |") and "1.83" in line)
+    # dropkey at v*: plain + 0.3 → ratio (0.481 + 0.3) / 0.481; energy pointing game read at v*: 0.481
+    assert f"{(0.481 + 0.3) / 0.481:.3f}" in row and "0.481 ± 0.000" in row
+    assert "dropkey > dropout > plain at v* holds beyond the intervals" in text
+    assert "the noise-trained plain vs plain >, dropkey vs plain+noise >" in text
+    assert "[results/noise_reading.md](results/noise_reading.md)" in text  # one reading: link the note
+
+
+def test_other_readings_get_a_table_and_a_curve_that_never_crosses_says_so(tmp_path: Path) -> None:
+    text = write_results([_knee_study(tmp_path, ("normalized", "pixel"))], tmp_path / "RESULTS.md").markdown
+    table = text.split("the readings evaluated")[1]
+    normalized = next(line for line in table.splitlines() if line.startswith("| normalized |"))
+    pixel = next(line for line in table.splitlines() if line.startswith("| pixel |"))
+    assert not math.isnan(float(normalized.split("|")[2].split()[0]))
+    # pixel curves sit at PLAIN / 4 < 0.481 from the first noisy level: the crossing is between 0 and 0.1
+    assert float(pixel.split("|")[2].split()[0]) < 0.1
