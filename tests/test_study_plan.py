@@ -25,7 +25,9 @@ def test_quick_papers_plan_runs_every_part_then_reports(tmp_path: Path) -> None:
         "backbone",
         "train",
         "train_ratio",
+        "train_noise",
         "eval_noise",
+        "eval_knee",
         "eval_maps",
         "eval_mc",
     ]
