@@ -58,7 +58,7 @@ format: install
 demo: install
 	@start=$$(date +%s); \
 	$(CAMX) train -m experiment=$(DEMO_PRESET) model.head=plain,dropout,dropkey $(DEMO_TRAIN) outputs_dir=$(DEMO_DIR) && \
-	$(CAMX) eval experiment=$(DEMO_PRESET) perturb=noise_sweep map_metrics=false outputs_dir=$(DEMO_DIR) && \
+	$(CAMX) eval experiment=$(DEMO_PRESET) perturb=noise_demo map_metrics=false outputs_dir=$(DEMO_DIR) && \
 	$(CAMX) eval experiment=$(DEMO_PRESET) --noise 0.6 outputs_dir=$(DEMO_DIR) && \
 	$(CAMX) samples $(DEMO_DIR)/samples --count 4 experiment=$(DEMO_PRESET) && \
 	$(CAMX) explain $(DEMO_DIR)/samples --method gradcam,gradcampp,gradpp_scorecam outputs_dir=$(DEMO_DIR) && \

@@ -143,11 +143,15 @@ def curves(
     paper: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     marks: Mapping[str, float] | None = None,
     hline: tuple[float, str] | None = None,
+    log_from: float | None = None,
 ) -> Figure:
     """Mean curves with 95% CI bands: ``series[name] = [(x, mean, lo, hi), ...]``; optional paper points
-    (large crosses in the line's colour), ``marks`` (label → x: dashed vertical lines, e.g. v*) and a
-    dotted reference ``hline`` (y, label)."""
+    (large crosses in the line's colour), ``marks`` (label → x: dashed vertical lines, e.g. v*), a
+    dotted reference ``hline`` (y, label) and ``log_from``: a symmetric-log x axis, linear below it (a
+    log grid with a clean point at 0)."""
     fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    if log_from:
+        ax.set_xscale("symlog", linthresh=log_from)
     for name, pts in series.items():
         pts = sorted(pts)
         x = [p[0] for p in pts]

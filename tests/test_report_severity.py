@@ -60,3 +60,31 @@ def test_other_readings_get_a_table_and_a_curve_that_never_crosses_says_so(tmp_p
     assert not math.isnan(float(normalized.split("|")[2].split()[0]))
     # pixel curves sit at PLAIN / 4 < 0.481 from the first noisy level: the crossing is between 0 and 0.1
     assert float(pixel.split("|")[2].split()[0]) < 0.1
+
+
+def test_demo_summary_reads_every_head_at_vstar() -> None:
+    from camx.report.demo import summarise
+
+    def rec(head: str, metric: str, perturbation: str, level: float, value: float) -> dict:
+        return {
+            "model": "resnet50", "head": head, "checkpoint": head, "method": None, "perturbation": perturbation,
+            "level": level, "metric": metric, "value": value, "ci_low": value - 0.02, "ci_high": value + 0.02,
+            "n": 400,
+        }  # fmt: skip
+
+    records = []
+    for head, lift in (("plain", 0.0), ("dropkey", 0.2)):
+        records += [rec(head, "confidence", "none", 0, 0.9), rec(head, "accuracy", "none", 0, 0.95)]
+        for lvl, y in ((0.2, 0.7), (0.4, 0.5), (0.8, 0.3)):
+            records += [
+                rec(head, "confidence", "noise", lvl, y + lift),
+                rec(head, "accuracy", "noise", lvl, y),
+            ]
+    text = summarise(records, 60)
+    vstar = 0.4 * 2 ** ((0.5 - 0.481) / 0.2)
+    assert f"v* = {vstar:.3g}" in text
+    # the band: plain's ci_high (y + 0.02) crosses later than its ci_low
+    lo, hi = 0.4 * 2 ** ((0.48 - 0.481) / 0.2 + 1) / 2, 0.4 * 2 ** ((0.52 - 0.481) / 0.2)
+    assert f"over {lo:.3f}–{hi:.3f}" in text
+    row = next(line for line in text.splitlines() if line.startswith("| dropkey |") and "1.83" in line)
+    assert "| 0.681 [0.661, 0.701] | 1.42 | 1.83 | 0.481 [0.461, 0.501] |" in row

@@ -4,8 +4,9 @@ Reads the ``metrics.json`` of the two newest eval runs under ``DEMO_DIR/eval/`` 
 and its variance-0.6 run): per trained head, the clean test accuracy and true-class confidence,
 accuracy and confidence at noise variance 0.6, the confidence at variance 1.0 and its drop from clean;
 then the foundation's targets (≥ 90% clean accuracy per head, the plain head's confidence ≥ 0.15 lower
-at variance 1.0, the demo ≤ 20 minutes) with what was measured. The README's demo table is copied
-from this file.
+at variance 1.0, the demo ≤ 20 minutes) with what was measured; then every head at matched severity
+(:func:`at_vstar`): v*, the variance where the plain head's confidence crosses the paper's 0.481. The
+README's demo table is copied from this file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from camx.atomic import atomic_write_text
 from camx.errors import DataError
+from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, PAPER_RATIOS, crossing, value_at
 from camx.report import markdown as md
 from camx.report.groups import HEAD_ORDER
 from camx.results import read_metrics
@@ -97,8 +99,59 @@ def summarise(records: Sequence[Record], seconds: float) -> str:
         ],
     ]
     header = ["head", *(c[0] for c in COLUMNS), "confidence drop @ 1.0", "n"]
-    lines = [*md.table(header, rows), "", *md.table(["target", "measured", "result"], targets)]
-    return "\n".join(lines) + "\n"
+    lines = [*md.table(header, rows), "", *md.table(["target", "measured", "result"], targets), ""]
+    return "\n".join(lines + at_vstar(records, heads)) + "\n"
+
+
+def _curve(records: Sequence[Record], head: str, metric: str, field: str) -> list[tuple[float, float]]:
+    """``field`` (value, ci_low or ci_high) of ``head``'s map-free ``metric`` per noise level, clean = 0."""
+    pts: dict[float, float] = {}
+    for r in records:
+        if (
+            r["head"] == head
+            and r["metric"] == metric
+            and r.get("method") is None
+            and r.get(field) is not None
+        ) and r["perturbation"] in ("none", "noise"):
+            pts.setdefault(0.0 if r["perturbation"] == "none" else float(r["level"]), float(r[field]))
+    return sorted(pts.items())
+
+
+def _band(records: Sequence[Record], head: str, metric: str, v: float) -> str:
+    mean, lo, hi = (value_at(_curve(records, head, metric, f), v) for f in ("value", "ci_low", "ci_high"))
+    return "—" if mean != mean else f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def at_vstar(records: Sequence[Record], heads: Sequence[str]) -> list[str]:
+    """Every head at v* (log-variance interpolation, :mod:`camx.metrics.severity`) beside the paper's ratios.
+
+    One training seed per head, so the intervals are the images' 95% CIs of the two bracketing levels,
+    interpolated; v*'s range is where the plain head's CI band crosses 0.481.
+    """
+    vstar = crossing(_curve(records, "plain", "confidence", "value"), PAPER_PLAIN_CONFIDENCE)
+    if vstar is None:
+        return [
+            f"The plain head's confidence does not cross the paper's {PAPER_PLAIN_CONFIDENCE} on this grid."
+        ]
+    ends = [
+        crossing(_curve(records, "plain", "confidence", f), PAPER_PLAIN_CONFIDENCE)
+        for f in ("ci_low", "ci_high")
+    ]
+    span = (
+        f" (the plain CI band crosses 0.481 over {_number(ends[0])}–{_number(ends[1])})"
+        if None not in ends
+        else ""
+    )
+    rows = []
+    for head in heads:
+        conf = value_at(_curve(records, head, "confidence", "value"), vstar)
+        ratio = "—" if conf != conf else f"{conf / PAPER_PLAIN_CONFIDENCE:.2f}"
+        paper = f"{PAPER_RATIOS[head]:.2f}" if head in PAPER_RATIOS else "—"
+        rows.append([head, _band(records, head, "confidence", vstar), ratio, paper,
+                     _band(records, head, "accuracy", vstar)])  # fmt: skip
+    header = ["head", "confidence @ v*", "ratio to 0.481", "paper's ratio", "accuracy @ v*"]
+    intro = f"At matched severity: v* = {vstar:.3g}{span}, where the plain head's confidence is the paper's 0.481 (its v = 0.6)."
+    return [intro, "", *md.table(header, rows)]
 
 
 def write_summary(folder: Path, seconds: float) -> tuple[str, Path]:

@@ -60,6 +60,12 @@ def plain_vstar(records: Sequence[Mapping[str, Any]]) -> float | None:
     return crossing([(v, sum(ys) / len(ys)) for v, ys in levels.items()], PAPER_PLAIN_CONFIDENCE)
 
 
+def log_axis(series: Mapping[str, Sequence[tuple[float, Any, Any, Any]]]) -> float | None:
+    """The smallest noisy level when the grid spans over 1.5 decades (a log grid: symlog axis), else None."""
+    levels = sorted({p[0] for pts in series.values() for p in pts if p[0] > 0})
+    return levels[0] if levels and levels[-1] / levels[0] > 10**1.5 else None
+
+
 def noise_figures(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
     """Fig. 3: confidence (with the paper's points) and accuracy against noise variance, per head,
     with v* (where plain crosses the paper's plain confidence) marked when the curve crosses it."""
@@ -68,6 +74,7 @@ def noise_figures(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[P
         return []
     vstar = plain_vstar(records)
     marks = {f"v* = {vstar:.3g}": vstar} if vstar is not None else {}
+    log_from = log_axis(noise)
     conf = figures.curves(
         noise,
         xlabel="noise variance",
@@ -76,6 +83,7 @@ def noise_figures(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[P
         paper=PAPER_CONFIDENCE,
         marks=marks,
         hline=(PAPER_PLAIN_CONFIDENCE, "paper's plain 0.481"),
+        log_from=log_from,
     )
     acc = figures.curves(
         noise_curves(records, "accuracy"),
@@ -83,6 +91,7 @@ def noise_figures(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[P
         ylabel="accuracy",
         title="Accuracy under Gaussian noise",
         marks=marks,
+        log_from=log_from,
     )
     return [
         figures.save(conf, out_dir / "fig3_confidence_vs_noise.png"),
