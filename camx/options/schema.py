@@ -112,6 +112,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "trainer.threads": _int(0, 4096),
         "trainer.freeze_backbone": BOOL,
         "trainer.resume": Key("resume"),
+        "trainer.noise_augment.variance": Key(
+            "any", optional=True
+        ),  # [low, high]: camx.data.augment.noise_range
+        "trainer.noise_augment.space": TEXT,
     },
     "explain": {
         "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it
