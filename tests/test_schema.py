@@ -112,6 +112,10 @@ def _bad_values(key: Key) -> st.SearchStrategy[Any]:
         return st.one_of(
             CONTAINERS.filter(lambda v: key.kind != "sizes" or v == [] or v == {"a": 1}), st.floats()
         )
+    if key.kind == "range":  # [low, high] with 0 ≤ low ≤ high
+        return st.one_of(
+            st.sampled_from([[1.0, 0.5], [0.1], [-1, 1], [0, 1, 2], {"a": 1}]), WORDS, st.floats()
+        )
     return st.one_of(st.just({"a": 1}), st.lists(st.integers(), min_size=1, max_size=2))  # "any": a scalar
 
 

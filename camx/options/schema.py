@@ -112,10 +112,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "trainer.threads": _int(0, 4096),
         "trainer.freeze_backbone": BOOL,
         "trainer.resume": Key("resume"),
-        "trainer.noise_augment.variance": Key(
-            "any", optional=True
-        ),  # [low, high]: camx.data.augment.noise_range
-        "trainer.noise_augment.space": TEXT,
+        "trainer.noise_augment.variance": Key("range", optional=True),  # camx.data.augment
+        "trainer.noise_augment.space": _choice("pixel", "normalized", "minmax"),  # as perturb.noise.space
     },
     "explain": {
         "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it
@@ -300,6 +298,13 @@ def _problem(value: Any, key: Key) -> str | None:
             and sum(float(v) for v in value) > 0
         )
         return None if ok else "is not three fractions (train, val, test) in [0, 1]"
+    if kind == "range":
+        ok = (
+            _is_list(value)
+            and len(value) == 2
+            and all(_problem_float(v, _float(0.0, None)) is None for v in value)
+        )
+        return None if ok and float(value[0]) <= float(value[1]) else "is not a range with 0 ≤ low ≤ high"
     return None if isinstance(value, (str, int, float, bool)) else "is not a single value"
 
 
@@ -315,6 +320,7 @@ _EXPECTED = {
     "resume": "true, false or a run dir",
     "sizes": "null or a list such as [32,48]",
     "ratios": "a list such as [0.8,0.1,0.1]",
+    "range": "null or [low, high] such as [0,1]",
     "any": "a single value",
 }
 
