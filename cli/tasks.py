@@ -216,11 +216,16 @@ def _eval(cfg: DictConfig, run_dir: Path) -> None:
 def _sanity(cfg: DictConfig, run_dir: Path) -> None:
     from camx.jobs.sanity import sanity_images
 
-    result = sanity_images(cfg, run_dir)
+    result = sanity_images(cfg, run_dir, render.RichReporter())
     for path in result.written:
         render.console.print(f"wrote {path}")
     rows = [[m, "passes" if ok else "FAILS"] for m, ok in result.verdicts.items()]
     render.table("model-parameter randomisation (cascading)", ["method", "verdict"], rows)
+    verdict = f"{sum(result.verdicts.values())} of {len(result.verdicts)} methods pass · " if rows else ""
+    render.console.print(
+        f"[bold]sanity done[/] in {result.seconds:.0f} s: {verdict}open {run_dir / 'sanity.md'} "
+        f"or {run_dir / 'report.html'}"
+    )
 
 
 def samples(folder: str, count: int, overrides: list[str]) -> None:

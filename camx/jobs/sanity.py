@@ -1,14 +1,15 @@
 """``camx sanity``: the model-parameter randomisation test (Adebayo et al., NeurIPS 2018) of every
-method on a few images, written as tables (sanity.md, sanity.json) and the paper's figures.
+method on a few images.
 
-The test itself is :mod:`camx.metrics.sanity`; this module runs it for a job's model and images and
-writes what it found: per mode, the maps of the first image (rows: methods; columns: the trained model,
-then each randomisation step) and the similarity-vs-depth curves with their 95% CIs.
+The test itself is :mod:`camx.metrics.sanity`; this module runs it for a job's model and images,
+reporting progress (one step per method × randomisation step) through a
+:class:`~camx.jobs.progress.Reporter`, and hands the results to :mod:`camx.report.sanity`, which writes
+sanity.md, sanity.json, the paper's figures and report.html.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from camx import figures
-from camx.atomic import atomic_write_text
-from camx.metrics.sanity import FAIL_AT, SIMILARITIES, SanityResult, cascade_score, passes, sanity_check
-
-_NAMES = {"spearman_abs": "Spearman |map|", "spearman": "Spearman (signed)", "ssim": "SSIM"}
+from camx.jobs.progress import SILENT, Reporter
+from camx.metrics.sanity import SanityResult, count, passes, sanity_check
 
 
 @dataclass
@@ -29,6 +27,7 @@ class SanityReport:
     results: dict[str, SanityResult] = field(default_factory=dict)  #: mode → result
     verdicts: dict[str, bool] = field(default_factory=dict)  #: method → passes the cascading test
     written: list[Path] = field(default_factory=list)
+    seconds: float = 0.0  #: wall time of the test (not of the writing)
 
 
 def run_sanity(
@@ -40,138 +39,36 @@ def run_sanity(
     out_dir: Path | None = None,
     original: torch.Tensor | None = None,
     title: str = "",
+    config: Mapping[str, Any] | None = None,
+    reporter: Reporter = SILENT,
     **kw: Any,
 ) -> SanityReport:
-    """:func:`camx.metrics.sanity.sanity_check` of ``methods`` in every mode of ``modes``; with
-    ``out_dir``, the tables and figures are written there (``original``: the first image in [0, 1],
-    for the map overlays). ``kw`` go to :func:`~camx.metrics.sanity.sanity_check`."""
-    report = SanityReport()
+    """:func:`camx.metrics.sanity.sanity_check` of ``methods`` in every mode of ``modes``, the bar of
+    ``reporter`` advanced per method × step; with ``out_dir``, the report is written there
+    (:func:`camx.report.sanity.write`; ``original``: the first image in [0, 1], for the map overlays;
+    ``config``: the composed config, shown in report.html). ``kw`` go to
+    :func:`~camx.metrics.sanity.sanity_check`."""
+    report, start = SanityReport(), time.perf_counter()
+    total = len(modes) * len(methods) * (1 + count(model, kw.get("blocks")))
+    reporter.begin("sanity", total)
     for mode in modes:
-        report.results[mode] = sanity_check(model, images, methods, mode=mode, **kw)
+
+        def tick(n: int, label: str, mode: str = mode) -> None:
+            reporter.advance(n, mode=mode, step=label)
+
+        report.results[mode] = sanity_check(model, images, methods, mode=mode, progress=tick, **kw)
+    reporter.end()
+    report.seconds = time.perf_counter() - start
     if "cascading" in report.results:
         report.verdicts = {m: passes(report.results["cascading"], m) for m in methods}
     if out_dir is not None:
-        report.written = write(report, Path(out_dir), original, title)
+        from camx.report.sanity import write
+
+        report.written = write(report.results, Path(out_dir), original, title, config)
     return report
 
 
-def records(report: SanityReport) -> list[dict[str, Any]]:
-    """One row per (mode, method, step, similarity): mean, 95% CI and n over images."""
-    rows = []
-    for mode, res in report.results.items():
-        for method in res.maps:
-            for k, label in enumerate(res.labels):
-                for sim in SIMILARITIES:
-                    s = res.summary(method, k, sim)
-                    rows.append(
-                        {"mode": mode, "method": method, "step": k + 1, "block": label, "similarity": sim,
-                         "value": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n}
-                    )  # fmt: skip
-    return rows
-
-
-def markdown(report: SanityReport) -> str:
-    """The verdicts, then per mode one table per similarity (rows: methods; columns: steps)."""
-    lines = []
-    if "cascading" in report.results:
-        res = report.results["cascading"]
-        lines += [
-            f"**Verdict** (cascading; fails when the mean Spearman |map| over the cascade is ≥ {FAIL_AT})",
-            "",
-            "| method | mean Spearman |map| over the cascade (95% CI) | mean SSIM | verdict |",
-            "|---|---|---:|---|",
-        ]
-        for m, ok in report.verdicts.items():
-            s, t = cascade_score(res, m), cascade_score(res, m, "ssim")
-            lines.append(
-                f"| {m} | {s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}] | {t.mean:.3f} | {'passes' if ok else '**fails**'} |"
-            )
-        lines.append("")
-    for mode, res in report.results.items():
-        for sim in ("spearman_abs", "ssim"):
-            lines += [
-                f"**{mode}, {_NAMES[sim]}** with the trained model's maps (mean ± 95% CI half-width over images; "
-                "columns: the block randomised "
-                + ("last, from the logits down" if mode == "cascading" else "alone")
-                + ")",
-                "",
-                "| method | " + " | ".join(res.labels) + " |",
-                "|---|" + "---:|" * len(res.labels),
-            ]
-            for m in res.maps:
-                cells = [res.summary(m, k, sim) for k in range(len(res.labels))]
-                lines.append(
-                    f"| {m} | " + " | ".join(f"{c.mean:.2f} ± {c.half_width:.2f}" for c in cells) + " |"
-                )
-            lines.append("")
-    if report.results:
-        lines.append(
-            "Spearman on signed maps equals Spearman |map| for every method here (CAMs are non-negative); "
-            "it is in sanity.json."
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _figures(report: SanityReport, out_dir: Path, original: torch.Tensor | None, title: str) -> list[Path]:
-    written = []
-    for mode, res in report.results.items():
-        if original is not None:
-            cells = {
-                m: {col: (res.maps[m][k, 0], "") for k, col in enumerate(["trained", *res.labels])}
-                for m in res.maps
-            }
-            fig = figures.grid(original, cells, f"{title}: {mode} randomisation (image 1)".strip(": "))
-            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", dpi=60))
-    rows = records(report)
-    for mode in report.results:
-        for sim in ("spearman_abs", "ssim"):
-            fig = similarity_figure(rows, mode, sim)
-            written.append(figures.save(fig, out_dir / f"sanity_{mode}_{sim}.png"))
-    return written
-
-
-def similarity_figure(rows: Sequence[Mapping[str, Any]], mode: str, similarity: str) -> Any:
-    """Similarity with the trained maps against the randomisation step, one line per method (mean and
-    95% CI band over images), from :func:`records` rows (or sanity.json's)."""
-    import matplotlib.pyplot as plt
-
-    mine = [r for r in rows if r["mode"] == mode and r["similarity"] == similarity]
-    methods = list(dict.fromkeys(r["method"] for r in mine))
-    labels = [
-        r["block"]
-        for r in sorted({(r["step"], r["block"]): r for r in mine}.values(), key=lambda r: r["step"])
-    ]
-    fig, ax = plt.subplots(figsize=(7.2, 3.8))
-    cmap = plt.get_cmap("tab20")
-    for i, m in enumerate(methods):
-        pts = sorted((r["step"], r["value"], r["ci_low"], r["ci_high"]) for r in mine if r["method"] == m)
-        x = [p[0] for p in pts]
-        style = "--" if m in ("random", "center") else "-"
-        ax.plot(x, [p[1] for p in pts], style, marker="o", ms=3, color=cmap(i % 20), label=m)
-        ax.fill_between(x, [p[2] for p in pts], [p[3] for p in pts], color=cmap(i % 20), alpha=0.07)
-    ax.axhline(FAIL_AT, color="0.4", ls=":", lw=1)
-    ax.set_ylim(-1.05, 1.05)
-    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=60, ha="right", fontsize=8)
-    what = "blocks randomised, from the logits down" if mode == "cascading" else "the one block randomised"
-    ax.set_xlabel(what)
-    ax.set_ylabel(f"{_NAMES[similarity]}\nwith the trained maps")
-    ax.set_title(f"{mode} randomisation (mean, 95% CI over images)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    return fig
-
-
-def write(report: SanityReport, out_dir: Path, original: torch.Tensor | None, title: str) -> list[Path]:
-    """sanity.md, sanity.json and the PNG figures into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    md, js = out_dir / "sanity.md", out_dir / "sanity.json"
-    atomic_write_text(md, markdown(report))
-    atomic_write_text(js, json.dumps({"verdicts": report.verdicts, "records": records(report)}, indent=1))
-    return [md, js, *_figures(report, out_dir, original, title)]
-
-
-def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path) -> SanityReport:
+def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> SanityReport:
     """The job of ``camx sanity``: the test of ``methods`` + ``baselines`` on the readable ``inputs``
     with the job's model (the first checkpoint, or the pretrained classifier), written into ``run_dir``."""
     from camx.config import methods_of
@@ -209,6 +106,8 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path) -> SanityReport:
         out_dir=Path(run_dir),
         original=images[0].cpu(),
         title=f"{meta['arch']}",
+        config=cfg,
+        reporter=reporter,
         blocks=list(cfg["blocks"]) if cfg.get("blocks") else None,
         targets=None if target is None else torch.full((len(x),), target, dtype=torch.long),
         seed=int(cfg.get("seed", 0)),

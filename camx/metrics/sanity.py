@@ -20,7 +20,7 @@ they should explain are gone fails the check: the map shows the input or a prior
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,11 @@ def _is_leaf_block(module: nn.Module) -> bool:
         and type(module).forward is not nn.Module.forward
         and any(isinstance(c, (nn.Conv2d, nn.Linear)) for c in module.children())
     )
+
+
+def count(model: nn.Module, blocks: Sequence[str] | None = None) -> int:
+    """The number of randomisation steps of one mode: one per block (either mode)."""
+    return len(units(model) if blocks is None else blocks)
 
 
 def steps(names: Sequence[str], mode: str) -> list[tuple[str, list[str]]]:
@@ -174,6 +179,7 @@ def sanity_check(
     blocks: Sequence[str] | None = None,
     targets: Tensor | Sequence[int] | None = None,
     seed: int = 0,
+    progress: Callable[[int, str], None] | None = None,
     **explain_kw: Any,
 ) -> SanityResult:
     """The model-parameter randomisation test of ``methods`` on ``images`` (normalised, (B, 3, H, W)).
@@ -182,7 +188,10 @@ def sanity_check(
     or independent (:func:`steps`); ``targets``: the classes explained at every step (default: the
     trained model's predictions, as in Adebayo et al.); ``explain_kw`` go to
     :func:`camx.cam.explain_many` (``target_layer``, ``size``, ``options``, …). The target layer is
-    named in the trained model and found by the same name in every randomised copy.
+    named in the trained model and found by the same name in every randomised copy. ``progress``,
+    when given, is called as ``progress(len(methods), label)`` after the trained model's maps
+    (label ``"trained"``) and after each step's (label: the block randomised last or alone), so a
+    caller can advance a bar by method × step; there are ``len(methods) * (1 + steps)`` in all.
     """
     names = list(units(model) if blocks is None else blocks)
     plan = steps(names, mode)
@@ -191,12 +200,15 @@ def sanity_check(
             targets = model(images).argmax(1)
     targets = torch.as_tensor(targets)
     result = SanityResult(mode, [label for label, _ in plan])
+    tick = progress or (lambda n, label: None)
     trained = _maps(model, images, methods, targets, explain_kw)
+    tick(len(methods), "trained")
     per_step = []
-    for _, randomised_blocks in plan:
+    for label, randomised_blocks in plan:
         per_step.append(
             _maps(randomized(model, randomised_blocks, seed), images, methods, targets, explain_kw)
         )
+        tick(len(methods), label)
     for m in methods:
         result.maps[m] = torch.stack([trained[m], *[s[m] for s in per_step]])
         result.values[m] = [similarities(trained[m], s[m]) for s in per_step]
