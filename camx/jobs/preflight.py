@@ -22,6 +22,16 @@ from camx.runs import resolve_checkpoints
 __all__ = ["check_method_options", "preflight"]
 
 
+def _require_inputs(cfg: Mapping[str, Any]) -> None:
+    """The input files exist; sanity's ``dataset:N`` inputs (the dataset's own images) need none."""
+    inputs = [str(i) for i in cfg.get("inputs") or []]
+    if cfg.get("task") == "sanity":
+        inputs = [i for i in inputs if not i.startswith("dataset:")]
+        if not inputs and cfg.get("inputs"):
+            return
+    require_images(inputs)
+
+
 def preflight(cfg: Mapping[str, Any]) -> None:
     """Checks that need the file system, run before a job creates its run dir: checkpoints and inputs exist."""
     task = cfg.get("task")
@@ -32,11 +42,11 @@ def preflight(cfg: Mapping[str, Any]) -> None:
     if task in ("explain", "sanity"):
         if explicit:  # an explicit path that does not exist is named before the inputs are looked at
             found = resolve_checkpoints(cfg, all_heads=False)
-            require_images(list(cfg.get("inputs") or []))
+            _require_inputs(cfg)
             for path in found.values():  # a file, a run dir or a sweep dir: each checkpoint it holds
                 check_checkpoint(path)
         else:
-            require_images(list(cfg.get("inputs") or []))
+            _require_inputs(cfg)
             resolve_checkpoints(cfg, all_heads=cfg.get("heads") is not None)
     elif task == "eval":
         found = resolve_checkpoints(cfg, all_heads=True)

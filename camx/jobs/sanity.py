@@ -68,9 +68,34 @@ def run_sanity(
     return report
 
 
+#: An input ``dataset:N`` stands for the first N images of the job's dataset split (``dataset.split``).
+DATASET = "dataset:"
+
+
+def _dataset_count(spec: str) -> int:
+    from camx.errors import DataError
+
+    if not spec.startswith(DATASET):
+        return 0
+    n = spec[len(DATASET) :]
+    if not n.isdigit() or int(n) < 1:
+        raise DataError(
+            f"input {spec!r}: write dataset:N with N a positive number of test images, e.g. dataset:4"
+        )
+    return int(n)
+
+
+def dataset_images(dataset: Mapping[str, Any], size: int, n: int) -> torch.Tensor:
+    """The first ``n`` images (in [0, 1], ``size`` px) of ``dataset``'s split, e.g. the study's shapes."""
+    from camx.data.datasets import build_dataset
+
+    data = build_dataset({**dict(dataset), "image_size": size})
+    return torch.stack([data[i]["image"].float() for i in range(min(n, len(data)))])
+
+
 def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = SILENT) -> SanityReport:
     """The job of ``camx sanity``: the test of ``methods`` + ``baselines`` on the readable ``inputs``
-    with the job's model (the first checkpoint, or the pretrained classifier), written into ``run_dir``."""
+    (``dataset:N``: the dataset split's first N images) with the job's model (the first checkpoint, or the pretrained classifier), written into ``run_dir``."""
     from camx.config import methods_of
     from camx.data.images import load_images
     from camx.data.inputs import require_images
@@ -83,7 +108,11 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
     from camx.runs import resolve_checkpoints
     from camx.runtime import select_device
 
-    files, _ = require_images(list(cfg.get("inputs") or []))
+    inputs = [str(i) for i in cfg.get("inputs") or []]
+    n_data = sum(_dataset_count(i) for i in inputs)
+    files = (
+        require_images([i for i in inputs if not i.startswith(DATASET)])[0] if n_data < len(inputs) else []
+    )
     device = select_device(cfg["trainer"].get("device", "auto"))
     path = next(iter(resolve_checkpoints(cfg, all_heads=False).values()))
     model, meta = load_for_job(path, device)
@@ -93,7 +122,10 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
     classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
     target = resolve_target(cfg.get("target"), classes)
     size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
-    _, images, _ = load_images(files, size, max_pixels=int(cfg.get("max_pixels", 64_000_000)))
+    images = load_images(files, size, max_pixels=int(cfg.get("max_pixels", 64_000_000)))[1] if files else None
+    if n_data:
+        drawn = dataset_images(cfg["dataset"], size, n_data)
+        images = drawn if images is None else torch.cat([images, drawn])
     if images is None:
         raise DataError("no readable image among the inputs")
     methods = list(dict.fromkeys([*methods_of(cfg), *(cfg.get("baselines") or [])]))
