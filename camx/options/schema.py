@@ -164,6 +164,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "methods": Key("methods", optional=True),
         "baselines": OPTIONAL_TEXTS,
         "modes": Key("texts", choices=("cascading", "independent")),
+        "heads": OPTIONAL_TEXTS,
         "blocks": OPTIONAL_TEXTS,
         "target": Key("target", optional=True),
         "image_size": _int(8, 4096, optional=True),
