@@ -81,3 +81,72 @@ def test_gradcam_on_the_real_lite0_passes_and_center_fails():
     assert res.labels == ["classifier", "bn2", "conv_head", "blocks.6"]
     assert S.passes(res, "gradcam"), S.cascade_score(res, "gradcam")
     assert not S.passes(res, "center")
+
+
+class _Recorder:
+    """A Reporter that records what a job told it."""
+
+    def __init__(self) -> None:
+        self.total, self.steps, self.fields, self.ended = None, 0, [], False
+
+    def begin(self, description: str, total: int | None) -> None:
+        self.total = total
+
+    def advance(self, steps: int = 1, **fields) -> None:
+        self.steps += steps
+        self.fields.append(fields)
+
+    def end(self) -> None:
+        self.ended = True
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def test_job_reports_progress_and_writes_the_report(tmp_path):
+    from camx.jobs.sanity import run_sanity
+    from camx.report import sanity as R
+
+    model = seeded(SmallCNN(stride=1), 0).eval()
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    rec = _Recorder()
+    out = run_sanity(
+        model, x, ["gradcam", "center"], ["cascading", "independent"], out_dir=tmp_path / "plain",
+        original=torch.rand(3, 16, 16), reporter=rec,
+    )  # fmt: skip
+    assert rec.total == rec.steps == 2 * 2 * (1 + 4) and rec.ended  # modes × methods × (trained + 4 blocks)
+    assert rec.fields[1] == {"mode": "cascading", "step": "fc"}
+    assert out.verdicts == {"gradcam": True, "center": False}
+    names = {p.name for p in out.written}
+    assert {"sanity.md", "sanity.json", "report.html", "sanity_cascading_maps.png"} <= names
+    text = (tmp_path / "plain" / "sanity.md").read_text()
+    assert "| method | mean Spearman \\|map\\| over the cascade (95% CI) | mean SSIM | verdict |" in text
+    assert "| center | 1.000 [1.000, 1.000] | 1.000 | **fails** |" in text
+    assert "| method | fc | features.4 | features.2 | features.0 |" in text  # cascading, logits first
+    page = (tmp_path / "plain" / "report.html").read_text()
+    assert "data:image/png;base64," in page and "<table" in page
+    # the study report's section reads the run's sanity.json
+    lines = R.study_lines(R.study_runs(tmp_path))
+    assert lines[0].startswith("### Sanity check") and "| method | plain |" in lines
+    assert any(line.startswith("| center | 1.00 [1.00, 1.00] **fails** |") for line in lines)
+
+
+def test_dataset_inputs_are_the_splits_first_images():
+    from camx.errors import DataError
+    from camx.jobs.sanity import _dataset_count, dataset_images
+
+    assert _dataset_count("dataset:3") == 3 and _dataset_count("cat.png") == 0
+    with pytest.raises(DataError, match="dataset:4"):
+        _dataset_count("dataset:x")
+    shapes = {"name": "shapes", "split": "test", "image_size": 64, "num_classes": 4, "test_size": 10}
+    images = dataset_images(shapes, 24, 3)
+    assert images.shape == (3, 3, 24, 24) and float(images.min()) >= 0 and float(images.max()) <= 1
+
+
+def test_study1_declares_sanity_stages_per_head():
+    from camx.jobs.study import plan
+
+    steps = plan("paper_dropkey", "_quick").runs[0].steps
+    sanity = [s for s in steps if s.argv[0] == "sanity"]
+    assert [s.name for s in sanity] == ["sanity_plain", "sanity_dropout", "sanity_dropkey"]
+    assert "heads=[dropkey]" in sanity[-1].argv and sanity[-1].argv[-1].endswith("/sanity/dropkey")

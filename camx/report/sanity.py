@@ -207,3 +207,38 @@ def write(
 def read(path: Path) -> dict[str, Any]:
     """A finished run's ``sanity.json``."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def study_lines(runs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A study's sanity section: per method (rows) and run (columns, e.g. the heads), the mean
+    Spearman |map| over the cascade and the verdict, from each run's ``sanity.json`` (``runs``: name →
+    its contents)."""
+    if not runs:
+        return []
+    names = list(runs)
+    methods = list(dict.fromkeys(s["method"] for doc in runs.values() for s in doc.get("scores", [])))
+    by_run = {n: {s["method"]: s for s in doc.get("scores", [])} for n, doc in runs.items()}
+
+    def cell(s: Row | None) -> str:
+        if s is None:
+            return "—"
+        return f"{s['spearman_abs']:.2f} [{s['ci_low']:.2f}, {s['ci_high']:.2f}] " + (
+            "passes" if s["passes"] else "**fails**"
+        )
+
+    n_images = {r["n"] for doc in runs.values() for r in doc.get("records", [])}
+    return [
+        "### Sanity check: model-parameter randomisation (Adebayo et al., NeurIPS 2018)",
+        "",
+        f"Mean Spearman |map| with the trained model's maps over the cascade (95% CI over "
+        f"{'/'.join(str(n) for n in sorted(n_images))} test images), from the logits down; a method fails "
+        f"when it stays ≥ {FAIL_AT} (`camx sanity`, see docs/CLI.md). Columns: the stage's runs.",
+        "",
+        *md.table(["method", *names], [[m, *[cell(by_run[n].get(m)) for n in names]] for m in methods]),
+        "",
+    ]
+
+
+def study_runs(study_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every ``sanity.json`` below ``study_dir``, keyed by its run folder's name (e.g. the head)."""
+    return {p.parent.name: read(p) for p in sorted(Path(study_dir).rglob("sanity.json"))}

@@ -23,6 +23,7 @@ from camx.atomic import atomic_write_text
 from camx.errors import DataError
 from camx.report import markdown as md
 from camx.report.pages import study_page
+from camx.report.sanity import study_lines, study_runs
 from camx.report.study1 import study1
 from camx.report.study2 import PAPER_TABLE1, study2
 from camx.report.training import setup_lines
@@ -123,6 +124,7 @@ def results_markdown(studies: Sequence[Study], out: Path, fig_dir: Path) -> tupl
         kind = KINDS[s.kind]
         body, figs = kind.section(s.records, fig_dir, fig_dir.name)
         lines += [f"## {kind.title} (`experiment={s.experiment}`)", "", *s.notes, *body]
+        lines += study_lines(study_runs(s.path))  # the sanity stage's verdicts, when it ran
         written += figs
     return "\n".join(lines).rstrip() + "\n", written
 
