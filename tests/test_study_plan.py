@@ -30,6 +30,9 @@ def test_quick_papers_plan_runs_every_part_then_reports(tmp_path: Path) -> None:
         "eval_knee",
         "eval_maps",
         "eval_mc",
+        "sanity_plain",
+        "sanity_dropout",
+        "sanity_dropkey",
     ]
     init = f"model.init_backbone={tmp_path}/paper_dropkey_quick/backbone/seed${{trainer.seed}}/checkpoints/best.pt"
     assert init in s1.steps[1].argv and "trainer.threads=1" in s1.steps[1].argv
@@ -57,14 +60,16 @@ def test_full_variant_has_no_backbone_stage_and_no_parts(tmp_path: Path) -> None
 @pytest.mark.parametrize("variant", ["_quick", ""])
 def test_every_planned_command_composes(variant: str, tmp_path: Path) -> None:
     """Each stage's overrides (sweeps at their first value) compose into a config validate() accepts."""
-    from camx.cli.hydra_bridge import compose
+    from camx.cli.hydra_bridge import compose, quote
 
     from camx.config import validate
 
     for run in plan("papers", variant, tmp_path).runs[:2] + plan("papers", variant, tmp_path).runs[-1:]:
         for step in run.steps:
             task, *args = [a for a in step.argv if a != "-m"]
-            overrides = [a.split(",")[0] if "," in a and "[" not in a else a for a in args]
+            overrides = [a.split(",")[0] if "," in a and "[" not in a else a for a in args if "=" in a]
+            inputs = [quote(a) for a in args if "=" not in a]  # camx sanity IMAGE…: the CLI makes them inputs
+            overrides += [f"inputs=[{','.join(inputs)}]"] if inputs else []
             cfg = compose(task, [o for o in overrides if not o.startswith("hydra.")])
             validate(cfg)
 
