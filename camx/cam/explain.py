@@ -188,12 +188,10 @@ def explain_many(
     ``explain_many(model, x, ["gradcam", "gradcampp", "layercam", "random"])`` costs one forward
     and one head-only backward instead of four forwards and three backwards. Passes a method makes
     on its own (Score-CAM's masked inputs, SmoothGrad's noisy copies) are not shared.
-    ``options`` maps a method to its options (the ``**method_options`` of :func:`explain`); results
-    and options are keyed by :func:`~camx.cam.registry.method_key` (the id or ``"module:Class"`` text
-    as given, a class's ``name``, else its ``__name__``); the other arguments are :func:`explain`'s. Each result equals ``explain(model, images, method,
-    …)`` with the same arguments — with ``mc_samples > 1`` and the same RNG state too, unless a
-    score method is among ``methods``: its masked passes draw from the global RNG between samples,
-    so the other methods see different (equally distributed) Monte-Carlo samples.
+    ``options`` maps a method to its options; results and options are keyed by
+    :func:`~camx.cam.registry.method_key`; the other arguments are :func:`explain`'s. Each result
+    equals ``explain(model, images, method, …)`` (with ``mc_samples > 1`` too, unless a score method's
+    masked passes draw from the global RNG between samples).
     """
     check_fuse(fuse)
     if is_layer_list(target_layer):

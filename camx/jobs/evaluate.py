@@ -364,32 +364,9 @@ def _write_outputs(
         from camx.report.figures import draw_all
 
         result.written += draw_all(result, run_dir, models, methods, class_names=class_names)
+    from camx.report.eval_page import write_report
+
     result.written += write_report(result, run_dir, config, class_names, bool(cfg["figures"]))
-
-
-def write_report(
-    result: EvalResult, run_dir: Path, config: Mapping[str, Any], class_names: list[str], gallery: bool
-) -> list[Path]:
-    """``report.html`` (results, figures, the map gallery, command, config, machine) and its tiles."""
-    from camx.report.figures import caption
-    from camx.report.gallery import read_gallery, write_gallery
-    from camx.report.pages import REPORT, command_of, run_page
-    from camx.runtime import machine_summary
-
-    folder = run_dir / "gallery"
-    if gallery:
-        write_gallery(result.examples, folder, lambda probs, label: caption(probs, label, class_names))
-    page = run_page(
-        run_dir / REPORT,
-        title=f"camx eval — {run_dir.name}",
-        records=result.records,
-        figures=[p for p in result.written if p.suffix == ".png"],
-        tiles=read_gallery(folder) if gallery else [],
-        command=command_of(run_dir, "eval"),
-        machine=machine_summary(),
-        config=config,
-    )
-    return [page]
 
 
 __all__ = [
