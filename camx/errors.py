@@ -131,3 +131,12 @@ def check_range(
         )
         raise ConfigError(f"{name}={value!r} is out of range; it must be a finite number in {rng}")
     return v
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """``count`` and ``noun``, the noun in the plural unless ``count`` is 1.
+
+    ``plural(1, "epoch")`` is ``"1 epoch"``, ``plural(6, "epoch")`` is ``"6 epochs"``; ``nouns`` gives a
+    plural that is not ``noun + "s"``: ``plural(2, "entry", "entries")`` is ``"2 entries"``.
+    """
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"

@@ -57,9 +57,8 @@ from PIL import Image
 from torch import Tensor
 
 from camx.data.transforms import IMAGENET_STD
-from camx.errors import check_choice
+from camx.errors import check_choice, plural
 from camx.options.perturb import AXES, CORRUPTIONS, NOISE_SPACES, validate
-from camx.text import plural
 
 #: Kinds that move pixels: masks and maps are warped with the image.
 GEOMETRIC: frozenset[str] = frozenset({"rotation", "stretch", "small"})

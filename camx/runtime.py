@@ -9,8 +9,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from camx.errors import ConfigError
-from camx.text import plural
+from camx.errors import ConfigError, plural
 
 if TYPE_CHECKING:
     import torch

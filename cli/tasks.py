@@ -13,10 +13,9 @@ from camx.cli import hydra_bridge as hb
 from camx.cli import render
 from omegaconf import DictConfig, OmegaConf
 
-from camx.errors import IO_ERRNOS, CamxError, ConfigError, storage_error
+from camx.errors import IO_ERRNOS, CamxError, ConfigError, plural, storage_error
 from camx.paths import check_output_root, check_writable
 from camx.runs import discard_if_empty
-from camx.text import plural
 
 
 def run(task: str, overrides: list[str], *, multirun: bool = False, show: str | None = None) -> list[str]:

@@ -347,7 +347,7 @@ def test_gradient_pass_runs_the_body_without_autograd(reuse: bool) -> None:
 
 
 def test_cam_package_stands_alone() -> None:
-    """camx.cam imports only camx.errors and camx.text of camx: what it needs of a model comes through the
+    """camx.cam imports only camx.errors of camx: what it needs of a model comes through the
     documented optional attributes of camx.cam.protocol, never from camx.models, jobs, options or the CLI."""
     import ast
     import subprocess
@@ -361,7 +361,7 @@ def test_cam_package_stands_alone() -> None:
             names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             for name in names:
                 if name.startswith("camx"):
-                    assert name.startswith(("camx.cam", "camx.errors", "camx.text")), (path.name, name)
+                    assert name.startswith(("camx.cam", "camx.errors")), (path.name, name)
     code = "import sys, camx.cam; print(sorted({m for m in sys.modules if m.startswith('camx.')}))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "camx.cam.registry" in loaded

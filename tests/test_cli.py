@@ -265,12 +265,12 @@ def test_explain_without_trained_model_says_how_to_get_one(tmp_path: Path) -> No
 def test_train_banner_counts_epochs_in_words(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """ "for 1 epoch", "for 6 epochs" (camx.text.plural), not "for 1 epochs"."""
+    """ "for 1 epoch", "for 6 epochs" (camx.errors.plural), not "for 1 epochs"."""
     from camx.cli import tasks
     from omegaconf import OmegaConf
 
     import camx.jobs.train as train_job
-    from camx.text import plural
+    from camx.errors import plural
 
     assert (plural(1, "epoch"), plural(6, "epoch"), plural(0, "run")) == ("1 epoch", "6 epochs", "0 runs")
     assert plural(1, "entry", "entries") == "1 entry" and plural(2, "entry", "entries") == "2 entries"

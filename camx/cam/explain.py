@@ -17,8 +17,7 @@ from camx.cam.hooks import Pass, Probe, frozen_model, module_name
 from camx.cam.protocol import default_reshape, default_target_layer, resolve_layer
 from camx.cam.registry import display_name, method_key, resolve_method
 from camx.cam.reshape import Reshape, resolve_reshape
-from camx.errors import ConfigError, DataError, check_chunk_size
-from camx.text import plural
+from camx.errors import ConfigError, DataError, check_chunk_size, plural
 
 Size = str | tuple[int, int] | None
 Targets = int | Sequence[int] | Tensor | None

@@ -15,9 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camx.data.transforms import IMAGENET_MEAN
-from camx.errors import check_choice
+from camx.errors import check_choice, plural
 from camx.perturb import gaussian_blur
-from camx.text import plural
 
 Forward = Callable[[Tensor], Tensor]
 SUBSTRATES: tuple[str, ...] = ("blur", "black", "mean")

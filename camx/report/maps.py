@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from camx import figures
+from camx.errors import plural
 from camx.report import groups as G
 from camx.report import markdown as md
 from camx.report.tables import Cell
-from camx.text import plural
 
 Lines = list[str]
 #: the mask-ratio sweep's columns: (metric, method, condition)

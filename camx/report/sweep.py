@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from camx.errors import DataError
+from camx.errors import DataError, plural
 from camx.report.figures import mask_ratio_figure, noise_figures
 from camx.results import read_metrics, run_of, write_metrics
-from camx.text import plural
 
 
 @dataclass

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from camx.errors import plural
 from camx.report.groups import HEAD_ORDER
-from camx.text import plural
 
 Run = tuple[dict[str, Any], dict[str, Any]]  #: (run.json, composed config)
 
