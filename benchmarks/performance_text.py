@@ -50,7 +50,7 @@ METHOD = """\
   float32 precision there). camx's masked forward passes use a BatchNorm-folded channels-last copy
   of the model (`camx/cam/inference.py`), chunks sized to the input and one forward per distinct
   mask; at batch 1 the run also computes the paper's definition plainly (every channel
-  forwarded through the model as given, `reference_scorecam` in `benchmarks/bench_cam.py`), and the
+  forwarded through the model as given, `reference_scorecam` in `benchmarks/bench_scorecam_ref.py`), and the
   "same map" half of the exact Score-CAM target is camx's largest difference from that reference —
   the peers' differences above are differences of definition.
 - **The trained ResNet50** is the newest checkpoint under `outputs/` trained at 224 px
@@ -58,7 +58,7 @@ METHOD = """\
   (trained at 48 px). The target row also says how many masked images camx forwarded (the peers forward
   one per channel; camx one per distinct mask) and the measured milliseconds per masked image of camx's
   inference copy and of the model as given at the peers' batch sizes (`masked_forward_costs` in
-  `benchmarks/bench_cam.py`): their product is the speed-up any exact implementation running the same
+  `benchmarks/bench_scorecam_ref.py`): their product is the speed-up any exact implementation running the same
   network can expect. A trained network's target-layer channels are nearly all distinct, so the
   forwards are the same and the per-image cost decides.
 - **Grad++ScoreCAM trade-off.** For each `top_k`, seconds per image (batch 1) and the Pearson
