@@ -370,3 +370,51 @@ def test_fullgrad_is_batch_independent_and_ignores_the_target_layer(model: nn.Mo
     assert maxdiff(both.maps[1], alone.maps[0]) <= 1e-5
     assert maxdiff(both.maps, other_layer.maps) <= 1e-6
     assert maxdiff(both.maps, explain(model, x, "gradcam", size="input").maps) > 1e-2
+
+
+def _pgc_shapley_raw(model: nn.Module, layer: str, x: Tensor, targets: Tensor) -> Tensor:
+    """pytorch-grad-cam's ShapleyCAM map before ReLU (its weights are read as it computes them: the
+    double backward frees the graph, so they cannot be recomputed afterwards)."""
+    from pytorch_grad_cam import ShapleyCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputReST
+
+    cam = ShapleyCAM(model, [model.get_submodule(layer)])
+    seen: list[tuple[object, Tensor]] = []
+    own = cam.get_cam_weights
+
+    def record(*args: object) -> object:
+        w = own(*args)
+        seen.append((w, args[3].detach()))  # type: ignore[union-attr]
+        return w
+
+    cam.get_cam_weights = record
+    try:
+        cam(input_tensor=x, targets=[ClassifierOutputReST(int(c)) for c in targets])
+    finally:
+        cam.activations_and_grads.release()
+    weights, act = seen[0]
+    return torch.einsum("bk,bkhw->bhw", torch.as_tensor(weights), act)
+
+
+@pytest.mark.parametrize("layer", ["bn2", "blocks.4"])
+def test_shapleycam_matches_pytorch_grad_cam_and_its_hessian_term_counts(model: nn.Module, layer: str) -> None:
+    from camx.cam.shapleycam import utility
+
+    x = photos(model, 64)
+    res = explain(model, x, "shapleycam", target_layer=layer, size=None)
+    assert float(res.maps.amax()) == 1.0
+    assert maxdiff(res.maps, normalise(_pgc_shapley_raw(model, layer, x, res.targets))) <= TOL
+    # the same ReST utility without the Hessian-vector term (first order only) is another map
+    module = model.get_submodule(layer)
+    store: list[Tensor] = []
+    handle = module.register_forward_hook(lambda _m, _i, out: store.append(out))
+    try:
+        u = utility(model(x), res.targets, "rest")
+    finally:
+        handle.remove()
+    (grad,) = torch.autograd.grad(u, store[0])
+    first = torch.einsum("bk,bkhw->bhw", grad.mean(dim=(2, 3)), store[0].detach())
+    assert maxdiff(res.maps, normalise(first)) > 1e-2
+    # the raw logit: the ReLU6 head is piecewise linear in A, so H = 0 and the map is Grad-CAM's
+    logit = explain(model, x, "shapleycam", target_layer=layer, size=None, score="logit")
+    assert maxdiff(logit.maps, explain(model, x, "gradcam", target_layer=layer, size=None).maps) <= 1e-5
