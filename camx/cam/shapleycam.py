@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import torch
 from torch import Tensor
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from camx.cam.base import CamRun, ChannelWeightMethod
 from camx.cam.reshape import to_map
@@ -35,7 +36,8 @@ class ShapleyCAM(ChannelWeightMethod):
 
     H A is one Hessian-vector product: the gradient of ⟨∇u, v⟩ with respect to A at v = A (a double
     backward through the head only). The images of a batch do not interact, so H is block-diagonal and
-    one product serves the whole batch. On a head that is piecewise linear in A (ReLU, pooling, a
+    one product serves the whole batch. Attention in the head runs on PyTorch's plain ("math")
+    kernel, as the fused ones cannot be differentiated twice. On a head that is piecewise linear in A (ReLU, pooling, a
     linear classifier), the raw logit has H = 0 and ShapleyCAM is Grad-CAM; the log-softmax of ReST
     is what makes the second-order term count. Option ``score``: ``"rest"`` (default, the paper's, as
     pytorch-grad-cam's ``ClassifierOutputReST``) or ``"logit"`` (u = y^c). Cost: one more forward pass
@@ -55,7 +57,8 @@ class ShapleyCAM(ChannelWeightMethod):
         self.score = score
 
     def weights(self, run: CamRun) -> Tensor:
-        p = run.extra_pass(run.images)
+        with sdpa_kernel(SDPBackend.MATH):  # fused attention kernels have no double backward
+            p = run.extra_pass(run.images)
         leaf = p.activation if p.leaf is None else p.leaf
         with torch.inference_mode(False), torch.enable_grad():
             u = utility(p.logits, run.targets.clone(), self.score)
