@@ -119,3 +119,10 @@ def test_shapleycam_on_vit_tokens_matches_pytorch_grad_cam(score: str) -> None:
     grad = explain(model, x, "gradcam", target_layer=layer, size=None)
     if score == "logit":
         assert maxdiff(res.maps, grad.maps) > 1e-2
+
+
+def test_shapleycam_refuses_an_unknown_utility_in_one_line(model: nn.Module) -> None:
+    from camx.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="score='softmax' is not a utility; use 'rest'"):
+        explain(model, photos(model, 48), "shapleycam", score="softmax")

@@ -53,7 +53,9 @@ class ShapleyCAM(ChannelWeightMethod):
 
     def __init__(self, *, score: str = "rest") -> None:
         if score not in self.scores:
-            raise ConfigError(f"shapleycam: score={score!r} is not one of {', '.join(self.scores)}")
+            raise ConfigError(
+                f"shapleycam: score={score!r} is not a utility; use 'rest' (the paper's) or 'logit' (the raw logit)"
+            )
         self.score = score
 
     def weights(self, run: CamRun) -> Tensor:
@@ -62,7 +64,13 @@ class ShapleyCAM(ChannelWeightMethod):
         leaf = p.activation if p.leaf is None else p.leaf
         with torch.inference_mode(False), torch.enable_grad():
             u = utility(p.logits, run.targets.clone(), self.score)
-            (grad,) = torch.autograd.grad(u, leaf, create_graph=True)
+            grad = (
+                torch.autograd.grad(u, leaf, create_graph=True, allow_unused=True)[0]
+                if u.requires_grad
+                else None
+            )
+            if grad is None:
+                raise ConfigError("the target layer does not influence the logits; pick another target_layer")
             value = leaf.detach().clone()
             hvp = None  # H = 0: the gradient does not depend on A (a head linear in A)
             if grad.requires_grad:
