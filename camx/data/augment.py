@@ -20,31 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from camx.errors import ConfigError, check_choice
-from camx.options.perturb import NOISE_SPACES
+from camx.options.trainer import noise_range
 from camx.perturb import apply
 
 _STREAM = 7_919  #: keeps the training noise apart from the evaluation's noise seeds
-
-
-def noise_range(t: Mapping[str, Any]) -> tuple[float, float] | None:
-    """``trainer.noise_augment.variance`` as (low, high), None when off; a ConfigError when malformed."""
-    aug = t.get("noise_augment") or {}
-    v = aug.get("variance")
-    if v is None:
-        return None
-    try:
-        low, high = (float(x) for x in v)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"trainer.noise_augment.variance={v!r} is not a range; give [low, high], e.g. [0,1], or null"
-        ) from None
-    if not 0 <= low <= high:
-        raise ConfigError(
-            f"trainer.noise_augment.variance=[{low:g}, {high:g}] is out of range; it needs 0 ≤ low ≤ high"
-        )
-    check_choice("trainer.noise_augment.space", aug.get("space", "normalized"), NOISE_SPACES)
-    return low, high
 
 
 def variances(seed: int, epoch: int, step: int, n: int, low: float, high: float) -> list[float]:

@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from camx.data.augment import noise_range
-from camx.errors import ConfigError
+from camx.errors import ConfigError, check_choice
+from camx.options.perturb import NOISE_SPACES
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "constant")
@@ -60,3 +60,23 @@ def validate_trainer(t: Mapping[str, Any]) -> None:
         for side in sizes:
             _whole("sizes", side, 8)
     noise_range(t)  # trainer.noise_augment: [low, high] variances and a known space, or off
+
+
+def noise_range(t: Mapping[str, Any]) -> tuple[float, float] | None:
+    """``trainer.noise_augment.variance`` as (low, high), None when off; a ConfigError when malformed."""
+    aug = t.get("noise_augment") or {}
+    v = aug.get("variance")
+    if v is None:
+        return None
+    try:
+        low, high = (float(x) for x in v)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"trainer.noise_augment.variance={v!r} is not a range; give [low, high], e.g. [0,1], or null"
+        ) from None
+    if not 0 <= low <= high:
+        raise ConfigError(
+            f"trainer.noise_augment.variance=[{low:g}, {high:g}] is out of range; it needs 0 ≤ low ≤ high"
+        )
+    check_choice("trainer.noise_augment.space", aug.get("space", "normalized"), NOISE_SPACES)
+    return low, high
