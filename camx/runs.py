@@ -174,7 +174,7 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
             )
             found[label if label not in found else f"{label}#{len(found)}"] = path
         return found
-    arch, outputs = cfg["model"]["arch"], cfg.get("outputs_dir", "outputs")
+    arch, outputs = cfg["model"]["arch"], cfg["outputs_dir"]
     heads = list(cfg["heads"]) if cfg.get("heads") else (None if all_heads else [cfg["model"]["head"]])
     found = latest_checkpoints(outputs, arch, heads)
     if not found:
