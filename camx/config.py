@@ -137,9 +137,9 @@ def _check_eval(cfg: Mapping[str, Any]) -> None:
                 "install it with: pip install 'camx[corruptions]'"
             )
         if kind == "stretch":
-            check_choice("perturb.stretch.axis", params["axis"], AXES)
+            check_choice("perturb.stretch.axis", params.get("axis", "horizontal"), AXES)
         if kind == "noise":
-            check_choice("perturb.noise.space", params["space"], NOISE_SPACES)
+            check_choice("perturb.noise.space", params.get("space", "pixel"), NOISE_SPACES)
         for level in levels_of(kind, params):
             validate_level(kind, level)
     for key in flatten_gates(cfg["fail_under"] or {}):

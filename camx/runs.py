@@ -59,8 +59,7 @@ def pretrained_source(cfg: Mapping[str, Any]) -> Pretrained | None:
         or cfg.get("checkpoints")
     ):
         return None
-    model = cfg.get("model") or {}
-    arch, weights = str(model.get("arch", "resnet50")), str(model.get("weights", "none"))
+    arch, weights = str(cfg["model"]["arch"]), str(cfg["model"]["weights"])
     if weights == "none" and not is_external(arch):
         return None
     return Pretrained(arch, weights)
