@@ -59,8 +59,7 @@ def pretrained_source(cfg: Mapping[str, Any]) -> Pretrained | None:
         or cfg.get("checkpoints")
     ):
         return None
-    model = cfg.get("model") or {}
-    arch, weights = str(model.get("arch", "resnet50")), str(model.get("weights", "none"))
+    arch, weights = str(cfg["model"]["arch"]), str(cfg["model"]["weights"])
     if weights == "none" and not is_external(arch):
         return None
     return Pretrained(arch, weights)
@@ -174,7 +173,7 @@ def resolve_checkpoints(cfg: Mapping[str, Any], *, all_heads: bool) -> dict[str,
             )
             found[label if label not in found else f"{label}#{len(found)}"] = path
         return found
-    arch, outputs = cfg["model"]["arch"], cfg.get("outputs_dir", "outputs")
+    arch, outputs = cfg["model"]["arch"], cfg["outputs_dir"]
     heads = list(cfg["heads"]) if cfg.get("heads") else (None if all_heads else [cfg["model"]["head"]])
     found = latest_checkpoints(outputs, arch, heads)
     if not found:

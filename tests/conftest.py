@@ -1,4 +1,10 @@
-"""Shared fixtures: a trained smoke run, made once per session through the real CLI."""
+"""Shared fixtures: a trained smoke run, made once per session through the real CLI.
+
+Test files are named after the camx module they test: ``test_<package>_<module>.py`` for
+``camx/<package>/<module>.py`` (``test_cam_fusion.py`` tests ``camx/cam/fusion.py``), ``test_<module>.py``
+for a top-level module (``test_perturb.py``, ``test_checkpoint.py``), and ``test_cli*.py`` for runs of
+the real ``camx`` command end to end. ``_cam_helpers.py`` and ``_configs.py`` are plain imports.
+"""
 
 from __future__ import annotations
 

@@ -164,7 +164,7 @@ def test_ablationcam_on_vit_tokens_zeroes_the_feature_in_every_patch_token() -> 
     """On a ViT the (C, h, w) map is the patch tokens rearranged (the class token dropped): ablating map
     channel k zeroes feature k of every patch token and leaves the class token alone."""
     pytest.importorskip("timm")
-    from test_vit import _x, tiny_vit
+    from test_cam_reshape import _x, tiny_vit
 
     model, x = tiny_vit(), _x()
     layer = "blocks.1.norm1"

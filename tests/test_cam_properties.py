@@ -34,7 +34,7 @@ from camx.models.attention import AttentionHead, DropKey
 from camx.models.build import build_model
 from camx.options.cam import METHODS as ALL_METHODS
 
-METHODS = cnn_methods()  # legrad needs a ViT: tests/test_legrad.py
+METHODS = cnn_methods()  # legrad needs a ViT: tests/test_cam_legrad.py
 
 # fast settings for the expensive methods
 FAST: dict[str, dict[str, object]] = {

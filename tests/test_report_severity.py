@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from test_study import _rec, _write_eval
+from test_report_study import _rec, _write_eval
 
 from camx.metrics.severity import crossing
 from camx.report.study import write_results

@@ -2,7 +2,7 @@
 
 Bousselham et al., "LeGrad: An Explainability Method for Vision Transformers via Feature Formation
 Sensitivity", 2024. pytorch-grad-cam 1.5.7 has no LeGrad; camx follows the paper and the authors'
-code (tests/test_legrad.py writes the formula out independently and compares).
+code (tests/test_cam_legrad.py writes the formula out independently and compares).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ offline, they fail with one line naming what is missing. Only ``shapes`` and ``o
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,16 +74,16 @@ def _holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
 def _torchvision(name: str, cfg: Mapping[str, Any], split: str) -> Dataset:
     from torchvision import datasets as tvd
 
-    root = Path(str(cfg.get("root", "~/.cache/camx/datasets"))).expanduser()
+    root = Path(str(cfg["root"])).expanduser()
     size = int(cfg["image_size"])
-    download = bool(cfg.get("download", True))
+    download = bool(cfg["download"])
     train_like = split in ("train", "val")
     try:
         if name == "cifar10":
             base = tvd.CIFAR10(str(root), train=train_like, download=download)
             classes, masks = list(base.classes), False
         elif name == "imagenette":
-            variant = str(cfg.get("variant", "160px"))
+            variant = str(cfg["variant"])
             path = root / "imagenette"
             present = path.is_dir() and any(path.iterdir())
             base = tvd.Imagenette(
@@ -110,8 +112,29 @@ def _torchvision(name: str, cfg: Mapping[str, Any], split: str) -> Dataset:
     wrapped = _Wrapped(base, size, classes, masks)
     if not train_like:
         return wrapped
-    train_idx, val_idx = _holdout(len(wrapped), float(cfg.get("val_fraction", 0.1)), int(cfg.get("seed", 0)))
+    train_idx, val_idx = _holdout(len(wrapped), float(cfg["val_fraction"]), int(cfg["seed"]))
     return _Split(wrapped, train_idx if split == "train" else val_idx)
+
+
+@functools.cache
+def _yaml_defaults(name: str) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    import camx.configs
+
+    path = Path(next(iter(camx.configs.__path__))) / "dataset" / f"{name}.yaml"
+    values = OmegaConf.to_container(OmegaConf.load(path), resolve=True, throw_on_missing=False)
+    return {k: v for k, v in values.items() if v != "???"}
+
+
+def dataset_defaults(name: str) -> dict[str, Any]:
+    """The values of ``configs/dataset/<name>.yaml`` (their one home), without its required ``???`` keys."""
+    return copy.deepcopy(_yaml_defaults(name))
+
+
+def _max_auto_size(cfg: Mapping[str, Any]) -> int:
+    """``dataset.max_auto_size``: ``image_size=auto`` is imagefolder's, whose YAML holds the default."""
+    return int(cfg.get("max_auto_size") or dataset_defaults("imagefolder")["max_auto_size"])
 
 
 def resolve_image_size(
@@ -128,8 +151,8 @@ def resolve_image_size(
 
     native = native_side(cfg.get("root"))
     if native is None:  # no readable image: the dataset itself says so, in its own words
-        return {**cfg, "image_size": int(cfg.get("max_auto_size", 224))}, None
-    size, cap = native, int(cfg.get("max_auto_size", 224))
+        return {**cfg, "image_size": _max_auto_size(cfg)}, None
+    size, cap = native, _max_auto_size(cfg)
     note = None
     if size > cap:
         size, note = (
@@ -151,23 +174,24 @@ def build_dataset(cfg: Mapping[str, Any], split: str | None = None) -> Dataset:
     name = str(cfg.get("name"))
     if name not in DATASETS:
         raise ConfigError(f"dataset={name!r} is not a valid choice; choose one of: {', '.join(DATASETS)}")
-    split = str(split or cfg.get("split", "test"))
+    cfg = {**dataset_defaults(name), **cfg}  # a partial dict (a library caller's) gets the YAML's values
+    split = str(split or cfg["split"])
     if split not in SPLITS:
         raise ConfigError(f"dataset.split={split!r} is not a valid split; choose one of: {', '.join(SPLITS)}")
     if is_auto_size(cfg.get("image_size")):
         cfg = resolve_image_size(cfg)[0]
-    size = int(check_range("dataset.image_size", cfg.get("image_size", 64), 8, 4096))
+    size = int(check_range("dataset.image_size", cfg["image_size"], 8, 4096))
     if name == "shapes":
         spec = shapes_spec(cfg)
-        length = int(cfg.get(f"{split}_size", 400))
+        length = int(cfg[f"{split}_size"])
         if length < 1:
             raise ConfigError(f"dataset.{split}_size={length} is out of range; it must be a positive integer")
         return ShapesDataset(
             split,
             length,
             spec,
-            seed=int(cfg.get("seed", 0)),
-            fresh_every_epoch=bool(cfg.get("fresh_every_epoch", True)),
+            seed=int(cfg["seed"]),
+            fresh_every_epoch=bool(cfg["fresh_every_epoch"]),
         )
     if name == "imagefolder":
         from camx.data.folder import ImageFolderDataset
@@ -176,9 +200,9 @@ def build_dataset(cfg: Mapping[str, Any], split: str | None = None) -> Dataset:
             cfg.get("root"),
             split,
             size,
-            ratios=list(cfg.get("ratios", [0.8, 0.1, 0.1])),
-            seed=int(cfg.get("seed", 0)),
-            max_pixels=int(cfg.get("max_pixels", 64_000_000)),
+            ratios=list(cfg["ratios"]),
+            seed=int(cfg["seed"]),
+            max_pixels=int(cfg["max_pixels"]),
         )
     return _torchvision(name, cfg, split)
 

@@ -85,7 +85,7 @@ def _deletion_insertion(s: Scoring) -> Scores:
     steps = int(s.cfg["faithfulness_steps"])
     if steps <= 0:
         return {}
-    substrate = str(s.cfg.get("faithfulness_substrate", "blur"))
+    substrate = str(s.cfg["faithfulness_substrate"])
     dele, ins = M.deletion_insertion_auc(
         s.forward, s.images, s.maps, s.labels, steps=steps, substrate=substrate
     )
@@ -147,30 +147,30 @@ def method_explainer(ck: Any, cfg: Mapping[str, Any], method: str, mc_samples: i
 
 
 def _complexity(s: Scoring) -> Scores:
-    if not s.cfg.get("complexity", True):
+    if not s.cfg["complexity"]:
         return {}
     return {"sparseness": sparseness(s.maps), "complexity": complexity(s.maps)}
 
 
 def _road(s: Scoring) -> Scores:
-    if not s.cfg.get("road", False):
+    if not s.cfg["road"]:
         return {}
     morf, lerf, combined = road(s.forward, s.images, s.maps, s.labels, std=s.std, seed=s.seed, keys=s.keys)
     return {"road_morf": morf, "road_lerf": lerf, "road_combined": combined}
 
 
 def _random_logit(s: Scoring) -> Scores:
-    if not s.cfg.get("random_logit", False) or s.explain is None or s.probs.shape[1] < 2:
+    if not s.cfg["random_logit"] or s.explain is None or s.probs.shape[1] < 2:
         return {}
     value = random_logit(s.explain, s.images, s.maps, s.labels, s.probs.shape[1], seed=s.seed, keys=s.keys)
     return {"random_logit": value}
 
 
 def _sensitivity(s: Scoring) -> Scores:
-    samples = int(s.cfg.get("sensitivity_samples", 0))
+    samples = int(s.cfg["sensitivity_samples"])
     if samples <= 0 or s.explain is None:
         return {}
-    radius = float(s.cfg.get("sensitivity_radius", 0.05))
+    radius = float(s.cfg["sensitivity_radius"])
     mx, avg = sensitivity(
         s.explain, s.images, s.maps, s.labels, samples=samples, radius=radius, seed=s.seed, keys=s.keys
     )

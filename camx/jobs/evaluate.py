@@ -23,7 +23,7 @@ returns ``{}`` when it does not apply (no masks, switched off in ``configs/eval.
 it returns becomes a ``metric`` of ``metrics.json``, summarised over images as mean and 95% CI::
 
     def _complexity(s: Scoring) -> Scores:          # camx/jobs/eval_metrics.py
-        if not s.cfg.get("complexity", True):
+        if not s.cfg["complexity"]:
             return {}
         return {"sparseness": sparseness(s.maps), "complexity": complexity(s.maps)}  # (B,) each
 
@@ -256,7 +256,7 @@ def maps_and_probs(
                 mc_samples=plan.mc if group[0] in plan.methods else 1,
                 chunk_size=plan.cfg["cam"]["chunk_size"],
                 target_layer=ck.layer,
-                fuse=plan.cfg["cam"].get("fuse", "mean"),
+                fuse=plan.cfg["cam"]["fuse"],
                 reshape=plan.cfg["model"]["reshape"],
                 options=options,
             )

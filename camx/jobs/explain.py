@@ -200,7 +200,7 @@ def _explain_chunk(
             mc_samples=int(cfg["cam"]["mc_samples"]),
             chunk_size=cfg["cam"]["chunk_size"],
             target_layer=job.layer,
-            fuse=cfg["cam"].get("fuse", "mean"),
+            fuse=cfg["cam"]["fuse"],
             reshape=cfg["model"]["reshape"],
             options={m: method_options(cfg, m) for m in methods},
         )

@@ -36,7 +36,7 @@ def preflight(cfg: Mapping[str, Any]) -> None:
     """Checks that need the file system, run before a job creates its run dir: checkpoints and inputs exist."""
     task = cfg.get("task")
     explicit = cfg.get("checkpoint")
-    weights = str((cfg.get("model") or {}).get("weights", "none"))
+    weights = str(cfg["model"]["weights"])
     if weights not in WEIGHTS and not Path(weights).is_file():
         raise ConfigError(weights_message(weights))
     if task in ("explain", "sanity"):

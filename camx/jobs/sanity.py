@@ -113,7 +113,7 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
     files = (
         require_images([i for i in inputs if not i.startswith(DATASET)])[0] if n_data < len(inputs) else []
     )
-    device = select_device(cfg["trainer"].get("device", "auto"))
+    device = select_device(cfg["trainer"]["device"])
     path = next(iter(resolve_checkpoints(cfg, all_heads=False).values()))
     model, meta = load_for_job(path, device)
     layer = check_target_layer(
@@ -122,7 +122,7 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
     classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
     target = resolve_target(cfg.get("target"), classes)
     size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
-    images = load_images(files, size, max_pixels=int(cfg.get("max_pixels", 64_000_000)))[1] if files else None
+    images = load_images(files, size, max_pixels=int(cfg["max_pixels"]))[1] if files else None
     if n_data:
         drawn = dataset_images(cfg["dataset"], size, n_data)
         images = drawn if images is None else torch.cat([images, drawn])
@@ -142,9 +142,9 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
         reporter=reporter,
         blocks=list(cfg["blocks"]) if cfg.get("blocks") else None,
         targets=None if target is None else torch.full((len(x),), target, dtype=torch.long),
-        seed=int(cfg.get("seed", 0)),
+        seed=int(cfg["seed"]),
         target_layer=layer,
         reshape=cfg["model"].get("reshape"),
-        chunk_size=(cfg.get("cam") or {}).get("chunk_size", "auto"),
+        chunk_size=cfg["cam"]["chunk_size"],
         options={m: method_options(cfg, m) for m in methods},
     )

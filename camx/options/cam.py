@@ -5,7 +5,7 @@ of ``camx/cam/*.py`` with :mod:`ast` — every class that sets a non-empty ``nam
 keyword-only arguments of its ``__init__`` (its own or inherited from another class there) and their
 literal defaults — so config validation and the CLI's ``cam=<id>`` presets know every method without
 importing torch. It follows the registry's rules and order (``camx.cam.registry.order_key``: methods
-before baselines, then by module); ``tests/test_cam_api.py`` checks that both views agree.
+before baselines, then by module); ``tests/test_cam_explain.py`` checks that both views agree.
 
 A user's own method is ``"package.module:Class"``: checked when the job builds it (importing it), and
 its options live under ``cam.options.<Class>`` (:func:`options_key`).

@@ -12,7 +12,7 @@ Why not dataclasses in Hydra's ConfigStore: they would move the defaults into Py
 typed nodes accept values camx must refuse (a bool node takes ``1`` or ``yes``), convert others
 silently, and have no ranges, choices or unions (``int | auto``, a class index or name), so a second
 table would still be needed. Here the YAML stays the one place to read and change a default, and
-``tests/test_schema.py`` checks that every key of the composed configs is listed.
+``tests/test_options_schema.py`` checks that every key of the composed configs is listed.
 
 Keys a job does not read are not listed (a key added with ``+key=value`` is the user's own). Groups
 whose keys depend on the choice (``perturb``, ``cam.options``, ``fail_under``) are checked where they
@@ -92,7 +92,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),  # auto or an int ≥ 1: camx.errors.check_chunk_size
-        "cam.fuse": _choice("mean", "layercam"),  # camx.cam.fusion.FUSES (tests/test_fusion.py checks)
+        "cam.fuse": _choice("mean", "layercam"),  # camx.cam.fusion.FUSES (tests/test_cam_fusion.py checks)
         "inputs": TEXTS,
         "methods": Key("methods", optional=True),
         "heads": HEAD_LIST,

@@ -105,7 +105,7 @@ def test_checkpoint_of_another_model_names_both(real: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "needles"),
     [
-        (  # class names edited to match (otherwise their count is what is refused, see test_hostile.py)
+        (  # class names edited to match (otherwise their count is what is refused, see test_cli_hostile.py)
             {"num_classes": 8, "class_names": [f"c{i}" for i in range(8)]},
             ["resnet50/plain with 8 classes", "head.fc.weight is (4, 2048) in the file but (8, 2048)"],
         ),

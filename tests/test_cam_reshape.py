@@ -108,7 +108,7 @@ def test_callable_reshape_equals_auto_and_module_path_resolves() -> None:
     auto = explain(model, x, "gradcam", target_layer="blocks.1.norm1", size=None)
     given = explain(model, x, "gradcam", target_layer="blocks.1.norm1", size=None, reshape=_vit_reshape)
     named = explain(
-        model, x, "gradcam", target_layer="blocks.1.norm1", size=None, reshape="test_vit:_vit_reshape"
+        model, x, "gradcam", target_layer="blocks.1.norm1", size=None, reshape="test_cam_reshape:_vit_reshape"
     )
     assert torch.equal(auto.maps, given.maps) and torch.equal(auto.maps, named.maps)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from _cam_helpers import SmallCNN, normalise, seeded
-from test_vit import _x, tiny_vit
+from test_cam_reshape import _x, tiny_vit
 from torch import Tensor, nn
 
 from camx.cam import explain

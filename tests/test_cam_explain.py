@@ -213,7 +213,7 @@ def _options(method: str) -> dict:
 @pytest.mark.parametrize("targets", [None, [0, 2]])
 def test_explain_many_gives_each_methods_own_maps(targets: list[int] | None) -> None:
     model, x = _cnn(), images()
-    methods = cnn_methods()  # legrad needs a ViT (tests/test_legrad.py)
+    methods = cnn_methods()  # legrad needs a ViT (tests/test_cam_legrad.py)
     many = camx.explain_many(model, x, methods, targets=targets, options={m: _options(m) for m in methods})
     assert list(many) == list(methods)
     for method in methods:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import _cfg
+from test_jobs_train import _cfg
 
 import camx.jobs.train as train_job
 from camx.checkpoint import load_checkpoint
