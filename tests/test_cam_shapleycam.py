@@ -109,7 +109,7 @@ def test_shapleycam_matches_pytorch_grad_cam_and_its_hessian_term_counts(
 @pytest.mark.parametrize("score", ["logit", "rest"])
 def test_shapleycam_on_vit_tokens_matches_pytorch_grad_cam(score: str) -> None:
     # attention, LayerNorm and GELU are not piecewise linear: H ≠ 0 even for the raw logit
-    from test_vit import _vit_reshape, _x, tiny_vit
+    from test_cam_reshape import _vit_reshape, _x, tiny_vit
 
     model, x, layer = tiny_vit(), _x(), "blocks.1.norm1"
     res = explain(model, x, "shapleycam", target_layer=layer, size=None, score=score)
