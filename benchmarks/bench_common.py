@@ -98,6 +98,15 @@ def _git() -> dict[str, Any]:
     }
 
 
+def load_note() -> str:
+    """The machine's 1-minute load average now against its usable cores, as a sentence for a result's
+    footnote: above the cores, other jobs shared the machine and seconds are upper bounds."""
+    load = os.getloadavg()[0]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    busy = "shared with other jobs, seconds are upper bounds" if load > cores + 0.5 else "otherwise idle"
+    return f"load average {load:.1f} on {cores} cores at the end ({busy})"
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, cores, threads, GPUs and library versions: everything the numbers depend on."""
     try:

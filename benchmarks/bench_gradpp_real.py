@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import publish, steps  # noqa: E402
+from bench_common import load_note, publish, steps  # noqa: E402
 
 from camx.cam import explain, score  # noqa: E402
 from camx.data.transforms import normalize  # noqa: E402
@@ -121,8 +121,7 @@ def main() -> None:
     notes = [
         "",
         f"_EfficientNet-Lite0 (shipped ImageNet weights), {len(x)} scikit-image photos at 224 px, batch 1, "
-        f"{torch.get_num_threads()} threads, machine shared with other jobs (seconds are upper bounds; masked "
-        f"forwards do not depend on the load); exact Score-CAM {ref_s:.1f} s/image, {ref_n:.0f} masked forwards "
+        f"{torch.get_num_threads()} threads, {load_note()} (masked forwards do not depend on the load); exact Score-CAM {ref_s:.1f} s/image, {ref_n:.0f} masked forwards "
         f"(constant channels share one). Every row also runs one forward-backward pass. Default Grad++ScoreCAM "
         f"on ResNet50 at 224 px (random weights): {rn_s:.2f} s/image, {rn_n:.0f} masked forwards. Command: "
         "`python benchmarks/bench_gradpp_real.py`._",
