@@ -34,3 +34,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = camx("train", "-m", "experiment=smoke", "model.head=plain,dropkey", cwd=work)
     assert res.returncode == 0, res.stdout + res.stderr
     return work
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (timings and reductions do not depend on the core count), restored after."""
+    from _cam_helpers import single_thread
+
+    with single_thread():
+        yield

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import torch
-from _cam_helpers import PGC_SAME, SmallCNN, TinyResNet, images, layer_grads, normalise, seeded, single_thread
+from _cam_helpers import PGC_SAME, SmallCNN, TinyResNet, images, layer_grads, normalise, seeded
 from torch import Tensor, nn
 
 from camx.cam import explain
@@ -34,10 +34,7 @@ TOL = 1e-4
 LAYERS = [("cnn", "features"), ("cnn", "features.3"), ("resnet", "stem")]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per test
 
 
 def _model(kind: str, fc_gain: float = 1000.0) -> nn.Module:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _cam_helpers import SmallCNN, camx_model, cnn_methods, images, seeded, single_thread
+from _cam_helpers import SmallCNN, camx_model, cnn_methods, images, seeded
 from torch import nn
 
 import camx
@@ -17,11 +15,7 @@ from camx.cam.base import minmax
 from camx.errors import ConfigError, DataError
 from camx.options.cam import METHODS
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per test
 
 
 def _cnn() -> nn.Module:

@@ -4,13 +4,11 @@ Layer-CAM's tanh scaling and maximum (TIP 2021, Eq. 9), written out here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _cam_helpers import load_lite0, single_thread
+from _cam_helpers import load_lite0
 from torch import Tensor, nn
 
 from camx.cam import explain, explain_many
@@ -28,10 +26,7 @@ LAYERS = ["blocks.4", "bn2"]  # 8×8 and 4×4 at 128 px
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per test
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,11 @@ resolution.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _cam_helpers import load_lite0, normalise, single_thread
+from _cam_helpers import load_lite0, normalise
 from torch import Tensor, nn
 
 from camx.cam import explain
@@ -32,10 +30,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa:
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per test
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ camx's own architectures, Monte-Carlo sampling, errors, and Score-CAM's constant
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -20,7 +18,6 @@ from _cam_helpers import (
     layer_pass,
     model_state,
     seeded,
-    single_thread,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -48,10 +45,7 @@ CLASS_AGNOSTIC = ("eigencam", "kpcacam", "fem", "random", "center")
 CLASS_DEPENDENT = [m for m in METHODS if m not in CLASS_AGNOSTIC]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per test
 
 
 def _cnn(fc_gain: float = 1.0) -> nn.Module:

@@ -8,11 +8,9 @@ the last block's first LayerNorm — the layer the peers document for ViT and Sw
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
-from _cam_helpers import PGC_SAME, normalise, single_thread
+from _cam_helpers import PGC_SAME, normalise
 from torch import Tensor, nn
 
 from camx.cam import explain
@@ -26,10 +24,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa:
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per test
 
 
 def _scaled(model: nn.Module, head: nn.Linear, gain: float) -> nn.Module:

@@ -10,11 +10,10 @@ Hessian term; the tiny timm ViT's attention, LayerNorm and GELU give one for the
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 
 import pytest
 import torch
-from _cam_helpers import load_lite0, normalise, single_thread
+from _cam_helpers import load_lite0, normalise
 from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -29,11 +28,7 @@ lite0 = pytest.importorskip(
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputReST, ClassifierOutputTarget  # noqa: E402
 from test_cam_new_methods import TOL, maxdiff, photos  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per test
 
 
 @pytest.fixture(scope="module")
