@@ -15,7 +15,15 @@ from camx.options.cam import check_method, check_options
 from camx.options.dataset import check_auto_size, shapes_spec
 from camx.options.metrics import METRICS
 from camx.options.model import ARCHS, is_external, min_input_side, validate_model_options
-from camx.options.perturb import AXES, CORRUPTIONS, KINDS, LEVEL_NAMES, NOISE_SPACES, corruption_grid
+from camx.options.perturb import (
+    AXES,
+    CORRUPTIONS,
+    DEFAULT_NOISE_SPACE,
+    KINDS,
+    LEVEL_NAMES,
+    NOISE_SPACES,
+    corruption_grid,
+)
 from camx.options.perturb import validate as validate_level
 from camx.options.schema import check_schema
 from camx.options.trainer import validate_trainer
@@ -139,7 +147,7 @@ def _check_eval(cfg: Mapping[str, Any]) -> None:
         if kind == "stretch":
             check_choice("perturb.stretch.axis", params.get("axis", "horizontal"), AXES)
         if kind == "noise":
-            check_choice("perturb.noise.space", params.get("space", "pixel"), NOISE_SPACES)
+            check_choice("perturb.noise.space", params.get("space", DEFAULT_NOISE_SPACE), NOISE_SPACES)
         for level in levels_of(kind, params):
             validate_level(kind, level)
     for key in flatten_gates(cfg["fail_under"] or {}):

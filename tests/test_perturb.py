@@ -312,10 +312,13 @@ def test_eval_conditions_carry_the_noise_space_to_the_perturbation():
     from camx.jobs.eval_conditions import conditions, perturb_all
 
     conds = conditions({"compose": False, "perturb": {"noise": {"variance": [0.5], "space": "normalized"}}})
-    assert [c.noise_space for c in conds] == ["pixel", "normalized"]  # clean, then noise
+    assert [c.noise_space for c in conds] == ["normalized", "normalized"]  # clean, then noise
     x = torch.rand(2, 3, 8, 8)
     (_, clean, _), (_, noisy, _) = perturb_all(conds, x, None, 3, [0, 1], std=(0.5, 0.5, 0.5))
     assert torch.equal(clean, x)
     ref, _ = perturb.apply("noise", x, 0.5, seed=3, noise_space="normalized", std=(0.5, 0.5, 0.5))
     assert torch.equal(noisy, ref)
-    assert conditions({"compose": False, "perturb": {"noise": {"variance": [0.5]}}})[1].noise_space == "pixel"
+    # a hand-made block with no space reads as the presets do (camx.options.perturb.DEFAULT_NOISE_SPACE)
+    assert conditions({"compose": False, "perturb": {"noise": {"variance": [0.5]}}})[1].noise_space == "normalized"
+    pixel = conditions({"compose": False, "perturb": {"noise": {"variance": [0.5], "space": "pixel"}}})
+    assert pixel[1].noise_space == "pixel"

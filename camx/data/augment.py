@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from camx.options.perturb import DEFAULT_NOISE_SPACE
 from camx.options.trainer import noise_range
 from camx.perturb import apply
 
@@ -47,7 +48,7 @@ def noise_augment(
     rng = noise_range(t)
     if rng is None:
         return images
-    space = str((t.get("noise_augment") or {}).get("space", "normalized"))
+    space = str((t.get("noise_augment") or {}).get("space", DEFAULT_NOISE_SPACE))
     seed = int(t.get("seed", 0))
     n = images.shape[0]
     out = torch.empty_like(images)

@@ -11,6 +11,7 @@ import torch
 
 from camx import perturb as P
 from camx.config import levels_of, perturbation_grid
+from camx.options.perturb import DEFAULT_NOISE_SPACE
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Condition:
     level: float | str
     steps: tuple[tuple[str, float], ...]
     axis: str = "horizontal"
-    noise_space: str = "pixel"  #: perturb.noise.space: the units of the noise variance
+    noise_space: str = DEFAULT_NOISE_SPACE  #: perturb.noise.space: the units of the noise variance
 
     @property
     def geometric(self) -> bool:
@@ -33,7 +34,9 @@ def conditions(cfg: Mapping[str, Any]) -> list[Condition]:
     out = [Condition("none", 0.0, ())]
     grid = [(kind, params) for kind, params in perturbation_grid(cfg["perturb"]) if kind != "none"]
     axis = next((str(p.get("axis")) for k, p in grid if k == "stretch" and p.get("axis")), "horizontal")
-    space = next((str(p.get("space")) for k, p in grid if k == "noise" and p.get("space")), "pixel")
+    space = next(
+        (str(p.get("space")) for k, p in grid if k == "noise" and p.get("space")), DEFAULT_NOISE_SPACE
+    )
     if cfg["compose"] and len(grid) > 1:
         names = "+".join(k for k, _ in grid)
         for combo in itertools.product(*[levels_of(k, p) for k, p in grid]):

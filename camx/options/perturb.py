@@ -47,6 +47,9 @@ LEVEL_NAMES: dict[str, str] = {
 AXES: tuple[str, ...] = ("horizontal", "vertical", "both")
 #: Readings of the noise variance (:func:`camx.perturb.apply`, ``noise_space``): the units ε is drawn in.
 NOISE_SPACES: tuple[str, ...] = ("pixel", "normalized", "minmax")
+#: The reading when a perturb or trainer.noise_augment block names no ``space`` (the paper presets' reading,
+#: docs/STUDY.md): the same for hand-made configs as for the shipped ones.
+DEFAULT_NOISE_SPACE = "normalized"
 MAX_STRETCH = 10.0
 
 # kind -> (low, high, low_inclusive, high_inclusive); None = unbounded.

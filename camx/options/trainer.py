@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from camx.errors import ConfigError, check_choice
-from camx.options.perturb import NOISE_SPACES
+from camx.options.perturb import DEFAULT_NOISE_SPACE, NOISE_SPACES
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
 SCHEDULES: tuple[str, ...] = ("onecycle", "cosine", "constant")
@@ -78,5 +78,5 @@ def noise_range(t: Mapping[str, Any]) -> tuple[float, float] | None:
         raise ConfigError(
             f"trainer.noise_augment.variance=[{low:g}, {high:g}] is out of range; it needs 0 ≤ low ≤ high"
         )
-    check_choice("trainer.noise_augment.space", aug.get("space", "normalized"), NOISE_SPACES)
+    check_choice("trainer.noise_augment.space", aug.get("space", DEFAULT_NOISE_SPACE), NOISE_SPACES)
     return low, high
