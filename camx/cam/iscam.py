@@ -43,14 +43,15 @@ def integrated_scores(run: CamRun, select: Tensor, n_steps: int, what: str = "is
 class ISCAM(ChannelWeightMethod):
     """IS-CAM (Naidu, Ghosh, Maurya, Nayak K & Kundu, "IS-CAM: Integrated Score-CAM for
     axiomatic-based explanations", arXiv:2010.03023, 2020), Score-CAM's score averaged over the
-    paper's N masks M_i = Σ_{j=0}^{i−1} (j/N) · s(Up(A_k)), i = 1..N:
+    paper's N masks M_i = Σ_{j=0}^{i−1} (j/N) · s(Up(A_k)), i = 1..N (the paper's algorithm as its
+    TorchCAM maintainer quotes it in frgfm/torch-cam#154; the PDF was not readable offline):
 
         α_k^c = (1/N) Σ_{i=1..N} softmax(f(X ⊙ c_i s(Up(A_k))))_c,   c_i = i(i−1)/(2N),
         L^c = ReLU(Σ_k α_k^c A_k),
 
     with Up bilinear upsampling to the input size, s min–max normalisation and the score of camx's
     Score-CAM (the class probability of the masked input). The scales are the paper's: they start at
-    0 (c_1 = c_0 = 0, the zero image) and exceed 1 once i(i−1) > 2N (i ≥ 6 for N = 10; c_N = (N−1)/2).
+    0 (c_1 = 0, the zero image) and exceed 1 once i(i−1) > 2N (i ≥ 6 for N = 10; c_N = (N−1)/2).
     TorchCAM 0.5's code scales the i-th mask by Σ_{j=1}^{i} j/N = i(i+1)/(2N) (its docstring states
     the paper's sum) and scores a channel by the softmax over *channels* of the mean logit gain
     (docs/METHODS.md).
