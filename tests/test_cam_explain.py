@@ -23,8 +23,8 @@ def _cnn() -> nn.Module:
 
 
 def test_methods_registry_and_docs() -> None:
-    # the torch-free view of the methods (camx.options.cam) is the registry's, in its order: twenty methods, two baselines
-    assert tuple(REGISTRY) == METHODS and len(METHODS) == 22
+    # the torch-free view of the methods (camx.options.cam) is the registry's, in its order: twenty-one methods, two baselines
+    assert tuple(REGISTRY) == METHODS and len(METHODS) == 23
     assert METHODS[-2:] == ("random", "center") and {"scorecam", "gradpp_scorecam", "hirescam"} <= set(
         METHODS
     )
@@ -201,6 +201,8 @@ def test_auto_chunk_size_is_sized_to_the_masked_inputs() -> None:
 def _options(method: str) -> dict:
     if method == "sscam":
         return {"top_k": 4, "n_samples": 2}
+    if method == "iscam":
+        return {"top_k": 4, "n_steps": 2}
     return {"top_k": 4} if "score" in method or method == "ablationcam" else {}
 
 

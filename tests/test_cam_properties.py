@@ -40,6 +40,7 @@ FAST: dict[str, dict[str, object]] = {
     "gradpp_scorecam": {"top_k": 6},
     "ablationcam": {"top_k": 6},
     "sscam": {"n_samples": 1, "top_k": 6},
+    "iscam": {"n_steps": 2, "top_k": 6},
 }
 CLASS_AGNOSTIC = ("eigencam", "kpcacam", "fem", "random", "center")
 CLASS_DEPENDENT = [m for m in METHODS if m not in CLASS_AGNOSTIC]
@@ -193,6 +194,7 @@ BIG: dict[str, dict[str, object]] = {
     "gradpp_scorecam": {"top_k": 2},
     "ablationcam": {"top_k": 2},
     "sscam": {"n_samples": 1, "top_k": 2},
+    "iscam": {"n_steps": 2, "top_k": 2},
 }
 
 
