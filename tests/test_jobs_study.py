@@ -28,6 +28,8 @@ def test_quick_papers_plan_runs_every_part_then_reports(tmp_path: Path) -> None:
         "train_noise",
         "eval_noise",
         "eval_knee",
+        "eval_pixel",
+        "eval_minmax",
         "eval_maps",
         "eval_mc",
         "sanity_plain",

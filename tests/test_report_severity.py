@@ -60,6 +60,11 @@ def test_other_readings_get_a_table_and_a_curve_that_never_crosses_says_so(tmp_p
     assert not math.isnan(float(normalized.split("|")[2].split()[0]))
     # pixel curves sit at PLAIN / 4 < 0.481 from the first noisy level: the crossing is between 0 and 0.1
     assert float(pixel.split("|")[2].split()[0]) < 0.1
+    # the confidence table above is the main reading's alone: pixel's values (PLAIN / 4) are not mixed in
+    conf_table = text.split("**confidence**")[1].split("\n\n")[1]
+    row = next(line for line in conf_table.splitlines() if line.startswith("| 0.4 |"))
+    plain = float(row.split("|")[2].split()[0])
+    assert plain == pytest.approx(PLAIN[2], abs=0.011)  # normalized plain at 0.4 (± the seeds' jitter)
 
 
 def test_demo_summary_reads_every_head_at_vstar() -> None:

@@ -23,6 +23,7 @@ import torch
 
 from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, SeverityMatch, match_severity, value_at
 from camx.metrics.stats import Summary
+from camx.options.perturb import DEFAULT_NOISE_SPACE
 from camx.report import groups as G
 from camx.report import markdown as md
 from camx.report.tables import Cell
@@ -38,8 +39,8 @@ READINGS_DOC = "results/noise_reading.md"  #: the four readings on a real classi
 
 
 def space_of(r: G.Record) -> str:
-    """The noise reading a record was measured under (``pixel`` for records older than the field)."""
-    return str(r.get("noise_space") or "pixel")
+    """The noise reading a record was measured under (the eval's default when its config names none)."""
+    return str(r.get("noise_space") or DEFAULT_NOISE_SPACE)
 
 
 def curves(records: Sequence[G.Record], metric: str, method: str | None) -> Curves:
@@ -198,11 +199,18 @@ def readings_table(model: str, recs: Sequence[G.Record], main: str) -> Lines:
     return [f"**{model}: the readings evaluated**", "", *md.table(header, rows), ""]
 
 
-def severity_section(model: str, recs: Sequence[G.Record]) -> Lines:
-    """Matched severity under the main reading (``normalized`` when evaluated), then the readings table."""
+def main_reading(recs: Sequence[G.Record]) -> str | None:
+    """The reading the study is read in: ``normalized`` when evaluated, else the most common; None: no noise."""
     spaces = [space_of(r) for r in recs if r["perturbation"] == "noise"]
     if not spaces:
+        return None
+    return "normalized" if "normalized" in spaces else max(set(spaces), key=spaces.count)
+
+
+def severity_section(model: str, recs: Sequence[G.Record]) -> Lines:
+    """Matched severity under the main reading (``normalized`` when evaluated), then the readings table."""
+    main = main_reading(recs)
+    if main is None:
         return []
-    main = "normalized" if "normalized" in spaces else max(set(spaces), key=spaces.count)
     mine = [r for r in recs if r["perturbation"] == "none" or space_of(r) == main]
     return reading_section(model, mine, main) + readings_table(model, recs, main)

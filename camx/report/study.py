@@ -21,6 +21,7 @@ from typing import Any
 
 from camx.atomic import atomic_write_text
 from camx.errors import DataError
+from camx.options.perturb import DEFAULT_NOISE_SPACE
 from camx.report import markdown as md
 from camx.report.pages import study_page
 from camx.report.sanity import study_lines, study_runs
@@ -98,7 +99,8 @@ def load_study(path: Path) -> Study:
         doc = json.loads(metrics.read_text())
         cam = (doc.get("config") or {}).get("cam") or {}
         mc = int(cam.get("mc_samples", 1) or 1)
-        space = (((doc.get("config") or {}).get("perturb") or {}).get("noise") or {}).get("space", "pixel")
+        noise = ((doc.get("config") or {}).get("perturb") or {}).get("noise") or {}
+        space = noise.get("space", DEFAULT_NOISE_SPACE)
         run = metrics.parent.relative_to(path).as_posix()
         study.records += [{**r, "stage": run, "mc": mc, "noise_space": space} for r in doc["records"]]
     if not study.records:

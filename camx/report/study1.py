@@ -19,7 +19,7 @@ from camx.report import groups as G
 from camx.report import markdown as md
 from camx.report.figures import PAPER_CONFIDENCE
 from camx.report.maps import localisation, mask_ratio, monte_carlo
-from camx.report.severity import severity_section
+from camx.report.severity import main_reading, severity_section, space_of
 from camx.report.tables import Cell
 
 Lines = list[str]
@@ -27,14 +27,18 @@ Lines = list[str]
 
 def study1(records: Sequence[G.Record], fig_dir: Path, rel: str) -> tuple[Lines, list[Path]]:
     """Study 1's markdown and the figures it wrote into ``fig_dir`` (linked as ``rel/<name>``)."""
-    recs = [r for r in records if r["mc"] == 1]
+    every = [r for r in records if r["mc"] == 1]  # every noise reading evaluated: the readings table
+    reading = main_reading(every)
+    recs = [r for r in every if reading is None or space_of(r) == reading]  # the rest: the main reading
     main = G.main_ratio(recs)
     core = [r for r in recs if main.get((r["model"], r["head"])) == r.get("mask_ratio")]
+    readings = [r for r in every if main.get((r["model"], r["head"])) == r.get("mask_ratio")]
     out: Lines = []
     written: list[Path] = []
     models = sorted({r["model"] for r in core})
     for model in models:
-        lines, figs = noise_section(model, [r for r in core if r["model"] == model], fig_dir, rel)
+        mine = [r for r in core if r["model"] == model]
+        lines, figs = noise_section(model, mine, fig_dir, rel, [r for r in readings if r["model"] == model])
         out += lines
         written += figs
     out += localisation(core)
@@ -46,8 +50,11 @@ def study1(records: Sequence[G.Record], fig_dir: Path, rel: str) -> tuple[Lines,
     return out, written
 
 
-def noise_section(model: str, mine: Sequence[G.Record], fig_dir: Path, rel: str) -> tuple[Lines, list[Path]]:
-    """Accuracy and confidence per head and noise variance: tables, curves, the paper, its ordering."""
+def noise_section(
+    model: str, mine: Sequence[G.Record], fig_dir: Path, rel: str, readings: Sequence[G.Record] = ()
+) -> tuple[Lines, list[Path]]:
+    """Accuracy and confidence per head and noise variance (``mine``: one reading): tables, curves, the
+    paper, its ordering; then matched severity, with every reading of ``readings`` (default: ``mine``'s)."""
     heads = G.heads(mine)
     noisy = [r for r in mine if r["perturbation"] in ("none", "noise")]
     by_metric = {
@@ -73,7 +80,7 @@ def noise_section(model: str, mine: Sequence[G.Record], fig_dir: Path, rel: str)
     if model == "resnet50" and any((h, 0.5) in conf for h in PAPER_CONFIDENCE):
         out += _beside_paper(conf, heads)
     out += ordering(conf, heads, mine)  # the paper's claim, checked on every architecture
-    return out + severity_section(model, mine), list(paths.values())
+    return out + severity_section(model, readings or mine), list(paths.values())
 
 
 def _noise_figures(
