@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from camx import metrics as M
 from camx import perturb as P
+from camx.cam.score import chunk_for
 from camx.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from camx.jobs.eval_conditions import Condition
 from camx.jobs.explain import explain_checked
@@ -51,6 +52,20 @@ class Scoring:
     explain: Explain | None = None
     std: tuple[float, ...] = IMAGENET_STD  #: the model's input normalisation std (ROAD's noise scale)
     fill: tuple[float, ...] = IMAGENET_MEAN  #: the model's normalisation mean: where AD/IC's map is 0
+    #: what every method of a condition shares (``replace`` keeps the dict): the metrics' map-free forwards,
+    #: e.g. deletion/insertion's ends; "probs" holds ``forward``'s probabilities of ``images`` when known
+    shared: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def chunk(self) -> int:
+        """Images per metric forward: ``cam.chunk_size`` (``auto``: sized to the images, as the score family)."""
+        size = (int(self.images.shape[-2]), int(self.images.shape[-1]))
+        return chunk_for(self.cfg["cam"]["chunk_size"], size, self.images.device)
+
+    def once(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()`` computed once per condition, shared by every method's scoring."""
+        if key not in self.shared:
+            self.shared[key] = make()
+        return self.shared[key]
 
     def reference(self) -> torch.Tensor:
         """The clean maps moved as the images were (geometric perturbations), to compare ``maps`` with."""
@@ -76,7 +91,7 @@ def _average_drop(s: Scoring) -> Scores:
     if not s.cfg["average_drop"]:
         return {}
     drop, inc = M.average_drop_increase(
-        s.forward, s.images, s.maps, s.labels, base_probs=s.probs, fill=s.fill
+        s.forward, s.images, s.maps, s.labels, base_probs=s.probs, fill=s.fill, chunk_size=s.chunk()
     )
     return {"average_drop": drop, "increase_in_confidence": inc}
 
@@ -85,9 +100,15 @@ def _deletion_insertion(s: Scoring) -> Scores:
     steps = int(s.cfg["faithfulness_steps"])
     if steps <= 0:
         return {}
-    substrate = str(s.cfg["faithfulness_substrate"])
+    substrate, chunk = str(s.cfg["faithfulness_substrate"]), s.chunk()
+    # the map-free points once per condition: p_c(images) and the black / canvas ends
+    y = s.once("probs", lambda: M.target_probs(s.forward, s.images, s.labels, chunk))
+    ends = s.once(
+        ("deletion_insertion_ends", substrate),
+        lambda: M.deletion_insertion_ends(s.forward, s.images, s.labels, substrate, chunk),
+    )
     dele, ins = M.deletion_insertion_auc(
-        s.forward, s.images, s.maps, s.labels, steps=steps, substrate=substrate
+        s.forward, s.images, s.maps, s.labels, steps, chunk, substrate, base_probs=y, ends=ends
     )
     return {"deletion_auc": dele, "insertion_auc": ins}
 

@@ -20,7 +20,13 @@ each one improves.
 
 from __future__ import annotations
 
-from camx.metrics.faithfulness import SUBSTRATES, average_drop_increase, deletion_insertion_auc
+from camx.metrics.faithfulness import (
+    SUBSTRATES,
+    average_drop_increase,
+    deletion_insertion_auc,
+    deletion_insertion_ends,
+    target_probs,
+)
 from camx.metrics.localization import energy_pointing_game, has_object, iou, pointing_game
 from camx.metrics.stability import pearson, ssim
 from camx.metrics.stats import Summary, mean_ci, spearman, t_quantile
@@ -30,6 +36,7 @@ __all__ = [
     "Summary",
     "average_drop_increase",
     "deletion_insertion_auc",
+    "deletion_insertion_ends",
     "energy_pointing_game",
     "has_object",
     "iou",
@@ -39,4 +46,5 @@ __all__ = [
     "spearman",
     "ssim",
     "t_quantile",
+    "target_probs",
 ]

@@ -58,6 +58,13 @@ def _probs_of(forward: Forward, images: Tensor, targets: Tensor, chunk_size: int
     return torch.cat(out) if out else torch.zeros(0)
 
 
+def target_probs(
+    forward: Forward, images: Tensor, targets: Tensor | Sequence[int], chunk_size: int = 64
+) -> Tensor:
+    """(B,) p_{targets[i]}(images[i]) on the CPU, ``forward`` run on chunks of ``chunk_size`` images."""
+    return _probs_of(forward, images, _targets(targets, images.shape[0], images.device), chunk_size)
+
+
 def average_drop_increase(
     forward: Forward,
     images: Tensor,
@@ -96,16 +103,11 @@ def average_drop_increase(
     b = images.shape[0]
     t = _targets(targets, b, images.device)
     m = _maps_like(maps, images)
-    if base_probs is None:
-        y = _probs_of(forward, images, t, chunk_size)
-    elif base_probs.ndim == 2:
-        y = base_probs.detach().gather(1, t[:, None].to(base_probs.device)).squeeze(1).float().cpu()
-    else:
-        y = base_probs.detach().reshape(-1).float().cpu()
-    if y.numel() != b:
-        raise ValueError(
-            f"base_probs gives {plural(y.numel(), 'value')} but the batch has {plural(b, 'image')}"
-        )
+    y = (
+        _probs_of(forward, images, t, chunk_size)
+        if base_probs is None
+        else _target_probs(base_probs, t, "base_probs")
+    )
     f = torch.as_tensor(fill, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
     o = _probs_of(forward, f + (images - f) * m[:, None], t, chunk_size)
     drop = torch.where(
@@ -124,6 +126,41 @@ def _substrate(images: Tensor, substrate: str) -> Tensor:
     return gaussian_blur(images, _RISE_BLUR_SIGMA, radius=_RISE_BLUR_RADIUS)
 
 
+def deletion_insertion_ends(
+    forward: Forward,
+    images: Tensor,
+    targets: Tensor | Sequence[int],
+    substrate: str = "blur",
+    chunk_size: int = 64,
+) -> tuple[Tensor, Tensor]:
+    """(p_c(black), p_c(canvas)), each (B,) on the CPU: the points of the deletion and insertion curves that
+    do not depend on the map, so one evaluation serves every method's maps of the same images (pass it as
+    :func:`deletion_insertion_auc`'s ``ends``). The all-black image is the same for every image: it is
+    forwarded once; with ``substrate="black"`` the canvas is that image too."""
+    check_choice("substrate", substrate, SUBSTRATES)
+    b = images.shape[0]
+    t = _targets(targets, b, images.device)
+    with torch.no_grad():
+        p = forward(torch.zeros_like(images[:1]))
+    black = p[0].float().cpu()[t.cpu()]
+    if substrate == "black":
+        return black, black.clone()
+    return black, _probs_of(forward, _substrate(images, substrate), t, chunk_size)
+
+
+def _target_probs(probs: Tensor, t: Tensor, what: str) -> Tensor:
+    """(B,) p_c from (B,) values already for the target class or (B, K) probabilities."""
+    if probs.ndim == 2:
+        y = probs.detach().gather(1, t[:, None].to(probs.device)).squeeze(1)
+    else:
+        y = probs.detach().reshape(-1)
+    if y.numel() != t.numel():
+        raise ValueError(
+            f"{what} gives {plural(y.numel(), 'value')} but the batch has {plural(t.numel(), 'image')}"
+        )
+    return y.float().cpu()
+
+
 def deletion_insertion_auc(
     forward: Forward,
     images: Tensor,
@@ -132,6 +169,9 @@ def deletion_insertion_auc(
     steps: int = 16,
     chunk_size: int = 64,
     substrate: str = "blur",
+    *,
+    base_probs: Tensor | None = None,
+    ends: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Deletion and insertion AUCs (Petsiuk et al., BMVC 2018, "RISE", §4.1).
 
@@ -149,8 +189,11 @@ def deletion_insertion_auc(
     tensor for deletion, which is the dataset-mean colour; camx deletes to true black (0 in [0, 1]
     space), independent of the normalisation inside ``forward``.
 
-    All (steps + 1)·B perturbed copies go through ``forward`` in chunks of ``chunk_size``, built
-    chunk by chunk so memory stays at one chunk.
+    The two ends of both curves do not depend on the map: p_c(x) (``base_probs``: (B,) for the target
+    class or (B, K), e.g. the prediction's own) and p_c(black), p_c(canvas) (``ends``, from
+    :func:`deletion_insertion_ends`, shared by every method's maps of the same images); what is not
+    given is computed with ``forward``. The 2·(S − 1)·B interior copies go through ``forward`` in chunks
+    of ``chunk_size``, built chunk by chunk so memory stays at one chunk.
 
     Returns:
         (deletion, insertion), each a (B,) float tensor on the CPU.
@@ -165,11 +208,21 @@ def deletion_insertion_auc(
     n = h * w
     t = _targets(targets, b, images.device)
     rank = _pixel_ranks(_maps_like(maps, images).reshape(b, n))
-    counts = torch.tensor([round(k * n / steps) for k in range(steps + 1)], device=images.device)
-    canvas = _substrate(images, substrate)
-    deletion = _trapezoid_auc(_curve(forward, images, torch.zeros_like(images), rank, counts, t, chunk_size))
-    insertion = _trapezoid_auc(_curve(forward, canvas, images, rank, counts, t, chunk_size))
-    return deletion, insertion
+    counts = torch.tensor([round(k * n / steps) for k in range(1, steps)], device=images.device)
+    y = (
+        _probs_of(forward, images, t, chunk_size)
+        if base_probs is None
+        else _target_probs(base_probs, t, "base_probs")
+    )
+    black, start = (
+        deletion_insertion_ends(forward, images, t, substrate, chunk_size) if ends is None else ends
+    )
+    black, start = _target_probs(black, t, "ends"), _target_probs(start, t, "ends")
+    canvas = None if substrate == "black" else _substrate(images, substrate)
+    inner = _curves(forward, images, canvas, rank, counts, t, chunk_size)
+    dele = torch.cat([y[:, None], inner[0], black[:, None]], dim=1)
+    ins = torch.cat([start[:, None], inner[1], y[:, None]], dim=1)
+    return _trapezoid_auc(dele), _trapezoid_auc(ins)
 
 
 def _pixel_ranks(m: Tensor) -> Tensor:
@@ -181,25 +234,40 @@ def _pixel_ranks(m: Tensor) -> Tensor:
     return rank
 
 
-def _curve(
-    forward: Forward, start: Tensor, end: Tensor, rank: Tensor, counts: Tensor, t: Tensor, chunk_size: int
-) -> Tensor:
-    """(B, S+1): p_c when the top ``counts[k]`` pixels of ``start`` are replaced by ``end``'s, for every
-    (image i, step k); the copies are built and forwarded ``chunk_size`` at a time."""
-    b, _, h, w = start.shape
-    k1 = len(counts)
-    total = b * k1
-    img_idx = torch.arange(total, device=start.device) // k1
-    step_idx = torch.arange(total, device=start.device) % k1
+def _curves(
+    forward: Forward,
+    images: Tensor,
+    canvas: Tensor | None,
+    rank: Tensor,
+    counts: Tensor,
+    t: Tensor,
+    chunk_size: int,
+) -> tuple[Tensor, Tensor]:
+    """(deletion, insertion) p_c at the interior steps, each (B, len(counts)): the top ``counts[k]`` pixels of
+    the image replaced by black, and copied onto ``canvas`` (None: black). The copies of every (curve,
+    image, step) are built and forwarded ``chunk_size`` at a time, deletion and insertion in the same chunks."""
+    b, _, h, w = images.shape
+    k = len(counts)
+    total = 2 * b * k
+    job = torch.arange(total, device=images.device)
+    curve, img_idx, step_idx = job // (b * k), (job // k) % b, job % k
     probs = torch.empty(total)
     with torch.no_grad():
         for s in range(0, total, chunk_size):
-            ii, kk = img_idx[s : s + chunk_size], step_idx[s : s + chunk_size]
-            sel = (rank[ii] < counts[kk][:, None]).reshape(-1, 1, h, w)
-            x = torch.where(sel, end[ii], start[ii])
+            cc, ii, kk = (
+                curve[s : s + chunk_size, None, None, None],
+                img_idx[s : s + chunk_size],
+                step_idx[s : s + chunk_size],
+            )
+            top = (rank[ii] < counts[kk][:, None]).reshape(-1, 1, h, w)
+            # deletion (curve 0) keeps the image off the top pixels, insertion (curve 1) on them
+            use = top == (cc == 1)
+            rest = images.new_zeros(()) if canvas is None else torch.where(cc == 0, 0.0, canvas[ii])
+            x = torch.where(use, images[ii], rest)
             p = forward(x)
             probs[s : s + chunk_size] = p.gather(1, t[ii][:, None].to(p.device)).squeeze(1).float().cpu()
-    return probs.reshape(b, k1)
+    probs = probs.reshape(2, b, k)
+    return probs[0], probs[1]
 
 
 def _trapezoid_auc(p: Tensor) -> Tensor:
