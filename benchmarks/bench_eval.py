@@ -204,17 +204,21 @@ def deletion_insertion_race(
     steps: int,
     batch: int,
 ) -> dict[str, Any]:
-    """camx's deletion/insertion (the eval job's forward) against TorchCAM's DeletionInsertionMetric on the
-    same clean images and maps: seconds of each and |Δ| of the mean AUCs."""
+    """camx's deletion/insertion (the eval job's forward and chunks; p(x) and the black end computed here
+    too, as TorchCAM does) against TorchCAM's DeletionInsertionMetric on the same clean images and maps:
+    seconds of each and |Δ| of the mean AUCs."""
+    from camx.cam.score import chunk_for
     from camx.data.transforms import normalize
+    from camx.jobs.evaluate import _Checkpoint
     from camx.metrics import deletion_insertion_auc
 
-    def forward(x01: torch.Tensor) -> torch.Tensor:  # as camx.jobs.evaluate's checkpoint forward
-        with torch.inference_mode():
-            return model(normalize(x01, model)).float().softmax(1)
-
+    device = torch.device("cpu")
+    forward = _Checkpoint("race", None, model, None, None, None, {}, device).forward  # the eval job's forward
+    chunk = chunk_for(
+        "auto", (int(images.shape[-2]), int(images.shape[-1])), device
+    )  # cam.chunk_size's default
     start = time.perf_counter()
-    dele, ins = deletion_insertion_auc(forward, images, maps, labels, steps=steps, substrate="black")
+    dele, ins = deletion_insertion_auc(forward, images, maps, labels, steps, chunk, "black")
     ours = time.perf_counter() - start
     black = normalize(torch.zeros(3, 1, 1), model)
     start = time.perf_counter()

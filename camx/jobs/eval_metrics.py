@@ -52,8 +52,10 @@ class Scoring:
     explain: Explain | None = None
     std: tuple[float, ...] = IMAGENET_STD  #: the model's input normalisation std (ROAD's noise scale)
     fill: tuple[float, ...] = IMAGENET_MEAN  #: the model's normalisation mean: where AD/IC's map is 0
-    #: what every method of a condition shares (``replace`` keeps the dict): the metrics' map-free forwards,
-    #: e.g. deletion/insertion's ends; "probs" holds ``forward``'s probabilities of ``images`` when known
+    method: str | None = None  #: the method whose ``maps`` these are (map metrics only)
+    #: what every method of a condition shares (``replace`` keeps the dict): "maps", every method's maps
+    #: (metrics that score them together); "probs", ``forward``'s probabilities of ``images`` when known;
+    #: and what metrics compute once for all methods (see :meth:`once`)
     shared: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def chunk(self) -> int:
@@ -100,17 +102,34 @@ def _deletion_insertion(s: Scoring) -> Scores:
     steps = int(s.cfg["faithfulness_steps"])
     if steps <= 0:
         return {}
-    substrate, chunk = str(s.cfg["faithfulness_substrate"]), s.chunk()
-    # the map-free points once per condition: p_c(images) and the black / canvas ends
+    every = s.shared.get("maps") or {}
+    if s.method in every and every[s.method] is s.maps:
+        # every method of the condition at once: the interior steps of all methods in shared chunks,
+        # a copy two methods give alike forwarded once
+        aucs = s.once(
+            ("deletion_insertion", steps), lambda: dict(zip(every, _di_many(s, list(every.values()))))
+        )
+        dele, ins = aucs[s.method]
+    else:  # maps of their own
+        dele, ins = _di_many(s, [s.maps])[0]
+    return {"deletion_auc": dele, "insertion_auc": ins}
+
+
+def _di_many(s: Scoring, maps: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Deletion/insertion of several maps of ``s.images``; the map-free points once per condition."""
+    steps, substrate, chunk = (
+        int(s.cfg["faithfulness_steps"]),
+        str(s.cfg["faithfulness_substrate"]),
+        s.chunk(),
+    )
     y = s.once("probs", lambda: M.target_probs(s.forward, s.images, s.labels, chunk))
     ends = s.once(
         ("deletion_insertion_ends", substrate),
         lambda: M.deletion_insertion_ends(s.forward, s.images, s.labels, substrate, chunk),
     )
-    dele, ins = M.deletion_insertion_auc(
-        s.forward, s.images, s.maps, s.labels, steps, chunk, substrate, base_probs=y, ends=ends
+    return M.deletion_insertion_many(
+        s.forward, s.images, maps, s.labels, steps, chunk, substrate, base_probs=y, ends=ends
     )
-    return {"deletion_auc": dele, "insertion_auc": ins}
 
 
 def _on_objects(

@@ -315,7 +315,7 @@ def _score_batch(
             seed=plan.seed,
             fill=stats_of(ck.model)[0],
             # the explain pass's probabilities are ck.forward's up to rounding (not with Monte-Carlo sampling)
-            shared={"probs": probs_all[rows]} if plan.mc == 1 else {},
+            shared={"maps": maps_of, **({"probs": probs_all[rows]} if plan.mc == 1 else {})},
         )
         acc.score(PREDICTION_METRICS, s, ck.label, None)
         for method, maps in maps_of.items():
@@ -324,6 +324,7 @@ def _score_batch(
                 replace(
                     s,
                     maps=maps,
+                    method=method,
                     clean=clean.get(method) if cond.steps else None,
                     explain=method_explainer(ck, plan.cfg, method, plan.mc if method in plan.methods else 1),
                     std=tuple(stats_of(ck.model)[1]),
