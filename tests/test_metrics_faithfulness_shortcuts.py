@@ -135,7 +135,12 @@ def test_eval_scoring_shares_the_ends_and_matches_the_plain_metric(model: nn.Mod
     forward = plain_forward(model)
     probs = forward(photos)
     t = probs.argmax(1)
-    cfg = {"faithfulness_steps": STEPS, "faithfulness_substrate": "blur", "cam": {"chunk_size": "auto"}}
+    cfg = {
+        "faithfulness_steps": STEPS,
+        "faithfulness_substrate": "blur",
+        "average_drop": True,
+        "cam": {"chunk_size": "auto"},
+    }
     s = Scoring(cfg, Condition("none", 0, ()), ck.forward, photos, t, probs, None, shared={"probs": probs})
     calls = []
     counting = lambda x: (calls.append(len(x)), ck.forward(x))[1]  # noqa: E731
@@ -157,7 +162,12 @@ def test_eval_scoring_shares_the_ends_and_matches_the_plain_metric(model: nn.Mod
         dele, ins = M.deletion_insertion_auc(forward, photos, maps, t, STEPS, substrate="blur")
         assert torch.allclose(got["deletion_auc"], dele, atol=1e-5)
         assert torch.allclose(got["insertion_auc"], ins, atol=1e-5)
+        got = MAP_METRICS["average_drop"](replace(s, maps=maps, method=method))
+        drop, inc = M.average_drop_increase(forward, photos, maps, t, probs)
+        assert torch.allclose(got["average_drop"], drop, atol=1e-3)  # percent: 1e-5 as a fraction
+        assert torch.equal(got["increase_in_confidence"], inc)
     assert len([k for k in s.shared if k[0] == "deletion_insertion"]) == 1  # computed once for both
+    assert "average_drop" in s.shared
 
 
 def test_many_maps_share_chunks_and_forward_alike_copies_once(model: nn.Module, photos: Tensor) -> None:
@@ -180,3 +190,18 @@ def test_many_maps_share_chunks_and_forward_alike_copies_once(model: nn.Module, 
     # p(x) of 3 photos, one black image, 3 canvases, then 2 distinct maps × 3 photos × (S − 1) steps × 2 curves
     assert sum(seen) == 3 + 1 + 3 + 2 * 3 * (STEPS - 1) * 2
     assert max(seen) <= 7
+
+
+def test_average_drop_of_many_maps_in_shared_chunks_equals_one_by_one(
+    model: nn.Module, photos: Tensor
+) -> None:
+    forward = plain_forward(model)
+    probs = forward(photos)
+    t = probs.argmax(1)
+    maps = [_maps(model, photos, t), torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(2))]
+    many = M.average_drop_increase_many(
+        forward, photos, maps, t, probs, chunk_size=4
+    )  # chunks span both maps
+    for m, (drop, inc) in zip(maps, many):
+        want_drop, want_inc = M.average_drop_increase(forward, photos, m, t, probs)
+        assert torch.allclose(drop, want_drop, atol=1e-4) and torch.equal(inc, want_inc)

@@ -92,10 +92,20 @@ def _confidence_pred(s: Scoring) -> Scores:
 def _average_drop(s: Scoring) -> Scores:
     if not s.cfg["average_drop"]:
         return {}
-    drop, inc = M.average_drop_increase(
-        s.forward, s.images, s.maps, s.labels, base_probs=s.probs, fill=s.fill, chunk_size=s.chunk()
-    )
+    every = s.shared.get("maps") or {}
+    if s.method in every and every[s.method] is s.maps:
+        # every method of the condition at once: the masked copies of all methods in shared chunks
+        res = s.once("average_drop", lambda: dict(zip(every, _ad_many(s, list(every.values())))))
+        drop, inc = res[s.method]
+    else:  # maps of their own
+        drop, inc = _ad_many(s, [s.maps])[0]
     return {"average_drop": drop, "increase_in_confidence": inc}
+
+
+def _ad_many(s: Scoring, maps: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return M.average_drop_increase_many(
+        s.forward, s.images, maps, s.labels, s.probs, fill=s.fill, chunk_size=s.chunk()
+    )
 
 
 def _deletion_insertion(s: Scoring) -> Scores:

@@ -136,13 +136,16 @@ class _Checkpoint:
     class_names: list[str] | None  #: the model's own class names when it scores in them
     info: dict[str, Any]
     device: torch.device
+    fast: nn.Module | None = None  #: the metrics' inference copy of ``model``, made on first use
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:
         """Softmax probabilities of [0, 1] images, for the metrics' forwards (maps use ``model`` itself):
         the BatchNorm-folded, channels-last :func:`~camx.cam.inference.inference_copy` of an eval-mode
         model, the same function up to float rounding (~1e-7 on the probabilities) and several times faster
         on a CPU."""
-        model = inference_copy(self.model)
+        if self.fast is None:  # the weights do not change during the job: fold once
+            self.fast = inference_copy(self.model)
+        model = self.fast
         x = normalize(images01.to(self.device), self.model).contiguous(
             memory_format=inference_layout(self.device)
         )

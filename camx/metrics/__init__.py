@@ -27,7 +27,7 @@ from camx.metrics.deletion_insertion import (
     deletion_insertion_ends,
     deletion_insertion_many,
 )
-from camx.metrics.faithfulness import average_drop_increase, target_probs
+from camx.metrics.faithfulness import average_drop_increase, average_drop_increase_many, target_probs
 from camx.metrics.localization import energy_pointing_game, has_object, iou, pointing_game
 from camx.metrics.stability import pearson, ssim
 from camx.metrics.stats import Summary, mean_ci, spearman, t_quantile
@@ -36,6 +36,7 @@ __all__ = [
     "SUBSTRATES",
     "Summary",
     "average_drop_increase",
+    "average_drop_increase_many",
     "deletion_insertion_auc",
     "deletion_insertion_ends",
     "deletion_insertion_many",

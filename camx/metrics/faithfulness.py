@@ -97,21 +97,47 @@ def average_drop_increase(
     Returns:
         (drop, increase), each a (B,) float tensor in percent, on the CPU.
     """
+    return average_drop_increase_many(
+        forward, images, [maps], targets, base_probs, fill=fill, chunk_size=chunk_size
+    )[0]
+
+
+def average_drop_increase_many(
+    forward: Forward,
+    images: Tensor,
+    maps: Sequence[Tensor],
+    targets: Tensor | Sequence[int],
+    base_probs: Tensor | None = None,
+    *,
+    fill: float | Sequence[float] | Tensor = IMAGENET_MEAN,
+    chunk_size: int = 64,
+) -> list[tuple[Tensor, Tensor]]:
+    """:func:`average_drop_increase` of each of several maps of the same images (e.g. every method's): Y
+    once, and the masked copies of every map forwarded in shared chunks of ``chunk_size``, built chunk by
+    chunk. Returns one (drop, increase) pair per map, in order."""
     b = images.shape[0]
     t = _targets(targets, b, images.device)
-    m = _maps_like(maps, images)
+    ms = torch.stack([_maps_like(m, images) for m in maps])  # (M, B, H, W)
     y = (
         _probs_of(forward, images, t, chunk_size)
         if base_probs is None
         else _target_probs(base_probs, t, "base_probs")
     )
     f = torch.as_tensor(fill, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
-    o = _probs_of(forward, f + (images - f) * m[:, None], t, chunk_size)
-    drop = torch.where(
-        y > 0, (y - o).clamp_min(0) / torch.where(y > 0, y, torch.ones_like(y)) * 100, torch.zeros_like(y)
-    )
-    increase = (o > y).float() * 100
-    return drop, increase
+    o = torch.empty(len(maps) * b)
+    with torch.no_grad():
+        for s in range(0, len(o), chunk_size):
+            job = torch.arange(s, min(s + chunk_size, len(o)), device=images.device)
+            jj, ii = job // b, job % b
+            p = forward(f + (images[ii] - f) * ms[jj, ii][:, None])
+            o[s : s + len(job)] = p.gather(1, t[ii][:, None].to(p.device)).squeeze(1).float().cpu()
+    out = []
+    for oj in o.reshape(len(maps), b):
+        drop = torch.where(
+            y > 0, (y - oj).clamp_min(0) / torch.where(y > 0, y, torch.ones_like(y)) * 100, 0.0
+        )
+        out.append((drop, (oj > y).float() * 100))
+    return out
 
 
 def _target_probs(probs: Tensor, t: Tensor, what: str) -> Tensor:
