@@ -205,3 +205,21 @@ def test_average_drop_of_many_maps_in_shared_chunks_equals_one_by_one(
     for m, (drop, inc) in zip(maps, many):
         want_drop, want_inc = M.average_drop_increase(forward, photos, m, t, probs)
         assert torch.allclose(drop, want_drop, atol=1e-4) and torch.equal(inc, want_inc)
+
+
+@pytest.mark.parametrize("steps", [1, 3, 100])  # 100 > the 64 pixels: steps that remove no new pixel
+def test_tiny_model_edge_steps_equal_the_plain_curves(steps: int) -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+
+    def forward(x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return net(x).softmax(1)
+
+    images, maps, t = torch.rand(2, 3, 8, 8), torch.rand(2, 8, 8), torch.tensor([0, 3])
+    want = plain_deletion_insertion(
+        forward, images, maps, t, steps, M.deletion_insertion._substrate(images, "mean")
+    )
+    dele, ins = M.deletion_insertion_auc(forward, images, maps, t, steps, 7, "mean")
+    assert torch.allclose(dele, want[0], atol=1e-6) and torch.allclose(ins, want[1], atol=1e-6)
+    assert M.deletion_insertion_many(forward, images, [], t) == []

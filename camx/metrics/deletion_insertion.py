@@ -127,6 +127,8 @@ def deletion_insertion_many(
     if int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be ≥ 1, got {chunk_size}")
     steps, chunk_size = int(steps), int(chunk_size)
+    if not maps:
+        return []
     b, _, h, w = images.shape
     t = _targets(targets, b, images.device)
     ranks = torch.stack([_pixel_ranks(_maps_like(m, images).reshape(b, h * w)) for m in maps])
