@@ -32,7 +32,8 @@ _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[Any, nn.Module]] = weakref.We
 
 def _fold_pairs(module: nn.Module) -> None:
     """Fold BatchNorm2d into the Conv2d it follows, in place, where the order is known: consecutive
-    children of an ``nn.Sequential``, and ``convN``/``bnN`` of torchvision's ResNet blocks (a block of
+    children of an ``nn.Sequential``, the pairs of timm's EfficientNet blocks (:data:`_TIMM_PAIRS`; a
+    BatchNormAct2d leaves its activation), and ``convN``/``bnN`` of torchvision's ResNet blocks (a block of
     another kind may apply its ``bn1`` before ``conv1``, as pre-activation ResNets do, so names alone
     are not trusted)."""
     for child in module.children():
