@@ -223,3 +223,35 @@ def test_tiny_model_edge_steps_equal_the_plain_curves(steps: int) -> None:
     dele, ins = M.deletion_insertion_auc(forward, images, maps, t, steps, 7, "mean")
     assert torch.allclose(dele, want[0], atol=1e-6) and torch.allclose(ins, want[1], atol=1e-6)
     assert M.deletion_insertion_many(forward, images, [], t) == []
+
+
+def test_fold_in_a_sequential_keeps_batchnorm_act_and_leaves_unknown_subclasses() -> None:
+    """A timm BatchNormAct2d after a conv folds and keeps its ReLU6; a BatchNorm2d subclass with another
+    forward is not folded (folding it as a plain BatchNorm would change the function)."""
+    from timm.layers import BatchNormAct2d
+
+    from camx.cam.inference import fold_batchnorm
+
+    class Doubled(nn.BatchNorm2d):
+        def forward(self, x: Tensor) -> Tensor:
+            return super().forward(x) * 2
+
+    torch.manual_seed(0)
+    layers = [nn.Conv2d(3, 4, 3), BatchNormAct2d(4, act_layer=nn.ReLU6), nn.Conv2d(4, 4, 3), Doubled(4)]
+    model = nn.Sequential(*layers, nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)).eval()
+    for bn in model:
+        if isinstance(bn, nn.BatchNorm2d):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+    fused = fold_batchnorm(model)
+    assert [type(m).__name__ for m in fused] == [
+        "Conv2d",
+        "Sequential",
+        "Conv2d",
+        "Doubled",
+        "Conv2d",
+        "Identity",
+    ]
+    x = torch.randn(2, 3, 9, 9)
+    with torch.no_grad():
+        assert (model(x) - fused(x)).abs().max() < 1e-5

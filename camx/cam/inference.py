@@ -41,10 +41,7 @@ def _fold_pairs(module: nn.Module) -> None:
     if isinstance(module, nn.Sequential):
         names = list(module._modules)
         for first, second in zip(names, names[1:]):
-            conv, bn = module._modules[first], module._modules[second]
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
-                module._modules[first] = fuse_conv_bn_eval(conv, bn)
-                module._modules[second] = nn.Identity()
+            _fold_named(module, first, second)  # a BatchNorm subclass of unknown forward stays
     pairs = _TIMM_PAIRS.get(f"{type(module).__module__}.{type(module).__qualname__}")
     if pairs is not None:
         for conv_name, bn_name in pairs:
