@@ -14,8 +14,10 @@ pytorch-grad-cam's maps through a three-line extractor), on the noisy images cam
 outside the timed loop). Shared definitions (docs/METRICS.md): the map multiplies the *normalised*
 image for AD/IC; deletion replaces pixels with black (0 in [0, 1]) and insertion starts from black
 (TorchCAM's one baseline for both; camx run with ``faithfulness_substrate=black``); S steps with
-H·W divisible by S so both use the same pixel counts. Grad-CAM++ differs by definition (pytorch-grad-cam
-adds ε = 1e-6 to α's denominator; :data:`OWN_DEFINITION`): its differences are shown apart and not judged.
+H·W divisible by S so both use the same pixel counts. Grad-CAM++ and EigenCAM differ by definition
+(pytorch-grad-cam adds ε = 1e-6 to Grad-CAM++'s α denominator, and leaves the sign of EigenCAM's first
+singular vector to LAPACK where camx fixes Σ v₁ ≥ 0, so its map is flipped on some photos;
+:data:`OWN_DEFINITION`): their differences are shown apart and not judged.
 Deletion/insertion on each library's own maps differ where tied map values are removed in another order
 (the maps agree to ~1e-6); on the very same maps they agree to ~1e-8 (the "alone" rows). Score-CAM is left out: its exact form costs
 minutes per image on a CPU (see the CAM section of docs/PERFORMANCE.md).
@@ -178,9 +180,10 @@ def grid_inputs(cfg: Any, model: torch.nn.Module) -> tuple[list[tuple[float, tor
     return [(float(c.level), x) for c, x, _ in perturbed], labels
 
 
-#: methods whose peer definition differs: pytorch-grad-cam adds ε = 1e-6 to Grad-CAM++'s α denominator,
-#: which dominates g² ~ 1e-8 on Lite0 (maps differ by ~1e-2); reported apart, not judged
-OWN_DEFINITION = ("gradcampp",)
+#: methods whose peer definition differs, reported apart, not judged: pytorch-grad-cam adds ε = 1e-6 to
+#: Grad-CAM++'s α denominator, which dominates g² ~ 1e-8 on Lite0 (maps differ by ~1e-2); its EigenCAM keeps
+#: LAPACK's sign of v₁, camx makes Σ v₁ ≥ 0 (camx.cam.activation.eigen_projection): one map in 8 photos is flipped (|Δ| = 1)
+OWN_DEFINITION = ("gradcampp", "eigencam")
 
 
 def max_differences(
@@ -204,17 +207,21 @@ def deletion_insertion_race(
     steps: int,
     batch: int,
 ) -> dict[str, Any]:
-    """camx's deletion/insertion (the eval job's forward) against TorchCAM's DeletionInsertionMetric on the
-    same clean images and maps: seconds of each and |Δ| of the mean AUCs."""
+    """camx's deletion/insertion (the eval job's forward and chunks; p(x) and the black end computed here
+    too, as TorchCAM does) against TorchCAM's DeletionInsertionMetric on the same clean images and maps:
+    seconds of each and |Δ| of the mean AUCs."""
+    from camx.cam.score import chunk_for
     from camx.data.transforms import normalize
+    from camx.jobs.evaluate import _Checkpoint
     from camx.metrics import deletion_insertion_auc
 
-    def forward(x01: torch.Tensor) -> torch.Tensor:  # as camx.jobs.evaluate's checkpoint forward
-        with torch.inference_mode():
-            return model(normalize(x01, model)).float().softmax(1)
-
+    device = torch.device("cpu")
+    forward = _Checkpoint("race", None, model, None, None, None, {}, device).forward  # the eval job's forward
+    chunk = chunk_for(
+        "auto", (int(images.shape[-2]), int(images.shape[-1])), device
+    )  # cam.chunk_size's default
     start = time.perf_counter()
-    dele, ins = deletion_insertion_auc(forward, images, maps, labels, steps=steps, substrate="black")
+    dele, ins = deletion_insertion_auc(forward, images, maps, labels, steps, chunk, "black")
     ours = time.perf_counter() - start
     black = normalize(torch.zeros(3, 1, 1), model)
     start = time.perf_counter()
@@ -314,8 +321,11 @@ def throughput_rows(res: dict[str, Any]) -> tuple[str, list[str], list[list[str]
     }
     diffs = ", ".join(f"{short[k]} {v:.1e}" for k, v in res["max_abs_diff"].items())
     own = res.get("max_abs_diff_own_definition") or {}
-    if any(v == v for v in own.values()):  # not all NaN: gradcampp was in the grid
-        diffs += "; gradcampp (ε differs): " + ", ".join(f"{short[k]} {v:.1e}" for k, v in own.items())
+    if any(v == v for v in own.values()):  # not all NaN: gradcampp or eigencam was in the grid
+        apart = [m for m in OWN_DEFINITION if m in res["methods"]]
+        diffs += f"; {', '.join(apart)} (definitions differ): " + ", ".join(
+            f"{short[k]} {v:.1e}" for k, v in own.items()
+        )
     rows = [
         ["camx eval (camx.jobs.evaluate.evaluate)", f"{res['camx_rate']:.2f}", f"{res['camx_seconds']:.1f}", "", ""],
         ["pytorch-grad-cam + TorchCAM, plain loop", f"{res['peer_rate']:.2f}", f"{res['peer_seconds']:.1f}",

@@ -81,6 +81,16 @@ METHOD = """\
   to float rounding, while deletion/insertion differ by the order in which tied map values (the
   plateaus of a bilinearly upsampled map) are removed, since the two libraries' maps agree only to
   ~1e-6. On the very same maps, camx's deletion/insertion and TorchCAM's agree to ~1e-8.
+  Where camx's eval saves work (same numbers up to float rounding; tests in
+  `tests/test_metrics_faithfulness_shortcuts.py`): the metrics' forwards go through the BatchNorm-folded
+  channels-last inference copy of the checkpoint (maps still come from the model as given), in chunks of
+  `cam.chunk_size` (`auto`: 16 images at 128 px, 5 at 224 px; larger chunks spill the CPU caches); of a
+  deletion/insertion curve only the 2·(S − 1) interior steps are forwarded per map — p_c(x) is the
+  prediction's, the all-black image is forwarded once for every image, and the insertion canvas once per
+  image for every method; the interior copies and AD/IC's masked copies of all methods of a condition
+  share chunks; and a copy two methods give alike (the same top pixels of the same image at a step —
+  frequent where methods agree on a coarse feature map) is forwarded once
+  (`camx.metrics.deletion_insertion_many`).
 - **Peak memory** is the peak RSS of a fresh process explaining one 224 px image with a score method
   at several `chunk_size` values (masked images per forward; `auto`, the default, is 2^18 pixels per
   forward: 5 images at 224 px): memory is bounded by the chunk, not by the number of channels, and

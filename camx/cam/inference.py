@@ -32,7 +32,8 @@ _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[Any, nn.Module]] = weakref.We
 
 def _fold_pairs(module: nn.Module) -> None:
     """Fold BatchNorm2d into the Conv2d it follows, in place, where the order is known: consecutive
-    children of an ``nn.Sequential``, and ``convN``/``bnN`` of torchvision's ResNet blocks (a block of
+    children of an ``nn.Sequential``, the pairs of timm's EfficientNet blocks (:data:`_TIMM_PAIRS`; a
+    BatchNormAct2d leaves its activation), and ``convN``/``bnN`` of torchvision's ResNet blocks (a block of
     another kind may apply its ``bn1`` before ``conv1``, as pre-activation ResNets do, so names alone
     are not trusted)."""
     for child in module.children():
@@ -40,10 +41,12 @@ def _fold_pairs(module: nn.Module) -> None:
     if isinstance(module, nn.Sequential):
         names = list(module._modules)
         for first, second in zip(names, names[1:]):
-            conv, bn = module._modules[first], module._modules[second]
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
-                module._modules[first] = fuse_conv_bn_eval(conv, bn)
-                module._modules[second] = nn.Identity()
+            _fold_named(module, first, second)  # a BatchNorm subclass of unknown forward stays
+    pairs = _TIMM_PAIRS.get(f"{type(module).__module__}.{type(module).__qualname__}")
+    if pairs is not None:
+        for conv_name, bn_name in pairs:
+            _fold_named(module, conv_name, bn_name)
+        return
     if not isinstance(module, (BasicBlock, Bottleneck)):  # blocks whose forward is convN → bnN
         return
     for name, conv in list(module._modules.items()):
@@ -54,6 +57,41 @@ def _fold_pairs(module: nn.Module) -> None:
         if isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats:
             module._modules[name] = fuse_conv_bn_eval(conv, bn)
             module._modules[bn_name] = nn.Identity()
+
+
+#: timm classes whose forward runs each (conv, bn) pair back to back (timm ≥ 1.0's EfficientNet family;
+#: the exact class, so subclasses with other convolutions, e.g. CondConvResidual, are left alone).
+_TIMM_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
+    "timm.models.efficientnet.EfficientNet": (("conv_stem", "bn1"), ("conv_head", "bn2")),
+    "timm.models._efficientnet_blocks.DepthwiseSeparableConv": (
+        ("conv_s2d", "bn_s2d"),
+        ("conv_dw", "bn1"),
+        ("conv_pw", "bn2"),
+    ),
+    "timm.models._efficientnet_blocks.InvertedResidual": (
+        ("conv_s2d", "bn_s2d"),
+        ("conv_pw", "bn1"),
+        ("conv_dw", "bn2"),
+        ("conv_pwl", "bn3"),
+    ),
+    "timm.models._efficientnet_blocks.EdgeResidual": (("conv_exp", "bn1"), ("conv_pwl", "bn2")),
+}
+
+
+def _fold_named(module: nn.Module, conv_name: str, bn_name: str) -> None:
+    """Fold ``module.<bn_name>`` into ``module.<conv_name>``; a timm BatchNormAct2d leaves its dropout and
+    activation behind (its forward is BatchNorm → drop → act)."""
+    conv, bn = module._modules.get(conv_name), module._modules.get(bn_name)
+    if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.track_running_stats):
+        return
+    if type(bn) is nn.BatchNorm2d:
+        rest: nn.Module = nn.Identity()
+    elif type(bn).__name__ == "BatchNormAct2d" and hasattr(bn, "act") and hasattr(bn, "drop"):
+        rest = nn.Sequential(bn.drop, bn.act)
+    else:  # another BatchNorm subclass: its forward is unknown
+        return
+    module._modules[conv_name] = fuse_conv_bn_eval(conv, bn)
+    module._modules[bn_name] = rest
 
 
 def _state_key(model: nn.Module) -> tuple[Any, ...]:

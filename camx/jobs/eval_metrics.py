@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from camx import metrics as M
 from camx import perturb as P
+from camx.cam.score import chunk_for
 from camx.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from camx.jobs.eval_conditions import Condition
 from camx.jobs.explain import explain_checked
@@ -51,6 +52,22 @@ class Scoring:
     explain: Explain | None = None
     std: tuple[float, ...] = IMAGENET_STD  #: the model's input normalisation std (ROAD's noise scale)
     fill: tuple[float, ...] = IMAGENET_MEAN  #: the model's normalisation mean: where AD/IC's map is 0
+    method: str | None = None  #: the method whose ``maps`` these are (map metrics only)
+    #: what every method of a condition shares (``replace`` keeps the dict): "maps", every method's maps
+    #: (metrics that score them together); "probs", ``forward``'s probabilities of ``images`` when known;
+    #: and what metrics compute once for all methods (see :meth:`once`)
+    shared: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def chunk(self) -> int:
+        """Images per metric forward: ``cam.chunk_size`` (``auto``: sized to the images, as the score family)."""
+        size = (int(self.images.shape[-2]), int(self.images.shape[-1]))
+        return chunk_for(self.cfg["cam"]["chunk_size"], size, self.images.device)
+
+    def once(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()`` computed once per condition, shared by every method's scoring."""
+        if key not in self.shared:
+            self.shared[key] = make()
+        return self.shared[key]
 
     def reference(self) -> torch.Tensor:
         """The clean maps moved as the images were (geometric perturbations), to compare ``maps`` with."""
@@ -75,21 +92,54 @@ def _confidence_pred(s: Scoring) -> Scores:
 def _average_drop(s: Scoring) -> Scores:
     if not s.cfg["average_drop"]:
         return {}
-    drop, inc = M.average_drop_increase(
-        s.forward, s.images, s.maps, s.labels, base_probs=s.probs, fill=s.fill
-    )
+    every = s.shared.get("maps") or {}
+    if s.method in every and every[s.method] is s.maps:
+        # every method of the condition at once: the masked copies of all methods in shared chunks
+        res = s.once("average_drop", lambda: dict(zip(every, _ad_many(s, list(every.values())))))
+        drop, inc = res[s.method]
+    else:  # maps of their own
+        drop, inc = _ad_many(s, [s.maps])[0]
     return {"average_drop": drop, "increase_in_confidence": inc}
+
+
+def _ad_many(s: Scoring, maps: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return M.average_drop_increase_many(
+        s.forward, s.images, maps, s.labels, s.probs, fill=s.fill, chunk_size=s.chunk()
+    )
 
 
 def _deletion_insertion(s: Scoring) -> Scores:
     steps = int(s.cfg["faithfulness_steps"])
     if steps <= 0:
         return {}
-    substrate = str(s.cfg["faithfulness_substrate"])
-    dele, ins = M.deletion_insertion_auc(
-        s.forward, s.images, s.maps, s.labels, steps=steps, substrate=substrate
-    )
+    every = s.shared.get("maps") or {}
+    if s.method in every and every[s.method] is s.maps:
+        # every method of the condition at once: the interior steps of all methods in shared chunks,
+        # a copy two methods give alike forwarded once
+        aucs = s.once(
+            ("deletion_insertion", steps), lambda: dict(zip(every, _di_many(s, list(every.values()))))
+        )
+        dele, ins = aucs[s.method]
+    else:  # maps of their own
+        dele, ins = _di_many(s, [s.maps])[0]
     return {"deletion_auc": dele, "insertion_auc": ins}
+
+
+def _di_many(s: Scoring, maps: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Deletion/insertion of several maps of ``s.images``; the map-free points once per condition."""
+    steps, substrate, chunk = (
+        int(s.cfg["faithfulness_steps"]),
+        str(s.cfg["faithfulness_substrate"]),
+        s.chunk(),
+    )
+    y = s.once("probs", lambda: M.target_probs(s.forward, s.images, s.labels, chunk))
+    ends = s.once(
+        ("deletion_insertion_ends", substrate),
+        lambda: M.deletion_insertion_ends(s.forward, s.images, s.labels, substrate, chunk),
+    )
+    return M.deletion_insertion_many(
+        s.forward, s.images, maps, s.labels, steps, chunk, substrate, base_probs=y, ends=ends
+    )
 
 
 def _on_objects(

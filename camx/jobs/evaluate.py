@@ -53,6 +53,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from camx import figures
+from camx.cam.inference import inference_copy, inference_layout
 from camx.config import methods_of
 from camx.data.augment import head_label
 from camx.data.datasets import build_dataset, resolve_image_size
@@ -135,10 +136,21 @@ class _Checkpoint:
     class_names: list[str] | None  #: the model's own class names when it scores in them
     info: dict[str, Any]
     device: torch.device
+    fast: nn.Module | None = None  #: the metrics' inference copy of ``model``, made on first use
 
     def forward(self, images01: torch.Tensor) -> torch.Tensor:
+        """Softmax probabilities of [0, 1] images, for the metrics' forwards (maps use ``model`` itself):
+        the BatchNorm-folded, channels-last :func:`~camx.cam.inference.inference_copy` of an eval-mode
+        model, the same function up to float rounding (~1e-7 on the probabilities) and several times faster
+        on a CPU."""
+        if self.fast is None:  # the weights do not change during the job: fold once
+            self.fast = inference_copy(self.model)
+        model = self.fast
+        x = normalize(images01.to(self.device), self.model).contiguous(
+            memory_format=inference_layout(self.device)
+        )
         with torch.inference_mode():
-            return self.model(normalize(images01.to(self.device), self.model)).float().softmax(1)
+            return model(x).float().softmax(1)
 
 
 def _load(
@@ -305,6 +317,8 @@ def _score_batch(
             keys=keys,
             seed=plan.seed,
             fill=stats_of(ck.model)[0],
+            # the explain pass's probabilities are ck.forward's up to rounding (not with Monte-Carlo sampling)
+            shared={"maps": maps_of, **({"probs": probs_all[rows]} if plan.mc == 1 else {})},
         )
         acc.score(PREDICTION_METRICS, s, ck.label, None)
         for method, maps in maps_of.items():
@@ -313,6 +327,7 @@ def _score_batch(
                 replace(
                     s,
                     maps=maps,
+                    method=method,
                     clean=clean.get(method) if cond.steps else None,
                     explain=method_explainer(ck, plan.cfg, method, plan.mc if method in plan.methods else 1),
                     std=tuple(stats_of(ck.model)[1]),

@@ -8,7 +8,8 @@ each one improves.
 - ``accuracy``: top-1 correct (1/0) — computed by callers from the model's predictions;
 - ``confidence``: p of the true class; ``confidence_pred``: p of the predicted class (callers);
 - ``average_drop``, ``increase_in_confidence``: :func:`average_drop_increase` (Grad-CAM++ / Grad++ScoreCAM §IV-A);
-- ``deletion_auc``, ``insertion_auc``: :func:`deletion_insertion_auc` (RISE);
+- ``deletion_auc``, ``insertion_auc``: :func:`deletion_insertion_auc` (RISE; :func:`deletion_insertion_many`
+  for several maps of the same images);
 - ``pointing_game``, ``energy_pointing_game``, ``iou``: :mod:`camx.metrics.localization`;
 - ``stability_pearson``, ``stability_ssim``: :func:`pearson`, :func:`ssim` between the clean map
   (warped into the perturbed frame) and the perturbed image's map;
@@ -20,7 +21,13 @@ each one improves.
 
 from __future__ import annotations
 
-from camx.metrics.faithfulness import SUBSTRATES, average_drop_increase, deletion_insertion_auc
+from camx.metrics.deletion_insertion import (
+    SUBSTRATES,
+    deletion_insertion_auc,
+    deletion_insertion_ends,
+    deletion_insertion_many,
+)
+from camx.metrics.faithfulness import average_drop_increase, average_drop_increase_many, target_probs
 from camx.metrics.localization import energy_pointing_game, has_object, iou, pointing_game
 from camx.metrics.stability import pearson, ssim
 from camx.metrics.stats import Summary, mean_ci, spearman, t_quantile
@@ -29,7 +36,10 @@ __all__ = [
     "SUBSTRATES",
     "Summary",
     "average_drop_increase",
+    "average_drop_increase_many",
     "deletion_insertion_auc",
+    "deletion_insertion_ends",
+    "deletion_insertion_many",
     "energy_pointing_game",
     "has_object",
     "iou",
@@ -39,4 +49,5 @@ __all__ = [
     "spearman",
     "ssim",
     "t_quantile",
+    "target_probs",
 ]

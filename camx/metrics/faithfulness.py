@@ -4,6 +4,8 @@
 (B, K); it normalises and runs the model itself, so these functions stay model-agnostic. Maps are
 (B, H, W) (or (B, 1, H, W)) in [0, 1]; maps of another size are resized bilinearly to the images.
 Every function returns one value per image, (B,); means over images are the usual scores.
+Average Drop / Increase in Confidence live here, deletion / insertion in
+:mod:`camx.metrics.deletion_insertion` (both exported by :mod:`camx.metrics`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from camx.data.transforms import IMAGENET_MEAN
-from camx.errors import check_choice, plural
-from camx.perturb import gaussian_blur
+from camx.errors import plural
 
 Forward = Callable[[Tensor], Tensor]
-SUBSTRATES: tuple[str, ...] = ("blur", "black", "mean")
-# RISE's insertion substrate: a Gaussian blur with kernel size 11 and sigma 5.
-_RISE_BLUR_SIGMA = 5.0
-_RISE_BLUR_RADIUS = 5
 
 
 def _maps_like(maps: Tensor, images: Tensor) -> Tensor:
@@ -56,6 +53,13 @@ def _probs_of(forward: Forward, images: Tensor, targets: Tensor, chunk_size: int
             p = forward(images[s : s + chunk_size])
             out.append(p.gather(1, targets[s : s + chunk_size, None].to(p.device)).squeeze(1).float().cpu())
     return torch.cat(out) if out else torch.zeros(0)
+
+
+def target_probs(
+    forward: Forward, images: Tensor, targets: Tensor | Sequence[int], chunk_size: int = 64
+) -> Tensor:
+    """(B,) p_{targets[i]}(images[i]) on the CPU, ``forward`` run on chunks of ``chunk_size`` images."""
+    return _probs_of(forward, images, _targets(targets, images.shape[0], images.device), chunk_size)
 
 
 def average_drop_increase(
@@ -93,116 +97,57 @@ def average_drop_increase(
     Returns:
         (drop, increase), each a (B,) float tensor in percent, on the CPU.
     """
-    b = images.shape[0]
-    t = _targets(targets, b, images.device)
-    m = _maps_like(maps, images)
-    if base_probs is None:
-        y = _probs_of(forward, images, t, chunk_size)
-    elif base_probs.ndim == 2:
-        y = base_probs.detach().gather(1, t[:, None].to(base_probs.device)).squeeze(1).float().cpu()
-    else:
-        y = base_probs.detach().reshape(-1).float().cpu()
-    if y.numel() != b:
-        raise ValueError(
-            f"base_probs gives {plural(y.numel(), 'value')} but the batch has {plural(b, 'image')}"
-        )
-    f = torch.as_tensor(fill, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
-    o = _probs_of(forward, f + (images - f) * m[:, None], t, chunk_size)
-    drop = torch.where(
-        y > 0, (y - o).clamp_min(0) / torch.where(y > 0, y, torch.ones_like(y)) * 100, torch.zeros_like(y)
-    )
-    increase = (o > y).float() * 100
-    return drop, increase
+    return average_drop_increase_many(
+        forward, images, [maps], targets, base_probs, fill=fill, chunk_size=chunk_size
+    )[0]
 
 
-def _substrate(images: Tensor, substrate: str) -> Tensor:
-    if substrate == "black":
-        return torch.zeros_like(images)
-    if substrate == "mean":
-        return images.mean(dim=(2, 3), keepdim=True).expand_as(images).clone()
-    # RISE: a Gaussian blur with kernel size 11 (radius 5) and sigma 5 on every channel.
-    return gaussian_blur(images, _RISE_BLUR_SIGMA, radius=_RISE_BLUR_RADIUS)
-
-
-def deletion_insertion_auc(
+def average_drop_increase_many(
     forward: Forward,
     images: Tensor,
-    maps: Tensor,
+    maps: Sequence[Tensor],
     targets: Tensor | Sequence[int],
-    steps: int = 16,
+    base_probs: Tensor | None = None,
+    *,
+    fill: float | Sequence[float] | Tensor = IMAGENET_MEAN,
     chunk_size: int = 64,
-    substrate: str = "blur",
-) -> tuple[Tensor, Tensor]:
-    """Deletion and insertion AUCs (Petsiuk et al., BMVC 2018, "RISE", §4.1).
-
-    Pixels are ranked by the map, highest first (ties: row-major order). For k = 0 … ``steps`` the
-    top n_k = round(k/steps · H·W) pixels are
-      - deletion: replaced by black (0) in the image, so the curve starts at p_c(x) and ends at
-        p_c(black);
-      - insertion: copied from the image onto a start canvas, so the curve starts at
-        p_c(canvas) and ends at p_c(x). The canvas is ``substrate``: "blur" (RISE's choice: the
-        image blurred by a Gaussian with kernel 11 and σ = 5), "black" or "mean" (the image's mean
-        colour).
-    The AUC is the trapezoid mean of p_c over the fractions in [0, 1]:
-        AUC = (p_0/2 + p_1 + … + p_{S−1} + p_S/2) / S.
-    Lower deletion and higher insertion are better. RISE's reference code zeroes the *normalised*
-    tensor for deletion, which is the dataset-mean colour; camx deletes to true black (0 in [0, 1]
-    space), independent of the normalisation inside ``forward``.
-
-    All (steps + 1)·B perturbed copies go through ``forward`` in chunks of ``chunk_size``, built
-    chunk by chunk so memory stays at one chunk.
-
-    Returns:
-        (deletion, insertion), each a (B,) float tensor on the CPU.
-    """
-    check_choice("substrate", substrate, SUBSTRATES)
-    if int(steps) < 1:
-        raise ValueError(f"steps must be ≥ 1, got {steps}")
-    if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be ≥ 1, got {chunk_size}")
-    steps, chunk_size = int(steps), int(chunk_size)
-    b, _, h, w = images.shape
-    n = h * w
+) -> list[tuple[Tensor, Tensor]]:
+    """:func:`average_drop_increase` of each of several maps of the same images (e.g. every method's): Y
+    once, and the masked copies of every map forwarded in shared chunks of ``chunk_size``, built chunk by
+    chunk. Returns one (drop, increase) pair per map, in order."""
+    b = images.shape[0]
     t = _targets(targets, b, images.device)
-    rank = _pixel_ranks(_maps_like(maps, images).reshape(b, n))
-    counts = torch.tensor([round(k * n / steps) for k in range(steps + 1)], device=images.device)
-    canvas = _substrate(images, substrate)
-    deletion = _trapezoid_auc(_curve(forward, images, torch.zeros_like(images), rank, counts, t, chunk_size))
-    insertion = _trapezoid_auc(_curve(forward, canvas, images, rank, counts, t, chunk_size))
-    return deletion, insertion
-
-
-def _pixel_ranks(m: Tensor) -> Tensor:
-    """(B, N) rank of every pixel of each flattened map, 0 for the highest (ties: row-major order)."""
-    b, n = m.shape
-    order = torch.argsort(m, dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(n, device=m.device).expand(b, n))
-    return rank
-
-
-def _curve(
-    forward: Forward, start: Tensor, end: Tensor, rank: Tensor, counts: Tensor, t: Tensor, chunk_size: int
-) -> Tensor:
-    """(B, S+1): p_c when the top ``counts[k]`` pixels of ``start`` are replaced by ``end``'s, for every
-    (image i, step k); the copies are built and forwarded ``chunk_size`` at a time."""
-    b, _, h, w = start.shape
-    k1 = len(counts)
-    total = b * k1
-    img_idx = torch.arange(total, device=start.device) // k1
-    step_idx = torch.arange(total, device=start.device) % k1
-    probs = torch.empty(total)
+    ms = torch.stack([_maps_like(m, images) for m in maps])  # (M, B, H, W)
+    y = (
+        _probs_of(forward, images, t, chunk_size)
+        if base_probs is None
+        else _target_probs(base_probs, t, "base_probs")
+    )
+    f = torch.as_tensor(fill, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
+    o = torch.empty(len(maps) * b)
     with torch.no_grad():
-        for s in range(0, total, chunk_size):
-            ii, kk = img_idx[s : s + chunk_size], step_idx[s : s + chunk_size]
-            sel = (rank[ii] < counts[kk][:, None]).reshape(-1, 1, h, w)
-            x = torch.where(sel, end[ii], start[ii])
-            p = forward(x)
-            probs[s : s + chunk_size] = p.gather(1, t[ii][:, None].to(p.device)).squeeze(1).float().cpu()
-    return probs.reshape(b, k1)
+        for s in range(0, len(o), chunk_size):
+            job = torch.arange(s, min(s + chunk_size, len(o)), device=images.device)
+            jj, ii = job // b, job % b
+            p = forward(f + (images[ii] - f) * ms[jj, ii][:, None])
+            o[s : s + len(job)] = p.gather(1, t[ii][:, None].to(p.device)).squeeze(1).float().cpu()
+    out = []
+    for oj in o.reshape(len(maps), b):
+        drop = torch.where(
+            y > 0, (y - oj).clamp_min(0) / torch.where(y > 0, y, torch.ones_like(y)) * 100, 0.0
+        )
+        out.append((drop, (oj > y).float() * 100))
+    return out
 
 
-def _trapezoid_auc(p: Tensor) -> Tensor:
-    """Trapezoid mean of each row of ``p`` over S equal steps: (p_0/2 + p_1 + … + p_{S−1} + p_S/2) / S."""
-    steps = p.shape[1] - 1
-    return (p.sum(dim=1) - p[:, 0] / 2 - p[:, -1] / 2) / steps
+def _target_probs(probs: Tensor, t: Tensor, what: str) -> Tensor:
+    """(B,) p_c from (B,) values already for the target class or (B, K) probabilities."""
+    if probs.ndim == 2:
+        y = probs.detach().gather(1, t[:, None].to(probs.device)).squeeze(1)
+    else:
+        y = probs.detach().reshape(-1)
+    if y.numel() != t.numel():
+        raise ValueError(
+            f"{what} gives {plural(y.numel(), 'value')} but the batch has {plural(t.numel(), 'image')}"
+        )
+    return y.float().cpu()
