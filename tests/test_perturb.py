@@ -319,6 +319,9 @@ def test_eval_conditions_carry_the_noise_space_to_the_perturbation():
     ref, _ = perturb.apply("noise", x, 0.5, seed=3, noise_space="normalized", std=(0.5, 0.5, 0.5))
     assert torch.equal(noisy, ref)
     # a hand-made block with no space reads as the presets do (camx.options.perturb.DEFAULT_NOISE_SPACE)
-    assert conditions({"compose": False, "perturb": {"noise": {"variance": [0.5]}}})[1].noise_space == "normalized"
+    assert (
+        conditions({"compose": False, "perturb": {"noise": {"variance": [0.5]}}})[1].noise_space
+        == "normalized"
+    )
     pixel = conditions({"compose": False, "perturb": {"noise": {"variance": [0.5], "space": "pixel"}}})
     assert pixel[1].noise_space == "pixel"
