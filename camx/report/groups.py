@@ -65,6 +65,19 @@ def cond(r: Record) -> str:
     return "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {r['level']:g}"
 
 
+def cond_order(records: Iterable[Record]) -> list[str]:
+    """The conditions of ``records`` (:func:`cond`): perturbations in first-seen order, each one's levels
+    ascending (evals of different grids merge into one sorted list)."""
+    recs = list(records)
+    kinds = list(dict.fromkeys(r["perturbation"] for r in recs))
+
+    def key(r: Record) -> tuple[int, float]:
+        lvl = r.get("level")
+        return kinds.index(r["perturbation"]), float(lvl) if isinstance(lvl, int | float) else 0.0
+
+    return list(dict.fromkeys(cond(r) for r in sorted(recs, key=key)))
+
+
 def heads(records: Iterable[Record]) -> list[str]:
     """The heads present, in :data:`HEAD_ORDER`."""
     present = {r["head"] for r in records}

@@ -50,7 +50,7 @@ def _metric_table(mine: Sequence[G.Record], model: str, method: str, metric: str
         [r for r in mine if r["checkpoint"] == first], lambda r: (r["method"], G.cond(r)), metric=metric
     )
     heads = G.heads(mine)
-    conds = list(dict.fromkeys(G.cond(r) for r in mine if r["metric"] == metric))
+    conds = G.cond_order(r for r in mine if r["metric"] == metric)
     cols = [b for b in G.BASELINES if any((b, c) in base for c in conds)]
     rows = (
         [c, *[G.lookup(cells, (h, c)) for h in heads], *[G.lookup(base, (b, c)) for b in cols]] for c in conds
