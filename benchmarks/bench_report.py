@@ -332,19 +332,25 @@ def render_markdown(data: dict[str, Any] | None, source: str | None = None) -> s
         parts.append(_md_table(columns, rows) + "\n")
         if note:
             parts.append(f"_{note}_\n")
-    for title, path in INCLUDED:  # tables the real-model and ViT benchmarks write on their own
-        if path.is_file():
-            parts.append(f"## {title}\n\n_From `{path.relative_to(path.parents[2])}`._\n\n{path.read_text()}")
+    for title, paths in INCLUDED:  # tables the real-model and ViT benchmarks write on their own
+        found = [path for path in paths if path.is_file()]
+        if found:
+            parts.append(f"## {title}\n")
+            parts.extend(f"_From `{p.relative_to(p.parents[2])}`._\n\n{p.read_text()}" for p in found)
     parts.append(METHOD)
     return "\n".join(parts)
 
 
 _RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
-#: (section title, markdown file) appended to the page when the file exists
-INCLUDED = [
+#: (section title, markdown files) appended to the page, the files that exist
+INCLUDED: list[tuple[str, list[Path]]] = [
     (
         "Grad++ScoreCAM on a real ImageNet-pretrained CNN: options → time → agreement with exact Score-CAM",
-        _RESULTS / "gradpp_real.md",
+        [_RESULTS / "gradpp_real.md"],
     ),
-    ("Vision Transformer: the gradient family against a bare ViT-B/16 forward", _RESULTS / "vit.md"),
+    ("Vision Transformer: the gradient family against a bare ViT-B/16 forward", [_RESULTS / "vit.md"]),
+    (
+        "Methods added from the peers' catalogues: seconds per image beside the peer's (EfficientNet-Lite0)",
+        [_RESULTS / f"new_methods{suffix}.md" for suffix in ("", "_finercam", "_fullgrad", "_iscam")],
+    ),
 ]

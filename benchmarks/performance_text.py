@@ -95,4 +95,10 @@ METHOD = """\
   at several `chunk_size` values (masked images per forward; `auto`, the default, is 2^18 pixels per
   forward: 5 images at 224 px): memory is bounded by the chunk, not by the number of channels, and
   the seconds column shows why `auto` is small at 224 px (large chunks spill the CPU caches).
+- **Methods added from the peers' catalogues** (`benchmarks/bench_new_methods.py`, one results file per
+  run under `docs/results/new_methods*.md`) time each such camx method against the peer class it was
+  added from, on EfficientNet-Lite0 with its shipped ImageNet weights (target `bn2`), scikit-image's
+  `chelsea` at 224 px, one torch thread, camx and peer calls alternating; the per-channel methods run
+  once each, SS-CAM and IS-CAM with 2 samples / steps instead of their defaults to stay affordable. Each
+  file's footnote gives its load and command.
 """
