@@ -85,6 +85,29 @@ def peer_call(library: str, cls_name: str, model: torch.nn.Module, x: torch.Tens
     return run_tc
 
 
+def iscam_note(model: torch.nn.Module, x: torch.Tensor) -> str:
+    """The IS-CAM row's footnote: the two variants' scales and how many masked forwards each makes."""
+    from camx.cam.base import is_constant, minmax
+
+    acts: list[torch.Tensor] = []
+    hook = model.get_submodule(LAYER).register_forward_hook(lambda _m, _i, out: acts.append(out.detach()))
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    maps = acts[0][0]
+    live = maps[~is_constant(maps)]
+    distinct = torch.unique(minmax(live).flatten(1), dim=0).shape[0]
+    n = ISCAM_STEPS
+    ours, theirs = (", ".join(f"{i * (i + d) / (2 * n):g}" for i in range(1, n + 1)) for d in (-1, 1))
+    return (
+        f"\n_IS-CAM at N = {n}: camx follows the paper's masks (scales {ours}), TorchCAM its own variant "
+        f"(scales {theirs}; docs/METHODS.md), so the row compares cost, not maps. Per image TorchCAM forwards "
+        f"{n} × {maps.shape[0]} masked inputs; camx forwards, at each of its {n - 1} nonzero scale(s), the "
+        f"{distinct} distinct non-constant masks of `{LAYER}` on this photo, its {maps.shape[0] - live.shape[0]} "
+        "constant channels (zero masks) sharing one forward of the zero image, as does scale 0._"
+    )
+
+
 def once(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
@@ -141,13 +164,7 @@ def main() -> None:
             "(docs/METHODS.md)._"
         )
     if "iscam" in wanted:
-        n = ISCAM_STEPS
-        ours_c, peer_c = (", ".join(f"{i * (i + d) / (2 * n):g}" for i in range(1, n + 1)) for d in (-1, 1))
-        notes.append(
-            f"\n_IS-CAM at N = {n}: camx follows the paper's masks (scales {ours_c}: one forward of the zero "
-            f"image, then {n - 1} masked forward(s) per channel), TorchCAM its own variant (scales {peer_c}: {n} per "
-            "channel; docs/METHODS.md), so the row compares cost, not maps._"
-        )
+        notes.append(iscam_note(model, x))
     publish("\n".join(rows + notes) + "\n", args.out)
 
 
