@@ -14,7 +14,9 @@ import bench_report  # noqa: E402
 
 
 def _rendered() -> str:
-    files = sorted(p for p in (ROOT / "benchmarks" / "results").glob("*.json") if not p.stem.endswith("_quick"))
+    files = sorted(
+        p for p in (ROOT / "benchmarks" / "results").glob("*.json") if not p.stem.endswith("_quick")
+    )
     newest = files[-1]
     return bench_report.render_markdown(json.loads(newest.read_text()), str(newest.relative_to(ROOT)))
 
