@@ -183,7 +183,10 @@ def readings_table(model: str, recs: Sequence[G.Record], main: str) -> Lines:
         ]
     rows = []
     for space in [main, *others]:
-        m, n, _ = _match([r for r in recs if r["perturbation"] == "none" or space_of(r) == space])
+        # the checkpoints this reading evaluated (another reading's stage may hold fewer heads)
+        ckpts = {r["checkpoint"] for r in recs if r["perturbation"] == "noise" and space_of(r) == space}
+        mine = [r for r in recs if r["checkpoint"] in ckpts]
+        m, n, _ = _match([r for r in mine if r["perturbation"] == "none" or space_of(r) == space])
         heads = m.heads if m is not None and math.isfinite(m.vstar.mean) else {}
         rows.append(
             [
