@@ -167,6 +167,26 @@ def test_ssim():
     assert ssim(torch.rand(2, 5, 5), torch.rand(2, 5, 5)).shape == (2,)  # window shrinks to fit
 
 
+def test_ssim_is_the_2d_gaussian_window_formula():
+    """The separable filtering equals Wang et al.'s statistics under the 7×7 Gaussian window (σ = 1.5)."""
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(3, 20, 17, generator=g), torch.rand(3, 20, 17, generator=g)
+    t = torch.arange(7, dtype=torch.float64) - 3
+    w = torch.exp(-0.5 * (t / 1.5) ** 2)
+    w = (torch.outer(w, w) / w.sum() ** 2)[None, None]
+    x, y = a.double()[:, None], b.double()[:, None]
+
+    def filt(z: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(z, w)
+
+    mx, my = filt(x), filt(y)
+    sxx, syy, sxy = filt(x * x) - mx**2, filt(y * y) - my**2, filt(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    field = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+    want = field.mean(dim=(1, 2, 3))
+    torch.testing.assert_close(ssim(a, b), want.float(), rtol=0, atol=1e-7)
+
+
 # ---------------------------------------------------------------- stats
 
 

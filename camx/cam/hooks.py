@@ -200,6 +200,8 @@ class Probe:
         no gradient will flow) and the rest in grad mode; if the head then needs an inference
         tensor for its backward pass, passes to this target layer run in grad mode from then on.
         """
+        if self.layer is None and images.shape[0] > 1:
+            self._locate(images[:1])
         if not self.gradients:
             with torch.inference_mode():
                 return self._forward(images, split=False)
@@ -213,6 +215,31 @@ class Probe:
                 _GRAD_MODE_BODY.add(self.layer)
         with torch.inference_mode(False), torch.enable_grad():
             return self._forward(images, split=False)
+
+    def _locate(self, image: Tensor) -> None:
+        """Resolve ``layer=None`` on one image forwarded in inference mode, by the hooks' rule (the last module
+        whose output is a feature map), so the batch's pass hooks that layer alone: no copy of every feature
+        map, and the body in inference mode. Left unresolved for a model with a module in training mode (a
+        forward would draw from its random state) or one that cannot take the single image."""
+        if any(m.training for m in self.model.modules()):
+            return
+        found: list[nn.Module] = []
+
+        def note(module: nn.Module, _inputs: Any, output: Any) -> None:
+            if _is_feature_map(output):
+                found.append(module)
+
+        handles = [m.register_forward_hook(note) for m in self.model.modules() if m is not self.model]
+        try:
+            with torch.inference_mode():
+                self.model(image)
+        except Exception:  # the batch's own pass reports what is wrong
+            return
+        finally:
+            for handle in handles:
+                handle.remove()
+        if found:
+            self.layer = found[-1]
 
     def _forward(self, images: Tensor, *, split: bool) -> Pass:
         self._captured, self._order, self._bad_output = None, [], None
