@@ -8,7 +8,7 @@ from torch import Tensor
 
 from camx.cam.base import CamRun, ChannelWeightMethod, safe_divide
 from camx.cam.reshape import to_map
-from camx.cam.score import _check_top_k, _top_k_mask, chunk_for
+from camx.cam.score import _check_top_k, channel_selection, chunk_for
 
 
 def _channel_positions(run: CamRun, leaf: Tensor) -> Tensor:
@@ -118,10 +118,7 @@ class AblationCAM(ChannelWeightMethod):
         self.top_k = _check_top_k("ablationcam", top_k)
 
     def weights(self, run: CamRun) -> Tensor:
-        act = run.activation
-        select = torch.ones(act.shape[:2], dtype=torch.bool, device=act.device)
-        if self.top_k is not None:
-            select = _top_k_mask(act.mean(dim=(2, 3)), self.top_k)
+        select = channel_selection(run.activation, self.top_k)
         ablated = ablated_logits(run, select)
         base = run.logits.gather(1, run.targets.view(-1, 1)).float()
         return safe_divide(base - ablated, base.expand_as(ablated))

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from camx.cam.base import CamRun, ChannelWeightMethod
 from camx.cam.inference import inference_copy
-from camx.cam.score import _check_top_k, _forward_probs, _top_k_mask, masked_scores
+from camx.cam.score import _check_top_k, _forward_probs, channel_selection, masked_scores
 from camx.errors import ConfigError
 
 
@@ -74,8 +74,5 @@ class ISCAM(ChannelWeightMethod):
         self.top_k = _check_top_k("iscam", top_k)
 
     def weights(self, run: CamRun) -> Tensor:
-        act = run.activation
-        select = torch.ones(act.shape[:2], dtype=torch.bool, device=act.device)
-        if self.top_k is not None:
-            select = _top_k_mask(act.mean(dim=(2, 3)), self.top_k)
+        select = channel_selection(run.activation, self.top_k)
         return integrated_scores(run, select, self.n_steps)

@@ -160,6 +160,13 @@ def _top_k_mask(values: Tensor, k: int) -> Tensor:
     return mask.scatter_(1, values.topk(k, dim=1).indices, True)
 
 
+def channel_selection(activation: Tensor, top_k: int | None) -> Tensor:
+    """(B, C) bool: every channel, or the ``top_k`` of largest spatial mean activation per image."""
+    if top_k is None:
+        return torch.ones(activation.shape[:2], dtype=torch.bool, device=activation.device)
+    return _top_k_mask(activation.mean(dim=(2, 3)), top_k)
+
+
 def grouped_scores(
     model: nn.Module, images: Tensor, activation: Tensor, targets: Tensor, select: Tensor, groups: int,
     *, soft: float = 0.1, chunk_size: int | str = "auto", what: str = "scorecam",

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from camx.cam.base import CamRun, ChannelWeightMethod, image_generators, minmax
 from camx.cam.inference import inference_copy, inference_layout
-from camx.cam.score import _check_top_k, _forward_probs, _top_k_mask, chunk_for
+from camx.cam.score import _check_top_k, _forward_probs, channel_selection, chunk_for
 from camx.errors import ConfigError, check_range
 
 
@@ -92,8 +92,5 @@ class SSCAM(ChannelWeightMethod):
         self.top_k = _check_top_k("sscam", top_k)
 
     def weights(self, run: CamRun) -> Tensor:
-        act = run.activation
-        select = torch.ones(act.shape[:2], dtype=torch.bool, device=act.device)
-        if self.top_k is not None:
-            select = _top_k_mask(act.mean(dim=(2, 3)), self.top_k)
+        select = channel_selection(run.activation, self.top_k)
         return smoothed_scores(run, select, self.n_samples, self.sigma, self.seed)
