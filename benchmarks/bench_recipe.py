@@ -92,15 +92,22 @@ def lfw(root: Path) -> Path:
 DATASETS = {"digits": digits, "lfw": lfw}
 
 
-def run_camx(root: Path, arch: str, epochs: int, work: Path) -> dict[str, Any]:
-    """camx's recipe: the composed train config with only the epochs (and one thread) set."""
+def run_camx(root: Path, arch: str, epochs: int, work: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """camx's recipe: the composed train config with only the epochs (and one thread) set, plus ``extra``
+    overrides (e.g. the old SGD default of issue 17, to show what the recipe replaced)."""
     from camx.cli.hydra_bridge import compose
 
     from camx.checkpoint import load_checkpoint
     from camx.data.datasets import build_dataset
     from camx.jobs.train import evaluate_accuracy, train
 
-    overrides = [f"model={arch}", "dataset=imagefolder", f"dataset.root={root}", f"trainer.epochs={epochs}"]
+    overrides = [
+        f"model={arch}",
+        "dataset=imagefolder",
+        f"dataset.root={root}",
+        f"trainer.epochs={epochs}",
+        *extra,
+    ]
     cfg = compose("train", [*overrides, "trainer.threads=1", "trainer.device=cpu"])
     start = time.perf_counter()
     try:
@@ -206,6 +213,12 @@ def main() -> None:
     ap.add_argument("--archs", default=",".join(ARCHS))
     ap.add_argument("--epochs", type=int, default=None, help="override the per-architecture epochs")
     ap.add_argument("--bare-lr", type=float, default=1e-4)
+    ap.add_argument(
+        "--camx-overrides",
+        default="",
+        help="extra camx overrides, space-separated, e.g. the old default "
+        "'trainer.optimizer=sgd trainer.lr=0.1 trainer.batch_size=64 trainer.weight_decay=0.0005'",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -218,10 +231,13 @@ def main() -> None:
                 roots[name] = DATASETS[name](Path(tmp) / name)
             root = roots[name]
             epochs = args.epochs or EPOCHS[name][arch]
-            c = run_camx(root, arch, epochs, Path(tmp) / f"runs_{name}")
+            c = run_camx(root, arch, epochs, Path(tmp) / f"runs_{name}", tuple(args.camx_overrides.split()))
             size = c.get("image_size") or 64
             b = run_bare(root, arch, epochs, size, args.bare_lr)
-            rows.append({"dataset": name, "arch": arch, "epochs": epochs, "size": size, "camx": c, "bare": b})
+            label = f"{arch} ({args.camx_overrides})" if args.camx_overrides else arch
+            rows.append(
+                {"dataset": name, "arch": label, "epochs": epochs, "size": size, "camx": c, "bare": b}
+            )
             print(table(rows[-1:]).splitlines()[-1], "| val", c.get("val_curve"), b["val_curve"], flush=True)
     text = table(rows)
     print(text)
