@@ -120,6 +120,33 @@ def test_inference_copy_folds_timm_batchnorm_act_and_keeps_the_function(
     with torch.inference_mode():
         want, got = model(x).softmax(1), fused(x.contiguous(memory_format=torch.channels_last)).softmax(1)
     assert (want - got).abs().max() < 1e-5
+    from camx.cam.inference import StaticSameConv2d
+
+    wrapped = {id(m.conv) for m in fused.modules() if isinstance(m, StaticSameConv2d)}
+    same = [m for m in fused.modules() if type(m).__name__ == "Conv2dSame"]
+    assert wrapped and all(id(m) in wrapped for m in same)  # no padded copies left
+
+
+@pytest.mark.parametrize("kernel,stride", [(3, 1), (3, 2), (5, 2), (4, 2), (5, 3)])
+@pytest.mark.parametrize("size", [(16, 16), (17, 15), (9, 10)])
+def test_static_same_conv_equals_timm_conv2d_same(kernel: int, stride: int, size: tuple[int, int]) -> None:
+    """TensorFlow "SAME" padding by a leading zero tap (asymmetric axes) gives timm's padded-copy outputs,
+    for even and odd sizes, depthwise and dense, in both memory layouts."""
+    from timm.layers import Conv2dSame
+
+    from camx.cam.inference import StaticSameConv2d
+
+    torch.manual_seed(0)
+    for groups in (1, 8):
+        conv = Conv2dSame(8, 8, kernel, stride, groups=groups).eval()
+        x = torch.randn(2, 8, *size)
+        with torch.no_grad():
+            want = conv(x)
+            got = StaticSameConv2d(conv)(x)
+            fast = StaticSameConv2d(conv.to(memory_format=torch.channels_last))
+            got_cl = fast(x.contiguous(memory_format=torch.channels_last))
+        assert got.shape == want.shape == got_cl.shape
+        assert (got - want).abs().max() < 1e-6 and (got_cl - want).abs().max() < 1e-6
 
 
 def test_eval_scoring_shares_the_ends_and_matches_the_plain_metric(model: nn.Module, photos: Tensor) -> None:
