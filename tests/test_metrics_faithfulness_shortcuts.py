@@ -120,7 +120,7 @@ def test_inference_copy_folds_timm_batchnorm_act_and_keeps_the_function(
     with torch.inference_mode():
         want, got = model(x).softmax(1), fused(x.contiguous(memory_format=torch.channels_last)).softmax(1)
     assert (want - got).abs().max() < 1e-5
-    from camx.cam.inference import StaticSameConv2d
+    from camx.cam.fast_layers import StaticSameConv2d
 
     wrapped = {id(m.conv) for m in fused.modules() if isinstance(m, StaticSameConv2d)}
     same = [m for m in fused.modules() if type(m).__name__ == "Conv2dSame"]
@@ -134,7 +134,7 @@ def test_static_same_conv_equals_timm_conv2d_same(kernel: int, stride: int, size
     for even and odd sizes, depthwise and dense, in both memory layouts."""
     from timm.layers import Conv2dSame
 
-    from camx.cam.inference import StaticSameConv2d
+    from camx.cam.fast_layers import StaticSameConv2d
 
     torch.manual_seed(0)
     for groups in (1, 8):

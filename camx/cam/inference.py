@@ -8,11 +8,10 @@ which every BatchNorm that directly follows a convolution is folded into it,
 
 (the standard eval-mode fold; the output is the same function up to float rounding, ~1e-6
 relative) and whose weights use the ``channels_last`` memory format on CPU, where oneDNN
-convolutions are faster with it. timm's TensorFlow-"SAME" convolutions (``Conv2dSame``, in every
-``tf_*`` model) become :class:`StaticSameConv2d`, the same function without the padded copy of the
-input (on Lite0 that copy cost a fifth of a forward pass). The copy is cached per model and rebuilt when any parameter or
-buffer of the original changes (in-place updates bump a tensor's version counter), so repeated
-``explain`` calls on the same model pay the fold once.
+convolutions are faster with it, and timm's TensorFlow-"SAME" convolutions (every ``tf_*`` model) run
+without the padded copy of their input (:class:`~camx.cam.fast_layers.StaticSameConv2d`). The copy
+is cached per model and rebuilt when any parameter or buffer of the original changes (in-place updates
+bump a tensor's version counter), so repeated ``explain`` calls on the same model pay the fold once.
 
 Only models entirely in eval mode get a copy (a Monte-Carlo pass needs the original's stochastic
 modules); a model that cannot be deep-copied is used as it is.
@@ -28,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models.resnet import BasicBlock, Bottleneck
+
+from camx.cam.fast_layers import static_same_padding
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[Any, nn.Module]] = weakref.WeakKeyDictionary()
 
@@ -96,59 +97,6 @@ def _fold_named(module: nn.Module, conv_name: str, bn_name: str) -> None:
     module._modules[bn_name] = rest
 
 
-class StaticSameConv2d(nn.Module):
-    """timm's ``Conv2dSame`` without its padded copy of the input: TensorFlow's "SAME" padding puts
-    b = ⌊P/2⌋ zeros before and a = P − b after, P = max((⌈i/s⌉ − 1)·s + k − i, 0), on each axis of size i
-    (kernel k, stride s, dilation 1). Where a = b + 1 the kernel gets a leading zero tap and the
-    convolution pads a on both sides:
-
-        Σ_{j=0..k} w'_j · x_{s·o + j − a} = Σ_{j=0..k−1} w_j · x_{s·o + j − b},   w' = (0, w_0, …, w_{k−1}),
-
-    the same outputs (exactly: the extra tap multiplies a zero or the padding), computed in place by the
-    convolution instead of after a copy — 2–4× faster for the depthwise stride-2 convolutions of
-    EfficientNet on CPU (oneDNN, channels-last)."""
-
-    def __init__(self, conv: nn.Conv2d) -> None:
-        super().__init__()
-        self.conv = conv
-        self._grown: dict[tuple[Any, ...], torch.Tensor] = {}
-
-    def _weight(self, grow: tuple[int, int]) -> torch.Tensor:
-        w = self.conv.weight
-        if grow == (0, 0):
-            return w
-        key = (*grow, w.device, w.dtype, w.data_ptr(), w._version)
-        if key not in self._grown:
-            layout = torch.channels_last if w.is_contiguous(memory_format=torch.channels_last) else None
-            grown = nn.functional.pad(w, (grow[1], 0, grow[0], 0))
-            self._grown = {key: grown if layout is None else grown.contiguous(memory_format=layout)}
-        return self._grown[key]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.conv
-        pads = [
-            max((-(-i // s) - 1) * s + k - i, 0) for i, k, s in zip(x.shape[-2:], c.kernel_size, c.stride)
-        ]
-        after = tuple(p - p // 2 for p in pads)
-        grow = (after[0] - pads[0] // 2, after[1] - pads[1] // 2)
-        return nn.functional.conv2d(x, self._weight(grow), c.bias, c.stride, after, 1, c.groups)
-
-
-_SAME_CONV = "timm.layers.conv2d_same.Conv2dSame"
-
-
-def _static_same_padding(module: nn.Module) -> None:
-    """Replace timm's ``Conv2dSame`` children (dilation 1) by :class:`StaticSameConv2d`, in place."""
-    for name, child in list(module._modules.items()):
-        if child is None:
-            continue
-        kind = f"{type(child).__module__}.{type(child).__qualname__}"
-        if kind == _SAME_CONV and tuple(child.dilation) == (1, 1):
-            module._modules[name] = StaticSameConv2d(child)
-        else:
-            _static_same_padding(child)
-
-
 def _state_key(model: nn.Module) -> tuple[Any, ...]:
     tensors = [*model.parameters(), *model.buffers()]
     return tuple((t.data_ptr(), t._version, t.device.type) for t in tensors)
@@ -183,13 +131,13 @@ def _copy_without_hooks(model: nn.Module) -> nn.Module:
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` (in eval mode, gradients off, no hooks) with BatchNorm folded into the
-    convolutions (and timm's "SAME" convolutions without their padded copy, :class:`StaticSameConv2d`)."""
+    convolutions and timm's "SAME" convolutions without their padded copy (:mod:`camx.cam.fast_layers`)."""
     fused = _copy_without_hooks(model).eval()
     for param in fused.parameters():
         param.requires_grad_(False)
     with torch.no_grad():
         _fold_pairs(fused)
-    _static_same_padding(fused)
+    static_same_padding(fused)
     return fused
 
 
