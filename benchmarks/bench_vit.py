@@ -3,8 +3,9 @@ and pytorch-grad-cam's same methods (with its reshape_transform) for scale.
 
 Random weights (the cost does not depend on them), 224 px, batch 1 and 16, CPU. Each camx method is
 timed alternately with a bare ``inference_mode`` forward (:func:`bench_common.timeit_paired`), so the
-ratio is steady on a shared machine; the goal is ≤ 1.10× (the backward pass runs from the logits to
-the target layer only, the last block's first LayerNorm). ``make bench`` runs it after run.py.
+ratio is steady on a shared machine; the goal is ≤ 1.10×. The target layer is the last block's first
+LayerNorm; camx runs the model once in inference mode and then recomputes and backpropagates only the
+class-token path of the last block (:mod:`camx.cam.token_tail`). ``make bench`` runs it after run.py.
 
     python benchmarks/bench_vit.py [--repeats 5] [--batches 1,16] [--out docs/results/vit.md]
 """

@@ -29,6 +29,7 @@ from torch.utils.hooks import RemovableHandle
 
 from camx.cam.protocol import is_stochastic
 from camx.cam.reshape import Reshape, to_map
+from camx.cam.token_tail import ClassTokenTail, class_token_tail
 from camx.errors import ConfigError
 
 #: Target layers whose head needs an inference tensor for its backward pass (see :meth:`Probe.run`).
@@ -205,6 +206,9 @@ class Probe:
         if not self.gradients:
             with torch.inference_mode():
                 return self._forward(images, split=False)
+        tail = None if self.track else class_token_tail(self.model, self.layer)
+        if tail is not None:
+            return self._tail_pass(images, tail)
         if self.layer is not None and self.layer not in _GRAD_MODE_BODY:
             try:
                 with torch.inference_mode():
@@ -215,6 +219,28 @@ class Probe:
                 _GRAD_MODE_BODY.add(self.layer)
         with torch.inference_mode(False), torch.enable_grad():
             return self._forward(images, split=False)
+
+    def _tail_pass(self, images: Tensor, tail: ClassTokenTail) -> Pass:
+        """The whole model in inference mode, then only the class-token tail (:mod:`camx.cam.token_tail`) in
+        grad mode from a copy of the captured tokens: its logits are the pass's, differentiable w.r.t. them."""
+        inputs: list[Tensor] = []
+        handle = tail.block.register_forward_pre_hook(lambda _module, args: inputs.append(args[0]))
+        self.gradients = False
+        try:
+            with torch.inference_mode():
+                first = self._forward(images, split=False)
+        finally:
+            self.gradients = True
+            handle.remove()
+        assert first.leaf is not None  # tokens, so the map is a reshaped copy
+        with torch.inference_mode(False), torch.enable_grad():
+            leaf = first.leaf.clone().requires_grad_(True)
+            logits = tail(inputs[-1].clone(), leaf)
+        with torch.no_grad():
+            activation = to_map(leaf.detach(), self.reshape, first.image_hw)
+        return Pass(
+            activation=activation, logits=logits, leaf=leaf, reshape=self.reshape, image_hw=first.image_hw
+        )
 
     def _locate(self, image: Tensor) -> None:
         """Resolve ``layer=None`` on one image forwarded in inference mode, by the hooks' rule (the last module
