@@ -90,7 +90,12 @@ METHOD = """\
   image for every method; the interior copies and AD/IC's masked copies of all methods of a condition
   share chunks; and a copy two methods give alike (the same top pixels of the same image at a step —
   frequent where methods agree on a coarse feature map) is forwarded once
-  (`camx.metrics.deletion_insertion_many`).
+  (`camx.metrics.deletion_insertion_many`); timm's TensorFlow-"SAME" convolutions run without their
+  padded input copy (`camx.cam.fast_layers.StaticSameConv2d`, exact). Both pipelines forward ~31 copies
+  per image per deletion/insertion pair, so that ratio is the ratio of one forward's cost: ~2.7 ms per
+  128 px image in camx's chunks of 16 against ~4.5 ms for the plain model at TorchCAM's batch 32 (the
+  race of `docs/results/eval_throughput.md`: 5.4 s vs 9.2 s for 64 images, one thread; `torch.compile` of the copy took 28 s to gain ~8%, and fusing each convolution with its
+  ReLU6 through oneDNN post-ops gained nothing measurable, so neither is used).
 - **Peak memory** is the peak RSS of a fresh process explaining one 224 px image with a score method
   at several `chunk_size` values (masked images per forward; `auto`, the default, is 2^18 pixels per
   forward: 5 images at 224 px): memory is bounded by the chunk, not by the number of channels, and
