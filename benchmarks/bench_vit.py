@@ -93,7 +93,9 @@ def main() -> None:
     rows = table([int(b) for b in args.batches.split(",")], args.repeats)
     note = (
         f"\n_torchvision vit_b_16 (random weights), 224 px, CPU, {torch.get_num_threads()} threads; "
-        "target layer encoder.layers.encoder_layer_11.ln_1; command: `python benchmarks/bench_vit.py`._\n"
+        "target layer encoder.layers.encoder_layer_11.ln_1; camx forwards once in inference mode and "
+        "backpropagates only the last block's class-token path (camx.cam.token_tail); "
+        "command: `python benchmarks/bench_vit.py`._\n"
     )
     text = "\n".join(rows) + "\n" + note
     publish(text, args.out)

@@ -66,3 +66,33 @@ def test_only_for_the_last_ln_1_in_eval_mode(vit: VisionTransformer) -> None:
         assert class_token_tail(vit, vit.encoder.layers[-1].ln_1) is None
     finally:
         vit.eval()
+
+
+def test_timm_vit_tail_equals_the_split_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """timm's VisionTransformer (class token pooling, one register token too): same logits and gradients."""
+    timm_vit = pytest.importorskip("timm.models.vision_transformer", reason="timm (the `timm` extra)")
+    torch.manual_seed(0)
+    model = timm_vit.VisionTransformer(
+        img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_classes=10, reg_tokens=1
+    ).eval()
+    torch.nn.init.normal_(model.head.weight, std=0.5)
+    layer = model.blocks[-1].norm1
+    assert (
+        class_token_tail(model, layer) is not None and class_token_tail(model, model.blocks[0].norm1) is None
+    )
+    x = torch.randn(2, 3, 32, 32)
+    with hooks.Probe(
+        model, layer, gradients=True, reshape=lambda t: t[:, 2:].reshape(2, 4, 4, 32).permute(0, 3, 1, 2)
+    ) as probe:
+        fast = probe.run(x)
+    monkeypatch.setattr(hooks, "class_token_tail", lambda *_args: None)
+    with hooks.Probe(
+        model, layer, gradients=True, reshape=lambda t: t[:, 2:].reshape(2, 4, 4, 32).permute(0, 3, 1, 2)
+    ) as probe:
+        slow = probe.run(x)
+    with torch.no_grad():
+        assert (fast.logits - model(x)).abs().max() < 1e-5
+    targets = slow.logits.argmax(1)
+    g_fast, g_slow = fast.gradients(targets), slow.gradients(targets)
+    assert g_slow.abs().max() > 0
+    assert (g_fast - g_slow).abs().max() <= 1e-5 * g_slow.abs().max()

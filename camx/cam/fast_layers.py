@@ -38,7 +38,12 @@ class StaticSameConv2d(nn.Module):
         w = self.conv.weight
         if grow == (0, 0):
             return w
-        key = (*grow, w.device, w.dtype, w.data_ptr(), w._version)
+        key = (
+            *grow,
+            w.device,
+            w.dtype,
+            w.data_ptr(),
+        )  # the copy is frozen: its weights never change in place
         if key not in self._grown:
             layout = torch.channels_last if w.is_contiguous(memory_format=torch.channels_last) else None
             grown = F.pad(w, (grow[1], 0, grow[0], 0))

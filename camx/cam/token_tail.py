@@ -12,8 +12,13 @@ only this tail in grad mode — one query instead of 197, one token through the 
 through it. Same function, so the same gradients up to float rounding (~1e-7); the overhead over a bare
 forward falls from ≈ a last block's backward (~1.09×) to ~1.03× (``benchmarks/bench_vit.py``).
 
-Used only for that exact model class and layer, with every module in eval mode (no Monte-Carlo dropout);
-anything else goes through the ordinary split pass of :class:`camx.cam.hooks.Probe`.
+timm's ``VisionTransformer`` (ViT, DeiT; ``global_pool="token"``, target ``blocks[-1].norm1``) gets the
+same treatment with the block's own attention module run on every token (its API has no query subset)
+and the residual, MLP, final norm and head on the class token: y_0 = x_0 + ls_1(Attn(A))_0,
+z_0 = y_0 + ls_2(MLP(LN_2(y_0))), logits = head(LN(z_0)).
+
+Used only for those exact model classes and layers, with every module in eval mode (no Monte-Carlo
+dropout); anything else goes through the ordinary split pass of :class:`camx.cam.hooks.Probe`.
 """
 
 from __future__ import annotations
@@ -38,15 +43,47 @@ class ClassTokenTail:
         return self.model.heads(self.model.encoder.ln(z0)[:, 0])
 
 
-def class_token_tail(model: nn.Module, layer: nn.Module | None) -> ClassTokenTail | None:
-    """The tail when ``model`` is a torchvision ViT in eval mode and ``layer`` its last block's ``ln_1``."""
-    try:
-        from torchvision.models.vision_transformer import EncoderBlock, VisionTransformer
-    except ImportError:  # pragma: no cover - torchvision is a dependency
+@dataclass(frozen=True)
+class TimmClassTokenTail:
+    """The same for timm's VisionTransformer: the attention on every token, the rest on the class token."""
+
+    model: nn.Module
+    block: nn.Module
+
+    def __call__(self, block_input: Tensor, a: Tensor) -> Tensor:
+        blk = self.block
+        y0 = block_input[:, :1] + blk.drop_path1(blk.ls1(blk.attn(a)[:, :1]))
+        z0 = y0 + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(y0))))
+        return self.model.forward_head(self.model.norm(z0))  # global_pool "token" reads index 0
+
+
+def _kind(module: nn.Module) -> str:
+    return f"{type(module).__module__}.{type(module).__qualname__}"
+
+
+def _timm_tail(model: nn.Module, layer: nn.Module) -> TimmClassTokenTail | None:
+    if _kind(model) != "timm.models.vision_transformer.VisionTransformer":
         return None
-    if type(model) is not VisionTransformer or layer is None:
+    if getattr(model, "global_pool", None) != "token" or getattr(model, "attn_pool", None) is not None:
+        return None
+    last = list(model.blocks)[-1]
+    if _kind(last) != "timm.models.vision_transformer.Block" or layer is not last.norm1:
+        return None
+    return TimmClassTokenTail(model, last)
+
+
+def _torchvision_tail(model: nn.Module, layer: nn.Module) -> ClassTokenTail | None:
+    from torchvision.models.vision_transformer import EncoderBlock, VisionTransformer
+
+    if type(model) is not VisionTransformer:
         return None
     last = list(model.encoder.layers)[-1]
-    if type(last) is not EncoderBlock or layer is not last.ln_1 or any(m.training for m in model.modules()):
+    return ClassTokenTail(model, last) if type(last) is EncoderBlock and layer is last.ln_1 else None
+
+
+def class_token_tail(model: nn.Module, layer: nn.Module | None) -> ClassTokenTail | TimmClassTokenTail | None:
+    """The tail when ``model`` is a torchvision or timm ViT in eval mode and ``layer`` its last block's
+    first LayerNorm; None otherwise."""
+    if layer is None or any(m.training for m in model.modules()):
         return None
-    return ClassTokenTail(model, last)
+    return _torchvision_tail(model, layer) or _timm_tail(model, layer)
