@@ -29,7 +29,7 @@ from torch.utils.hooks import RemovableHandle
 
 from camx.cam.protocol import is_stochastic
 from camx.cam.reshape import Reshape, to_map
-from camx.cam.token_tail import ClassTokenTail, TimmClassTokenTail, class_token_tail
+from camx.cam.token_tail import ClassTokenTail, class_token_tail
 from camx.errors import ConfigError
 
 #: Target layers whose head needs an inference tensor for its backward pass (see :meth:`Probe.run`).
@@ -220,7 +220,7 @@ class Probe:
         with torch.inference_mode(False), torch.enable_grad():
             return self._forward(images, split=False)
 
-    def _tail_pass(self, images: Tensor, tail: ClassTokenTail | TimmClassTokenTail) -> Pass:
+    def _tail_pass(self, images: Tensor, tail: ClassTokenTail) -> Pass:
         """The whole model in inference mode, then only the class-token tail (:mod:`camx.cam.token_tail`) in
         grad mode from a copy of the captured tokens: its logits are the pass's, differentiable w.r.t. them."""
         inputs: list[Tensor] = []

@@ -30,38 +30,30 @@ from torch import Tensor, nn
 
 @dataclass(frozen=True)
 class ClassTokenTail:
-    """logits = tail(x, A): the last block from its first LayerNorm's output on, for the class token only."""
+    """logits = tail(x, A): the last block from its first LayerNorm's output A on, for the class token
+    (``x`` the block's input); ``timm`` selects timm's block layout, else torchvision's."""
 
     model: nn.Module
     block: nn.Module
+    timm: bool = False
 
     def __call__(self, block_input: Tensor, a: Tensor) -> Tensor:
-        blk = self.block
+        blk, x0 = self.block, block_input[:, :1]
+        if self.timm:  # the attention module on every token (no query subset in its API)
+            y0 = x0 + blk.drop_path1(blk.ls1(blk.attn(a)[:, :1]))
+            z0 = y0 + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(y0))))
+            return self.model.forward_head(self.model.norm(z0))  # global_pool "token" reads index 0
         attended, _ = blk.self_attention(a[:, :1], a, a, need_weights=False)
-        y0 = blk.dropout(attended) + block_input[:, :1]
+        y0 = blk.dropout(attended) + x0
         z0 = y0 + blk.mlp(blk.ln_2(y0))
         return self.model.heads(self.model.encoder.ln(z0)[:, 0])
-
-
-@dataclass(frozen=True)
-class TimmClassTokenTail:
-    """The same for timm's VisionTransformer: the attention on every token, the rest on the class token."""
-
-    model: nn.Module
-    block: nn.Module
-
-    def __call__(self, block_input: Tensor, a: Tensor) -> Tensor:
-        blk = self.block
-        y0 = block_input[:, :1] + blk.drop_path1(blk.ls1(blk.attn(a)[:, :1]))
-        z0 = y0 + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(y0))))
-        return self.model.forward_head(self.model.norm(z0))  # global_pool "token" reads index 0
 
 
 def _kind(module: nn.Module) -> str:
     return f"{type(module).__module__}.{type(module).__qualname__}"
 
 
-def _timm_tail(model: nn.Module, layer: nn.Module) -> TimmClassTokenTail | None:
+def _timm_tail(model: nn.Module, layer: nn.Module) -> ClassTokenTail | None:
     if _kind(model) != "timm.models.vision_transformer.VisionTransformer":
         return None
     if getattr(model, "global_pool", None) != "token" or getattr(model, "attn_pool", None) is not None:
@@ -69,7 +61,7 @@ def _timm_tail(model: nn.Module, layer: nn.Module) -> TimmClassTokenTail | None:
     last = list(model.blocks)[-1]
     if _kind(last) != "timm.models.vision_transformer.Block" or layer is not last.norm1:
         return None
-    return TimmClassTokenTail(model, last)
+    return ClassTokenTail(model, last, timm=True)
 
 
 def _torchvision_tail(model: nn.Module, layer: nn.Module) -> ClassTokenTail | None:
@@ -81,7 +73,7 @@ def _torchvision_tail(model: nn.Module, layer: nn.Module) -> ClassTokenTail | No
     return ClassTokenTail(model, last) if type(last) is EncoderBlock and layer is last.ln_1 else None
 
 
-def class_token_tail(model: nn.Module, layer: nn.Module | None) -> ClassTokenTail | TimmClassTokenTail | None:
+def class_token_tail(model: nn.Module, layer: nn.Module | None) -> ClassTokenTail | None:
     """The tail when ``model`` is a torchvision or timm ViT in eval mode and ``layer`` its last block's
     first LayerNorm; None otherwise."""
     if layer is None or any(m.training for m in model.modules()):
