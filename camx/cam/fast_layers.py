@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from camx.cam.protocol import class_path
+
 
 class StaticSameConv2d(nn.Module):
     """timm's ``Conv2dSame`` without its padded copy of the input: TensorFlow's "SAME" padding puts
@@ -38,12 +40,8 @@ class StaticSameConv2d(nn.Module):
         w = self.conv.weight
         if grow == (0, 0):
             return w
-        key = (
-            *grow,
-            w.device,
-            w.dtype,
-            w.data_ptr(),
-        )  # the copy is frozen: its weights never change in place
+        # the inference copy is frozen: its weights never change in place
+        key = (*grow, w.device, w.dtype, w.data_ptr())
         if key not in self._grown:
             layout = torch.channels_last if w.is_contiguous(memory_format=torch.channels_last) else None
             grown = F.pad(w, (grow[1], 0, grow[0], 0))
@@ -73,8 +71,7 @@ def static_same_padding(module: nn.Module) -> None:
     for name, child in list(module._modules.items()):
         if child is None:
             continue
-        kind = f"{type(child).__module__}.{type(child).__qualname__}"
-        if kind == SAME_CONV and tuple(child.dilation) == (1, 1):
+        if class_path(child) == SAME_CONV and tuple(child.dilation) == (1, 1):
             module._modules[name] = StaticSameConv2d(child)
         else:
             static_same_padding(child)

@@ -29,6 +29,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from camx.cam.fast_layers import static_same_padding
+from camx.cam.protocol import class_path
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[Any, nn.Module]] = weakref.WeakKeyDictionary()
 
@@ -45,7 +46,7 @@ def _fold_pairs(module: nn.Module) -> None:
         names = list(module._modules)
         for first, second in zip(names, names[1:]):
             _fold_named(module, first, second)  # a BatchNorm subclass of unknown forward stays
-    pairs = _TIMM_PAIRS.get(f"{type(module).__module__}.{type(module).__qualname__}")
+    pairs = _TIMM_PAIRS.get(class_path(module))
     if pairs is not None:
         for conv_name, bn_name in pairs:
             _fold_named(module, conv_name, bn_name)

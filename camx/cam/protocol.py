@@ -34,6 +34,12 @@ STOCHASTIC_MODULES: tuple[type[nn.Module], ...] = (
 )
 
 
+def class_path(module: nn.Module) -> str:
+    """``module``'s exact class as ``"package.module.Class"``, to recognise a library's class (timm's)
+    without importing the library or matching its subclasses."""
+    return f"{type(module).__module__}.{type(module).__qualname__}"
+
+
 def is_stochastic(module: nn.Module) -> bool:
     """Whether ``module`` draws random numbers in training mode (torch's dropouts, or ``cam_stochastic``)."""
     return isinstance(module, STOCHASTIC_MODULES) or bool(getattr(module, "cam_stochastic", False))

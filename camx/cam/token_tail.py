@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from camx.cam.protocol import class_path
+
 
 @dataclass(frozen=True)
 class ClassTokenTail:
@@ -49,17 +51,13 @@ class ClassTokenTail:
         return self.model.heads(self.model.encoder.ln(z0)[:, 0])
 
 
-def _kind(module: nn.Module) -> str:
-    return f"{type(module).__module__}.{type(module).__qualname__}"
-
-
 def _timm_tail(model: nn.Module, layer: nn.Module) -> ClassTokenTail | None:
-    if _kind(model) != "timm.models.vision_transformer.VisionTransformer":
+    if class_path(model) != "timm.models.vision_transformer.VisionTransformer":
         return None
     if getattr(model, "global_pool", None) != "token" or getattr(model, "attn_pool", None) is not None:
         return None
     last = list(model.blocks)[-1]
-    if _kind(last) != "timm.models.vision_transformer.Block" or layer is not last.norm1:
+    if class_path(last) != "timm.models.vision_transformer.Block" or layer is not last.norm1:
         return None
     return ClassTokenTail(model, last, timm=True)
 
@@ -76,6 +74,7 @@ def _torchvision_tail(model: nn.Module, layer: nn.Module) -> ClassTokenTail | No
 def class_token_tail(model: nn.Module, layer: nn.Module | None) -> ClassTokenTail | None:
     """The tail when ``model`` is a torchvision or timm ViT in eval mode and ``layer`` its last block's
     first LayerNorm; None otherwise."""
-    if layer is None or any(m.training for m in model.modules()):
+    if layer is None:
         return None
-    return _torchvision_tail(model, layer) or _timm_tail(model, layer)
+    tail = _torchvision_tail(model, layer) or _timm_tail(model, layer)
+    return None if tail is None or any(m.training for m in model.modules()) else tail
