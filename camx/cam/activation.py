@@ -79,6 +79,18 @@ def eigen_projection(activation: Tensor, center: bool = False) -> Tensor:
     return proj.view(b, h, w).to(activation.dtype)
 
 
+def class_oriented_projection(products: Tensor) -> Tensor:
+    """The first principal component of per-channel maps P (B, C, h, w), oriented towards their sum, (B, h, w).
+
+    O = P as an (hw × C) matrix with each channel's spatial mean subtracted, O = UΣVᵀ, L = ±O·v₁ with
+    the sign for which L correlates positively with Σ_k P_k (the map the channels add up to; an SVD
+    leaves the sign of v₁ arbitrary). Eigen-Grad-CAM's map, and ``eigen_smooth``'s for any method.
+    """
+    proj = eigen_projection(products, center=True)  # its own sign rule (Σ v₁ ≥ 0) is replaced below
+    agree = (proj.double() * products.sum(dim=1).double()).sum(dim=(1, 2))
+    return torch.where(agree < 0, -1.0, 1.0).to(proj.dtype).view(-1, 1, 1) * proj
+
+
 class EigenCAM(CamMethod):
     """Eigen-CAM (Muhammad & Yeasin, "Eigen-CAM: Class Activation Map using Principal Components",
     IJCNN 2020): the first principal component of the activations, class-agnostic.

@@ -82,6 +82,12 @@ class CamMethod:
         """Raw map (B, h', w'), any size (resized to ``run.out_size`` afterwards)."""
         raise NotImplementedError
 
+    def channel_maps(self, run: CamRun) -> Tensor | None:
+        """The per-channel maps P (B, C, h, w) whose sum over channels is the raw map, L = Σ_k P_k, or
+        None for a method whose map is not such a sum (Eigen-CAM, FullGrad, …). ``eigen_smooth``
+        replaces Σ_k P_k by P's first principal component (:mod:`camx.cam.smoothing`)."""
+        return None
+
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
         """The method's options: the keyword-only arguments of ``__init__``."""
@@ -103,6 +109,10 @@ class ChannelWeightMethod(CamMethod):
     def compute(self, run: CamRun) -> Tensor:
         weights = self.weights(run).to(run.activation.dtype)
         return torch.einsum("bk,bkhw->bhw", weights, run.activation)
+
+    def channel_maps(self, run: CamRun) -> Tensor:
+        """P_k = w_k A_k."""
+        return self.weights(run).to(run.activation.dtype)[:, :, None, None] * run.activation
 
 
 def make_method(cls: type[CamMethod], options: dict[str, Any]) -> CamMethod:

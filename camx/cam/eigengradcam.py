@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from camx.cam.activation import eigen_projection
+from camx.cam.activation import class_oriented_projection
 from camx.cam.base import CamMethod, CamRun
 
 
@@ -31,8 +30,4 @@ class EigenGradCAM(CamMethod):
     needs_gradients = True
 
     def compute(self, run: CamRun) -> Tensor:
-        products = run.gradients() * run.activation
-        proj = eigen_projection(products, center=True)  # its own sign rule (Σ v₁ ≥ 0) is replaced below
-        evidence = products.sum(dim=1)
-        agree = (proj.double() * evidence.double()).sum(dim=(1, 2))
-        return torch.where(agree < 0, -1.0, 1.0).to(proj.dtype).view(-1, 1, 1) * proj
+        return class_oriented_projection(run.gradients() * run.activation)

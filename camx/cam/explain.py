@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -17,6 +18,7 @@ from camx.cam.hooks import Pass, Probe, frozen_model, module_name
 from camx.cam.protocol import default_reshape, default_target_layer, resolve_layer
 from camx.cam.registry import display_name, method_key, resolve_method
 from camx.cam.reshape import Reshape, resolve_reshape
+from camx.cam.smoothing import augmented, check_flags, eigen_smoothed
 from camx.errors import ConfigError, DataError, check_chunk_size, plural
 
 Size = str | tuple[int, int] | None
@@ -101,9 +103,10 @@ def _resolve_targets(targets: Targets, probs: Tensor) -> Tensor:
     return t.to(device=probs.device, dtype=torch.long)
 
 
-def _raw_map(impl: CamMethod, run: CamRun) -> Tensor:
+def _raw_map(impl: CamMethod, run: CamRun, eigen_smooth: bool = False) -> Tensor:
     with nullcontext() if impl.needs_gradients else torch.inference_mode():
-        raw = impl.compute(run)
+        raw = eigen_smoothed(impl, run) if eigen_smooth else None
+        raw = impl.compute(run) if raw is None else raw
     raw = raw.detach().to(torch.float32)
     if impl.relu:
         raw = raw.clamp_min(0)
@@ -121,6 +124,8 @@ def explain(
     chunk_size: int | str = "auto",
     reshape: Reshape | None = None,
     fuse: str = "mean",
+    eigen_smooth: bool = False,
+    aug_smooth: bool = False,
     **method_options: Any,
 ) -> CamResult:
     """Class activation maps of ``images`` (normalised, (B, 3, H, W)) for ``model`` (returns logits).
@@ -145,6 +150,9 @@ def explain(
     - ``reshape``: how the target layer's output becomes a (B, C, h, w) map — ``"auto"``, ``"tokens"``
       (ViT/DeiT), ``"nhwc"`` (Swin) or a callable like pytorch-grad-cam's ``reshape_transform``
       (:mod:`camx.cam.reshape`); None → the model's ``cam_reshape`` attribute, else ``"auto"``.
+    - ``eigen_smooth``, ``aug_smooth``: pytorch-grad-cam's options of the same names — the first principal
+      component of the method's per-channel maps instead of their sum, and the mean map over six
+      mirrored and rescaled copies of the input (:mod:`camx.cam.smoothing`).
 
     One forward pass of the B images (plus one backward pass, down to the target layer only, for
     gradient methods) per sample. The model is left exactly as found: train/eval flags,
@@ -164,6 +172,8 @@ def explain(
         reshape=reshape,
         options={key: method_options},
         fuse=fuse,
+        eigen_smooth=eigen_smooth,
+        aug_smooth=aug_smooth,
     )[key]
 
 
@@ -179,6 +189,8 @@ def explain_many(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     reshape: Reshape | None = None,
     fuse: str = "mean",
+    eigen_smooth: bool = False,
+    aug_smooth: bool = False,
 ) -> dict[str, CamResult]:
     """:func:`explain` for several methods at once, keyed by method: the same maps, fewer passes.
 
@@ -193,10 +205,16 @@ def explain_many(
     masked passes draw from the global RNG between samples).
     """
     check_fuse(fuse)
-    if is_layer_list(target_layer):
-        common = dict(
-            targets=targets, mc_samples=mc_samples, chunk_size=chunk_size, options=options, reshape=reshape
+    check_flags(eigen_smooth=eigen_smooth, aug_smooth=aug_smooth)
+    common: dict[str, Any] = dict(mc_samples=mc_samples, chunk_size=chunk_size, options=options)
+    common.update(reshape=reshape, eigen_smooth=eigen_smooth)
+    if aug_smooth:
+        copies = partial(
+            explain_many, model, methods=methods, target_layer=target_layer, size=size, fuse=fuse
         )
+        return augmented(lambda x, t: copies(x, targets=t, **common), _check_images(images), targets)
+    if is_layer_list(target_layer):
+        common["targets"] = targets
         return _explain_layers(model, images, methods, check_layer_list(target_layer), fuse, size, common)
     impls = build_methods(methods, options)
     images = _check_images(images)
@@ -211,7 +229,7 @@ def explain_many(
         frozen_model(model, stochastic=mc > 1),
         Probe(model, layer, gradients=gradients, track=track, reshape=layout) as probe,
     ):
-        maps = _MapSum(model, images, impls, out_size, chunk, probe)
+        maps = _MapSum(model, images, impls, out_size, chunk, probe, bool(eigen_smooth))
         sampled = _sample(probe, images, mc, targets, maps.add)
         assert probe.layer is not None
         layer_name = module_name(model, probe.layer)
@@ -290,9 +308,11 @@ class _MapSum:
         out_size: tuple[int, int] | None,
         chunk: int | str,
         probe: Probe,
+        eigen_smooth: bool = False,
     ) -> None:
         self.model, self.images, self.impls = model, images, impls
         self.out_size, self.chunk, self.probe = out_size, chunk, probe
+        self.eigen_smooth = eigen_smooth
         self.totals: dict[str, Tensor] = {}
 
     def add(self, p: Pass, tgt: Tensor) -> None:
@@ -309,7 +329,7 @@ class _MapSum:
             forward_pass=p,
         )
         for key, impl in self.impls.items():
-            raw = _raw_map(impl, run)
+            raw = _raw_map(impl, run, self.eigen_smooth)
             self.totals[key] = raw if key not in self.totals else self.totals[key] + raw
 
 

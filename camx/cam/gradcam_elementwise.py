@@ -26,4 +26,8 @@ class GradCAMElementWise(CamMethod):
     needs_gradients = True
 
     def compute(self, run: CamRun) -> Tensor:
-        return (run.gradients() * run.activation).clamp_min(0).sum(dim=1)
+        return self.channel_maps(run).sum(dim=1)
+
+    def channel_maps(self, run: CamRun) -> Tensor:
+        """P_k = ReLU(∂y^c/∂A_k ⊙ A_k)."""
+        return (run.gradients() * run.activation).clamp_min(0)

@@ -158,7 +158,11 @@ class LayerCAM(CamMethod):
     needs_gradients = True
 
     def compute(self, run: CamRun) -> Tensor:
-        return (run.gradients().clamp_min(0) * run.activation).sum(dim=1)
+        return self.channel_maps(run).sum(dim=1)
+
+    def channel_maps(self, run: CamRun) -> Tensor:
+        """P_k = ReLU(∂y^c/∂A_k) ⊙ A_k."""
+        return run.gradients().clamp_min(0) * run.activation
 
 
 class HiResCAM(CamMethod):
@@ -178,4 +182,8 @@ class HiResCAM(CamMethod):
     needs_gradients = True
 
     def compute(self, run: CamRun) -> Tensor:
-        return (run.gradients() * run.activation).sum(dim=1)
+        return self.channel_maps(run).sum(dim=1)
+
+    def channel_maps(self, run: CamRun) -> Tensor:
+        """P_k = ∂y^c/∂A_k ⊙ A_k."""
+        return run.gradients() * run.activation

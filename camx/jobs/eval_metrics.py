@@ -27,7 +27,7 @@ from camx.metrics.complexity import complexity, sparseness
 from camx.metrics.randomisation import Explain, random_logit
 from camx.metrics.road import road
 from camx.metrics.sensitivity import sensitivity
-from camx.options.cam import method_options
+from camx.options.cam import explain_settings, method_options
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 Scores = dict[str, torch.Tensor]
@@ -186,10 +186,9 @@ def method_explainer(ck: Any, cfg: Mapping[str, Any], method: str, mc_samples: i
             [method],
             targets=targets,
             mc_samples=mc_samples,
-            chunk_size=cfg["cam"]["chunk_size"],
             target_layer=ck.layer,
-            reshape=cfg["model"]["reshape"],
             options=options,
+            **explain_settings(cfg),
         )
         return out[method].maps
 

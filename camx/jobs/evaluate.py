@@ -65,7 +65,7 @@ from camx.jobs.explain import check_finite_logits, explain_checked
 from camx.jobs.models import class_index_map, load_for_job
 from camx.jobs.progress import SILENT, Reporter
 from camx.models.target_layer import check_target_layer
-from camx.options.cam import method_options
+from camx.options.cam import explain_settings, method_options
 from camx.results import write_metrics
 from camx.runs import resolve_checkpoints
 from camx.runtime import seed_everything, select_device
@@ -266,11 +266,9 @@ def maps_and_probs(
                 group,
                 targets=targets[span],
                 mc_samples=plan.mc if group[0] in plan.methods else 1,
-                chunk_size=plan.cfg["cam"]["chunk_size"],
                 target_layer=ck.layer,
-                fuse=plan.cfg["cam"]["fuse"],
-                reshape=plan.cfg["model"]["reshape"],
                 options=options,
+                **explain_settings(plan.cfg),
             )
             for span in spans
         ]

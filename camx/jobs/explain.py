@@ -32,7 +32,7 @@ from camx.jobs.models import load_for_job
 from camx.jobs.progress import SILENT, Reporter
 from camx.models.target_layer import check_target_layer
 from camx.options import is_unset
-from camx.options.cam import method_options
+from camx.options.cam import explain_settings, method_options
 from camx.runs import latest_checkpoints, pretrained_source, resolve_checkpoints
 from camx.runtime import select_device
 
@@ -198,11 +198,9 @@ def _explain_chunk(
             methods,
             targets=job.target,
             mc_samples=int(cfg["cam"]["mc_samples"]),
-            chunk_size=cfg["cam"]["chunk_size"],
             target_layer=job.layer,
-            fuse=cfg["cam"]["fuse"],
-            reshape=cfg["model"]["reshape"],
             options={m: method_options(cfg, m) for m in methods},
+            **explain_settings(cfg),
         )
         for method, out in outs.items():
             for i, f in enumerate(ok):

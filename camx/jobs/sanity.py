@@ -104,7 +104,7 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
     from camx.jobs.explain import resolve_target
     from camx.jobs.models import load_for_job
     from camx.models.target_layer import check_target_layer
-    from camx.options.cam import method_options
+    from camx.options.cam import explain_settings, method_options
     from camx.runs import resolve_checkpoints
     from camx.runtime import select_device
 
@@ -144,7 +144,6 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
         targets=None if target is None else torch.full((len(x),), target, dtype=torch.long),
         seed=int(cfg["seed"]),
         target_layer=layer,
-        reshape=cfg["model"].get("reshape"),
-        chunk_size=cfg["cam"]["chunk_size"],
         options={m: method_options(cfg, m) for m in methods},
+        **explain_settings(cfg),
     )

@@ -133,3 +133,16 @@ def method_options(cfg: Mapping[str, Any], method: str) -> dict[str, Any]:
     :func:`options_key`); a method without an entry gets its defaults."""
     options = (cfg.get("cam") or {}).get("options") or {}
     return dict(options.get(options_key(method)) or {})
+
+
+def explain_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`camx.cam.explain_many` that the ``cam`` group and ``model.reshape``
+    set, the same for every job that explains (explain, eval and its metrics, sanity)."""
+    cam = cfg["cam"]
+    return {
+        "chunk_size": cam["chunk_size"],
+        "fuse": cam.get("fuse", "mean"),
+        "eigen_smooth": bool(cam.get("eigen_smooth", False)),
+        "aug_smooth": bool(cam.get("aug_smooth", False)),
+        "reshape": (cfg.get("model") or {}).get("reshape"),
+    }

@@ -93,6 +93,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),  # auto or an int ≥ 1: camx.errors.check_chunk_size
         "cam.fuse": _choice("mean", "layercam"),  # camx.cam.fusion.FUSES (tests/test_cam_fusion.py checks)
+        "cam.eigen_smooth": BOOL,
+        "cam.aug_smooth": BOOL,
         "inputs": TEXTS,
         "methods": Key("methods", optional=True),
         "heads": HEAD_LIST,
@@ -108,6 +110,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),
         "cam.fuse": _choice("mean", "layercam"),
+        "cam.eigen_smooth": BOOL,
+        "cam.aug_smooth": BOOL,
         "checkpoints": TEXTS,
         "heads": HEAD_LIST,
         "methods": Key("methods", optional=True),
@@ -133,6 +137,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "cam.name": TEXT,
         "cam.mc_samples": _int(1, 10_000),
         "cam.chunk_size": Key("any"),
+        "cam.eigen_smooth": BOOL,
+        "cam.aug_smooth": BOOL,
         "inputs": TEXTS,
         "methods": Key("methods", optional=True),
         "baselines": OPTIONAL_TEXTS,
