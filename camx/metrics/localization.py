@@ -3,13 +3,16 @@
 All functions take maps (B, H, W) and masks (B, H, W) or (B, 1, H, W) of the same spatial size
 and return one float per image, (B,), so callers aggregate with confidence intervals
 (:func:`camx.metrics.stats.mean_ci`). Masks are binarised as ``mask > 0.5``. Images whose mask is
-empty have no object to point at: callers must drop them, using :func:`has_object`.
+empty have no object to point at: callers must drop them, using :func:`has_object`. Maps holding NaN or
+inf are refused (ValueError), here and in every camx map metric.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from camx.metrics._maps import check_finite
 
 
 def _prepare(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
@@ -24,6 +27,7 @@ def _prepare(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
         )
     if maps.shape != masks.shape:
         raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
+    check_finite(maps)
     b = maps.shape[0]
     return maps.reshape(b, -1).float(), (masks.reshape(b, -1).float() > 0.5)
 
