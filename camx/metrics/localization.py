@@ -4,7 +4,8 @@ All functions take maps (B, H, W) and masks (B, H, W) or (B, 1, H, W) of the sam
 and return one float per image, (B,), so callers aggregate with confidence intervals
 (:func:`camx.metrics.stats.mean_ci`). Masks are binarised as ``mask > 0.5``. Images whose mask is
 empty have no object to point at: callers must drop them, using :func:`has_object`. Maps holding NaN or
-inf are refused (ValueError), here and in every camx map metric.
+inf are refused (ValueError), as by the complexity, faithfulness, ROAD, random-logit and sensitivity
+metrics.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def energy_pointing_game(maps: Tensor, masks: Tensor) -> Tensor:
     """Energy-based pointing game (Wang et al., CVPR-W 2020, Score-CAM §5.2).
 
     E_i = Σ_p map_i(p)·mask_i(p) / Σ_p map_i(p), the share of the map's energy inside the object.
-    Negative map values are clamped to 0 first; a map that sums to 0 scores 0.
+    Negative map values are clamped to 0 first (only positive evidence counts; camx's own maps are
+    in [0, 1]), so E_i ∈ [0, 1]; a map with no positive value (all zero or all ≤ 0) scores 0.
     """
     m, g = _prepare(maps, masks)
     m = m.clamp_min(0)
