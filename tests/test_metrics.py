@@ -63,6 +63,34 @@ def test_localisation_known_fractions_and_edge_cases():
     assert has_object(torch.stack([mask[0], torch.zeros(4, 4)])).tolist() == [True, False]
 
 
+def test_map_with_nan_or_inf_is_refused_not_scored():
+    """A NaN pixel used to win the pointing game's argmax (a silent hit) and zero the energy."""
+    from camx.metrics.complexity import complexity, sparseness
+    from camx.metrics.randomisation import random_logit
+    from camx.metrics.road import road
+    from camx.metrics.sensitivity import sensitivity
+
+    mask = _mask(1)
+    images = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    forward = lambda x: torch.softmax(x.mean(dim=(2, 3)), dim=1)  # noqa: E731
+    for bad in (float("nan"), float("inf")):
+        cam = mask.clone()
+        cam[0, 0, 0] = bad
+        for score in (pointing_game, energy_pointing_game, iou):
+            with pytest.raises(ValueError, match="NaN or infinite"):
+                score(cam, mask)
+        for score in (sparseness, complexity):
+            with pytest.raises(ValueError, match="NaN or infinite"):
+                score(cam)
+        for score in (average_drop_increase, deletion_insertion_auc, road):
+            with pytest.raises(ValueError, match="NaN or infinite"):
+                score(forward, images, cam, [0])
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            sensitivity(lambda x, t: mask, images, cam, [0], samples=1)
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            random_logit(lambda x, t: mask, images, cam, [0], num_classes=3)
+
+
 def test_random_map_pointing_game_is_chance():
     g = torch.Generator().manual_seed(0)
     n = 4000

@@ -95,6 +95,21 @@ def test_pointing_game_and_relevance_mass_equal_quantus(case):
     assert 0 < float(energy_pointing_game(maps, masks)[:3].mean()) < 1
 
 
+def test_relevance_mass_of_a_signed_map_is_quantus_on_its_positive_part(case):
+    """camx counts positive evidence only (docs/METRICS.md); Quantus 0.6 sums the signed map."""
+    _, x, maps, masks, _ = case
+    signed = maps - 0.7  # camx's own maps are in [0, 1]; a user's attribution may be signed
+    present = (masks.flatten(1).amax(1) > 0).numpy()
+    mine = energy_pointing_game(signed, masks).numpy()
+    on_positive = _q(quantus.RelevanceMassAccuracy(disable_warnings=True), x, signed.clamp_min(0), masks)
+    np.testing.assert_allclose(mine[present], on_positive[present], atol=1e-6)
+    signed_sum = _q(quantus.RelevanceMassAccuracy(disable_warnings=True), x, signed, masks)
+    assert ((mine >= 0) & (mine <= 1)).all()
+    assert (signed_sum[present] < 0).any()  # Quantus's signed ratio leaves [0, 1]
+    no_positive = energy_pointing_game(-maps, masks)  # nothing speaks for the class: 0, not 0/0
+    assert torch.equal(no_positive, torch.zeros(len(maps)))
+
+
 def _explainer(model):
     def explain_q(model, inputs, targets, **_):  # Quantus's signature: numpy in, numpy out
         with single_thread():

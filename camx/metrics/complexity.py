@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from camx.metrics._maps import check_finite
+
 _GINI_EPS = 1e-7  # added to every |a_i| (Quantus's stabiliser): an all-zero map has Gini 0, not 0/0
 _LOG_EPS = 1e-12  # inside the logarithm: 0·log 0 = 0
 
@@ -21,6 +23,7 @@ def _flat_abs(maps: Tensor) -> Tensor:
         maps = maps[:, 0]
     if maps.ndim != 3:
         raise ValueError(f"maps must be (B, H, W) or (B, 1, H, W), got {tuple(maps.shape)}")
+    check_finite(maps)
     a = maps.detach().to(torch.float64).reshape(maps.shape[0], -1).abs()
     peak = a.max(dim=1, keepdim=True).values
     return torch.where(peak > 0, a / torch.where(peak > 0, peak, torch.ones_like(peak)), a)

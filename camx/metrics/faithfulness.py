@@ -18,6 +18,7 @@ from torch import Tensor
 
 from camx.data.transforms import IMAGENET_MEAN
 from camx.errors import plural
+from camx.metrics._maps import check_finite
 
 Forward = Callable[[Tensor], Tensor]
 
@@ -30,6 +31,7 @@ def _maps_like(maps: Tensor, images: Tensor) -> Tensor:
         raise ValueError(
             f"maps must be (B, H, W) or (B, 1, H, W) with B={images.shape[0]}, got {tuple(maps.shape)}"
         )
+    check_finite(maps)
     maps = maps.to(device=images.device, dtype=images.dtype)
     if maps.shape[-2:] != images.shape[-2:]:
         maps = F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=False)

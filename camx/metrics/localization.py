@@ -3,13 +3,17 @@
 All functions take maps (B, H, W) and masks (B, H, W) or (B, 1, H, W) of the same spatial size
 and return one float per image, (B,), so callers aggregate with confidence intervals
 (:func:`camx.metrics.stats.mean_ci`). Masks are binarised as ``mask > 0.5``. Images whose mask is
-empty have no object to point at: callers must drop them, using :func:`has_object`.
+empty have no object to point at: callers must drop them, using :func:`has_object`. Maps holding NaN or
+inf are refused (ValueError), as by the complexity, faithfulness, ROAD, random-logit and sensitivity
+metrics.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from camx.metrics._maps import check_finite
 
 
 def _prepare(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
@@ -24,6 +28,7 @@ def _prepare(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
         )
     if maps.shape != masks.shape:
         raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} differ in shape")
+    check_finite(maps)
     b = maps.shape[0]
     return maps.reshape(b, -1).float(), (masks.reshape(b, -1).float() > 0.5)
 
@@ -49,7 +54,8 @@ def energy_pointing_game(maps: Tensor, masks: Tensor) -> Tensor:
     """Energy-based pointing game (Wang et al., CVPR-W 2020, Score-CAM §5.2).
 
     E_i = Σ_p map_i(p)·mask_i(p) / Σ_p map_i(p), the share of the map's energy inside the object.
-    Negative map values are clamped to 0 first; a map that sums to 0 scores 0.
+    Negative map values are clamped to 0 first (only positive evidence counts; camx's own maps are
+    in [0, 1]), so E_i ∈ [0, 1]; a map with no positive value (all zero or all ≤ 0) scores 0.
     """
     m, g = _prepare(maps, masks)
     m = m.clamp_min(0)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from camx.metrics._maps import check_finite
 from camx.metrics.stability import ssim
 from camx.perturb import _image_seed as image_seed
 
@@ -64,6 +65,7 @@ def random_logit(
     """Per-image SSIM between the target's map ``maps`` and the map of a random other class, (B,)."""
     if maps.ndim == 4 and maps.shape[1] == 1:
         maps = maps[:, 0]
+    check_finite(maps)
     off = random_classes(targets, num_classes, seed=seed, keys=keys).to(images.device)
     other = explain(images, off)
     if other.ndim == 4 and other.shape[1] == 1:

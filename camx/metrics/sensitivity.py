@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from camx.metrics._maps import check_finite
 from camx.metrics.randomisation import Explain
 from camx.perturb import _image_seed as image_seed
 
@@ -59,6 +60,7 @@ def sensitivity(
     """
     if int(samples) < 1:
         raise ValueError(f"samples must be ≥ 1, got {samples}")
+    check_finite(maps)
     t = torch.as_tensor(targets, dtype=torch.long).reshape(-1).to(images.device)
     a = maps.detach().double().reshape(images.shape[0], -1).cpu()
     norm = a.norm(dim=1)
