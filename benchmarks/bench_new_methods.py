@@ -11,6 +11,7 @@ warm-up skipped. Both produce a 224 × 224 map of the predicted class.
     python benchmarks/bench_new_methods.py --methods finercam   # only some rows
     python benchmarks/bench_new_methods.py --methods fullgrad --out docs/results/new_methods_fullgrad.md
     python benchmarks/bench_new_methods.py --methods iscam --out docs/results/new_methods_iscam.md
+    python benchmarks/bench_new_methods.py --methods segeigencam --out docs/results/new_methods_segeigencam.md
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ ROWS: list[tuple[str, str, str, dict[str, Any], dict[str, Any], int]] = [
     ("eigengradcam", "pytorch-grad-cam", "EigenGradCAM", {}, {}, 5),
     ("kpcacam", "pytorch-grad-cam", "KPCA_CAM", {}, {}, 5),
     ("fem", "pytorch-grad-cam", "FEM", {}, {}, 5),
+    ("segeigencam", "pytorch-grad-cam", "SegEigenCAM", {}, {}, 5),
     ("finercam", "pytorch-grad-cam", "FinerCAM", {}, {}, 5),
     ("fullgrad", "pytorch-grad-cam", "FullGrad", {}, {}, 5),
     ("ablationcam", "pytorch-grad-cam", "AblationCAM", {}, {}, 0),

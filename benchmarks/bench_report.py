@@ -351,6 +351,9 @@ INCLUDED: list[tuple[str, list[Path]]] = [
     ("Vision Transformer: the gradient family against a bare ViT-B/16 forward", [_RESULTS / "vit.md"]),
     (
         "Methods added from the peers' catalogues: seconds per image beside the peer's (EfficientNet-Lite0)",
-        [_RESULTS / f"new_methods{suffix}.md" for suffix in ("", "_finercam", "_fullgrad", "_iscam")],
+        [
+            _RESULTS / f"new_methods{suffix}.md"
+            for suffix in ("", "_finercam", "_fullgrad", "_iscam", "_segeigencam")
+        ],
     ),
 ]

@@ -23,8 +23,8 @@ def _cnn() -> nn.Module:
 
 
 def test_methods_registry_and_docs() -> None:
-    # the torch-free view of the methods (camx.options.cam) is the registry's, in its order: twenty-one methods, two baselines
-    assert tuple(REGISTRY) == METHODS and len(METHODS) == 23
+    # the torch-free view of the methods (camx.options.cam) is the registry's, in its order: twenty-two methods, two baselines
+    assert tuple(REGISTRY) == METHODS and len(METHODS) == 24
     assert METHODS[-2:] == ("random", "center") and {"scorecam", "gradpp_scorecam", "hirescam"} <= set(
         METHODS
     )
