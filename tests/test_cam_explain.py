@@ -14,6 +14,7 @@ from camx.cam import REGISTRY, CamResult, explain, get_method
 from camx.cam.base import minmax
 from camx.errors import ConfigError, DataError
 from camx.options.cam import METHODS
+from camx.report.groups import BASELINES
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per test
 
@@ -23,11 +24,13 @@ def _cnn() -> nn.Module:
 
 
 def test_methods_registry_and_docs() -> None:
-    # the torch-free view of the methods (camx.options.cam) is the registry's, in its order: twenty-two methods, two baselines
-    assert tuple(REGISTRY) == METHODS and len(METHODS) == 24
-    assert METHODS[-2:] == ("random", "center") and {"scorecam", "gradpp_scorecam", "hirescam"} <= set(
-        METHODS
-    )
+    # the torch-free view of the methods (camx.options.cam) is the registry's, in its order: twenty-two methods, three baselines
+    assert tuple(REGISTRY) == METHODS and len(METHODS) == 25
+    assert METHODS[-3:] == ("random", "center", "sobel") == BASELINES and {
+        "scorecam",
+        "gradpp_scorecam",
+        "hirescam",
+    } <= set(METHODS)
     for name in METHODS:
         cls = get_method(name)
         assert cls is REGISTRY[name] and cls.name == name

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _cam_helpers import load_lite0, normalise
+from _cam_helpers import SmallCNN, load_lite0, normalise, seeded
 from torch import Tensor, nn
 
 from camx.cam import explain
@@ -367,3 +367,27 @@ def test_fullgrad_is_batch_independent_and_ignores_the_target_layer(model: nn.Mo
     assert maxdiff(both.maps[1], alone.maps[0]) <= 1e-5
     assert maxdiff(both.maps, other_layer.maps) <= 1e-6
     assert maxdiff(both.maps, explain(model, x, "gradcam", size="input").maps) > 1e-2
+
+
+def test_sobel_baseline_is_the_edge_map_of_the_photo(model: nn.Module) -> None:
+    """The ``sobel`` baseline is (|G_x| + |G_y|)/2 of the luminance, OpenCV's Sobel with its default border
+    (written out with cv2 in float64); pytorch-grad-cam's ``sobel_cam`` computes it on uint8 and
+    saturates at 255, so it agrees in ranking (correlation), not to 1e-4. It ignores the model."""
+    cv2 = pytest.importorskip("cv2")
+    from pytorch_grad_cam.sobel_cam import sobel_cam
+
+    from camx.data.transforms import normalize
+
+    rgb = np.ascontiguousarray(np.asarray(skimage_data.chelsea())[:96, :128])
+    x01 = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
+    res = explain(model, normalize(x01, model), "sobel").maps[0].double()
+    luma = (rgb.astype(np.float64) / 255) @ np.array([0.299, 0.587, 0.114])
+    ref = (
+        np.abs(cv2.Sobel(luma, cv2.CV_64F, 1, 0, ksize=3))
+        + np.abs(cv2.Sobel(luma, cv2.CV_64F, 0, 1, ksize=3))
+    ) / 2
+    assert maxdiff(res, normalise(torch.from_numpy(ref)[None], relu=False)[0].double()) <= TOL
+    lib = sobel_cam(rgb).astype(np.float64).ravel()
+    assert np.corrcoef(res.numpy().ravel(), lib)[0, 1] > 0.99
+    small = seeded(SmallCNN())  # another model, other normalisation statistics: the same map
+    assert torch.allclose(explain(small, normalize(x01, small), "sobel").maps[0].double(), res, atol=1e-5)

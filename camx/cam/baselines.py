@@ -1,4 +1,4 @@
-"""Reference maps that explain nothing: seeded uniform noise and a centred Gaussian.
+"""Reference maps that explain nothing: seeded uniform noise, a centred Gaussian and the image's edges.
 
 Metrics are only meaningful next to such baselines: a saliency metric that a random map or a
 centre prior scores well on measures the dataset, not the explanation.
@@ -7,9 +7,11 @@ centre prior scores well on measures the dataset, not the explanation.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from camx.cam.base import CamMethod, CamRun, image_generators
+from camx.cam.protocol import input_stats
 from camx.errors import check_range
 
 
@@ -64,3 +66,38 @@ class CenterMap(CamMethod):
         s = self.sigma * min(h, w)
         g = torch.exp(-(ys.view(-1, 1) ** 2 + xs.view(1, -1) ** 2) / (2 * s * s))
         return g.expand(run.activation.shape[0], h, w).clone()
+
+
+class SobelMap(CamMethod):
+    """Edge baseline: the Sobel gradient magnitude of the image's luminance — the edge detector that
+    Adebayo et al. ("Sanity Checks for Saliency Maps", NeurIPS 2018, §3) show many saliency maps
+    resemble; pytorch-grad-cam's ``sobel_cam``.
+
+    Y = 0.299 R + 0.587 G + 0.114 B of the image in [0, 1] (the normalisation undone with the model's
+    mean and std, :func:`camx.cam.protocol.input_stats`); G_x, G_y the 3 × 3 Sobel derivatives with
+    reflected borders (OpenCV's default, BORDER_REFLECT_101); L = (|G_x| + |G_y|) / 2 at the input's
+    resolution. pytorch-grad-cam computes the same on uint8 images and saturates |G| at 255;
+    camx keeps floats. It ignores the model, so it must fail the randomisation sanity check.
+    """
+
+    name = "sobel"
+    paper = "baseline"
+    summary = "edges of the image (Sobel magnitude): the edge-detector baseline"
+    cost = "none"
+    relu = False
+    baseline = True
+
+    def compute(self, run: CamRun) -> Tensor:
+        mean, std = input_stats(run.model)
+        x = run.images.float()
+        m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
+        rgb = x * s + m
+        luma = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        y = F.pad((rgb * luma).sum(1, keepdim=True), (1, 1, 1, 1), mode="reflect")
+        d = torch.tensor(
+            [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device
+        )
+        gx = F.conv2d(y, d.view(1, 1, 3, 3))
+        gy = F.conv2d(y, d.t().contiguous().view(1, 1, 3, 3))
+        return ((gx.abs() + gy.abs()) / 2)[:, 0]

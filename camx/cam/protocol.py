@@ -8,6 +8,8 @@ attribute              meaning                                                  
 ``cam_reshape``        how the target layer's output becomes (B, C, h, w)           ``"auto"`` (:mod:`camx.cam.reshape`)
 ``min_side``           the smallest input side the network can classify, px         1 (no limit known)
 ``arch``               the model's name in messages                                 ``"the model"``
+``input_mean``,        the per-channel mean and std the model's inputs are          ImageNet's (:func:`input_stats`)
+``input_std``          normalised with (baselines that read the image's pixels)
 =====================  ===========================================================  ====================================
 
 and on any submodule, ``cam_stochastic = True``: the module is random in training mode, like Dropout, and
@@ -38,6 +40,19 @@ def class_path(module: nn.Module) -> str:
     """``module``'s exact class as ``"package.module.Class"``, to recognise a library's class (timm's)
     without importing the library or matching its subclasses."""
     return f"{type(module).__module__}.{type(module).__qualname__}"
+
+
+#: ImageNet's per-channel mean and std: the normalisation of a model that does not give its own
+IMAGENET_MEAN: tuple[float, ...] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, ...] = (0.229, 0.224, 0.225)
+
+
+def input_stats(model: Any = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) a model expects: its ``input_mean`` / ``input_std`` attributes (pretrained classifiers,
+    :mod:`camx.models.pretrained`), else ImageNet's (every camx-trained model)."""
+    mean = getattr(model, "input_mean", None) or IMAGENET_MEAN
+    std = getattr(model, "input_std", None) or IMAGENET_STD
+    return tuple(mean), tuple(std)
 
 
 def is_stochastic(module: nn.Module) -> bool:

@@ -6,16 +6,10 @@ from typing import Any
 
 import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from camx.cam.protocol import IMAGENET_MEAN, IMAGENET_STD
+from camx.cam.protocol import input_stats as stats_of
 
-
-def stats_of(model: Any = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) a model expects: its ``input_mean`` / ``input_std`` attributes (pretrained classifiers,
-    :mod:`camx.models.pretrained`), else ImageNet's (every camx-trained model)."""
-    mean = getattr(model, "input_mean", None) or IMAGENET_MEAN
-    std = getattr(model, "input_std", None) or IMAGENET_STD
-    return tuple(mean), tuple(std)
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "denormalize", "normalize", "stats_of"]
 
 
 def _stats(images: torch.Tensor, model: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,7 @@ from camx.metrics import mean_ci
 from camx.report.tables import Cell
 
 HEAD_ORDER = ("plain", "plain+noise", "attention", "dropout", "dropkey")
-BASELINES = ("random", "center")
+BASELINES = ("random", "center", "sobel")  #: the registry's baselines (tests/test_cam_explain.py checks)
 LOCALISATION = ("pointing_game", "energy_pointing_game", "iou")
 STABILITY = ("stability_pearson", "stability_ssim")
 

@@ -19,6 +19,7 @@ from typing import Any
 from camx import figures
 from camx.atomic import atomic_write_text
 from camx.metrics.sanity import FAIL_AT, SIMILARITIES, SanityResult, cascade_score, passes
+from camx.report import groups as G
 from camx.report import html
 from camx.report import markdown as md
 
@@ -126,7 +127,7 @@ def similarity_figure(rows: Sequence[Row], mode: str, similarity: str) -> Any:
     for i, m in enumerate(methods):
         pts = sorted((r["step"], r["value"], r["ci_low"], r["ci_high"]) for r in mine if r["method"] == m)
         x = [p[0] for p in pts]
-        style = "--" if m in ("random", "center") else "-"
+        style = "--" if m in G.BASELINES else "-"
         ax.plot(x, [p[1] for p in pts], style, marker="o", ms=3, color=cmap(i % 20), label=m)
         ax.fill_between(x, [p[2] for p in pts], [p[3] for p in pts], color=cmap(i % 20), alpha=0.07)
     ax.axhline(FAIL_AT, color="0.4", ls=":", lw=1)
