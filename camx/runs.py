@@ -39,6 +39,7 @@ class Pretrained:
 
     arch: str
     weights: str
+    class_names: tuple[str, ...] | None = None  #: ``model.class_names``: its classes' names, in output order
 
     @property
     def label(self) -> str:
@@ -62,7 +63,8 @@ def pretrained_source(cfg: Mapping[str, Any]) -> Pretrained | None:
     arch, weights = str(cfg["model"]["arch"]), str(cfg["model"]["weights"])
     if weights == "none" and not is_external(arch):
         return None
-    return Pretrained(arch, weights)
+    names = cfg["model"].get("class_names")
+    return Pretrained(arch, weights, tuple(str(n) for n in names) if names else None)
 
 
 def write_run_record(run_dir: Path, record: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ def load_for_job(source: str | Pretrained, device: torch.device) -> tuple[nn.Mod
     if isinstance(source, Pretrained):
         from camx.models.pretrained import load_pretrained
 
-        model = load_pretrained(source.arch, source.weights)
+        model = load_pretrained(source.arch, source.weights, class_names=source.class_names)
         meta = {
             "arch": source.arch,
             "head": "pretrained",

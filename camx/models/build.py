@@ -74,7 +74,7 @@ def _torchvision(arch: str, weights: str, output_stride: int) -> nn.Module:
     if weights == "imagenet":
         net.load_state_dict(imagenet_state_dict(arch, arch))
     else:  # a torchvision-format state-dict file
-        load_state_file(net, weights)
+        load_state_file(net, weights, f"torchvision/{arch}")
     return net
 
 

@@ -19,7 +19,8 @@ forward pass) and ``cam_reshape`` (how a token layer's output becomes a map, see
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ from torch import nn
 
 from camx.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from camx.errors import CheckpointError, ConfigError
-from camx.options.model import DEFAULT_TARGET_LAYER, split_arch, weights_message
+from camx.models.state_file import fit_state, load_state_file, read_state_file, state_classes
+from camx.options.model import DEFAULT_TARGET_LAYER, split_arch
 
 __all__ = ["imagenet_classes", "load_pretrained", "load_state_file", "weights_file"]
 
@@ -75,58 +77,20 @@ def _missing(arch: str, url: str, cached: Path, why: str) -> str:
     )
 
 
-def _unwrap(state: Any, path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from a file that holds one, also inside ``{"state_dict": …}`` / ``{"model": …}``,
-    with a ``module.`` prefix (DataParallel) removed."""
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
-    if not isinstance(state, Mapping) or not state or not all(torch.is_tensor(v) for v in state.values()):
-        raise CheckpointError(
-            f"{path}: not a state dict of tensors; save one with torch.save(model.state_dict())"
-        )
-    return {str(k).removeprefix("module."): v for k, v in state.items()}
+def _timm_create(name: str, **kwargs: Any) -> nn.Module:
+    """``timm.create_model``, with ``dynamic_img_size=True`` where the model takes it (ViT, DeiT, EVA…:
+    position embeddings interpolated to the input's patch grid, unchanged at the native size)."""
+    import timm
 
-
-def load_state_file(model: nn.Module, path: str | Path) -> str:
-    """Load the state-dict file ``path`` into ``model``; returns how it matched ("names" or "order").
-
-    Keys are matched by name; when no name matches but the file holds exactly the model's tensors
-    in the same order with the same shapes (the same architecture under other module names, e.g. a
-    port of the original code), they are matched by position. Anything else is a CheckpointError
-    naming the first mismatch.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(weights_message(path))
     try:
-        state = _unwrap(torch.load(path, map_location="cpu", weights_only=True), path)
-    except CheckpointError:
-        raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: cannot read the state dict ({first[:200]})") from None
-    own = model.state_dict()
-    if set(state) & set(own):
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            which = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
-            raise CheckpointError(
-                f"{path}: does not fit this model ({len(missing)} missing, {len(unexpected)} unexpected keys, "
-                f"e.g. {which}); is it for another architecture?"
-            )
-        return "names"
-    shapes = [tuple(v.shape) for v in own.values()]
-    if [tuple(v.shape) for v in state.values()] != shapes:
-        raise CheckpointError(
-            f"{path}: its {len(state)} tensors match neither the names nor the shapes of this model's "
-            f"{len(own)}; is it for another architecture?"
-        )
-    model.load_state_dict(dict(zip(own, state.values())))
-    return "order"
+        return timm.create_model(name, dynamic_img_size=True, **kwargs)
+    except TypeError as exc:  # a model without the option (CNNs, Swin) says so before building anything
+        if "dynamic_img_size" not in str(exc):
+            raise
+        return timm.create_model(name, **kwargs)
 
 
-def _timm(name: str, weights: str) -> nn.Module:
+def _timm(name: str, weights: str, classes: dict[str, int]) -> nn.Module:
     try:
         import timm
     except ImportError:
@@ -136,10 +100,10 @@ def _timm(name: str, weights: str) -> nn.Module:
     if name not in timm.list_models():
         raise ConfigError(f"model.arch=timm/{name} is not a timm model; see timm.list_models()")
     if weights != "imagenet":
-        return timm.create_model(name, pretrained=False)
+        return _timm_create(name, pretrained=False, **classes)
     cached, repo = _timm_cached(name)
     if cached is not None:  # load the cached file directly: no request to the hub at all
-        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": cached})
+        return _timm_create(name, pretrained=True, pretrained_cfg_overlay={"file": cached})
     from huggingface_hub import constants
     from huggingface_hub.utils import logging as hf_logging
 
@@ -150,7 +114,7 @@ def _timm(name: str, weights: str) -> nn.Module:
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # its retry warnings would flood the terminal
     try:
-        return timm.create_model(name, pretrained=True)
+        return _timm_create(name, pretrained=True)
     except Exception as exc:
         raise CheckpointError(f"{missing} and the download failed ({type(exc).__name__}); {fix}") from None
     finally:
@@ -182,7 +146,7 @@ def _reachable(host: str) -> bool:
     return True
 
 
-def _torchvision(name: str, weights: str, arch: str) -> nn.Module:
+def _torchvision(name: str, weights: str, arch: str, classes: dict[str, int]) -> nn.Module:
     from torchvision import models as tvm
 
     if name not in tvm.list_models(module=tvm):
@@ -190,7 +154,7 @@ def _torchvision(name: str, weights: str, arch: str) -> nn.Module:
             f"model.arch={arch} is not a torchvision classification model; choose one of "
             f"torchvision.models.list_models(module=torchvision.models), e.g. torchvision/convnext_tiny"
         )
-    model = tvm.get_model(name, weights=None)
+    model = tvm.get_model(name, weights=None, **classes)
     if weights == "imagenet":
         model.load_state_dict(imagenet_state_dict(name, arch))
     return model
@@ -237,33 +201,91 @@ def _fixed_size(model: nn.Module) -> bool:
     return bool(getattr(embed, "strict_img_size", False)) and not getattr(model, "dynamic_img_size", False)
 
 
-def load_pretrained(arch: str, weights: str = "imagenet", target_layer: str | None = None) -> nn.Module:
-    """A pretrained classifier ``arch`` with ``weights`` (see the module docstring), in eval mode."""
+def load_pretrained(
+    arch: str,
+    weights: str = "imagenet",
+    target_layer: str | None = None,
+    class_names: Sequence[str] | None = None,
+) -> nn.Module:
+    """A pretrained classifier ``arch`` with ``weights`` (see the module docstring), in eval mode.
+
+    A state-dict file whose classifier has N ≠ 1000 outputs (a fine-tuned model) builds ``arch`` for N
+    classes; ``class_names`` names them (default: ImageNet's for 1000 classes, else "0" … "N-1")."""
     source, name = split_arch(arch)
     if source == "camx":
         from camx.models.build import build_model
 
         model: nn.Module = build_model(name, "plain", 1000, weights=weights, output_stride=32)
-        model.class_names = imagenet_classes()
         mean, std, size = IMAGENET_MEAN, IMAGENET_STD, 224
         layer, reshape = target_layer or DEFAULT_TARGET_LAYER[name], "auto"
+        classes = 1000
     else:
-        builtin = weights if weights in ("imagenet", "none") else "none"
-        model = _timm(name, builtin) if source == "timm" else _torchvision(name, builtin, arch)
-        if builtin != weights:
-            load_state_file(model, weights)
+        model = _external(source, name, weights, arch)
         mean, std, size = _input_spec(model, source, name)
         layer, reshape = _vision_transformer_defaults(model, source)
         layer = target_layer or layer
         classes = int(getattr(model, "num_classes", 0) or _num_outputs(model, size))
-        model.class_names = imagenet_classes() if classes == 1000 else [str(i) for i in range(classes)]
         model.min_side = size if _fixed_size(model) else 1
+        if _fixed_size(model):
+            model.register_forward_pre_hook(_size_guard(int(size)))
         model.arch = arch
+    model.class_names = _class_names(
+        class_names, classes, arch if weights in ("imagenet", "none") else weights
+    )
     model.input_mean, model.input_std, model.input_size = tuple(mean), tuple(std), int(size)
     model.cam_target_layer = layer
     model.cam_reshape = reshape
     model.head_kind = "pretrained"
     return model.eval()
+
+
+def _external(source: str, name: str, weights: str, arch: str) -> nn.Module:
+    """torchvision's or timm's ``name`` with ``weights``; a state-dict file is fitted (:mod:`camx.models.state_file`)
+    after building the model for its class count when that is not the architecture's own."""
+    builtin = weights if weights in ("imagenet", "none") else "none"
+    build = _timm if source == "timm" else partial(_torchvision, arch=arch)
+    model = build(name, builtin, classes={})
+    if builtin == weights:
+        return model
+    state = read_state_file(weights)
+    count = state_classes(model.state_dict(), state, int(getattr(model, "num_classes", 0) or 1000))
+    if count is not None:
+        model = build(name, builtin, classes={"num_classes": count})
+    fit_state(model, state, weights, arch)
+    return model
+
+
+def _class_names(given: Sequence[str] | None, classes: int, what: str) -> list[str]:
+    """``given`` (``model.class_names``) checked against the model's ``classes``, else the default names."""
+    if given is None:
+        return imagenet_classes() if classes == 1000 else [str(i) for i in range(classes)]
+    names = [str(c).strip() for c in given]
+    if len(names) != classes or len(set(names)) != len(names) or not all(names):
+        why = (
+            f"holds {len(names)} names but {what} has {classes} classes"
+            if len(names) != classes
+            else "repeats a name or holds an empty one"
+        )
+        raise ConfigError(
+            f"model.class_names {why}; give one distinct name per output, in its order, e.g. "
+            f"model.class_names=[{','.join(names[:2] or ['cat', 'dog'])},…]"
+        )
+    return names
+
+
+def _size_guard(size: int) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+    """A forward pre-hook refusing inputs other than ``size``×``size`` (fixed position embeddings) in one line."""
+
+    def check(_module: nn.Module, args: tuple[Any, ...]) -> None:
+        height, width = (int(s) for s in args[0].shape[-2:])
+        if (height, width) != (size, size):
+            raise ConfigError(
+                f"the model takes {size}×{size} px inputs only (its position embeddings are fixed), not "
+                f"{height}×{width}; set image_size={size} (eval: dataset.image_size={size}), or use a timm ViT "
+                "(e.g. timm/vit_tiny_patch16_224), which interpolates them to any size"
+            )
+
+    return check
 
 
 def _num_outputs(model: nn.Module, size: int) -> int:

@@ -56,6 +56,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "model.output_stride": _int(1, 64),
         "model.target_layer": Key("layers", optional=True),
         "model.reshape": OPTIONAL_TEXT,
+        "model.class_names": OPTIONAL_TEXTS,
         "model.mask_ratio": _float(0.0, 1.0, hi_inc=False),
         "model.dim": _int(1, 65_536),
         "model.num_heads": _int(1, 1024),
