@@ -19,8 +19,8 @@ forward pass) and ``cam_reshape`` (how a token layer's output becomes a map, see
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +227,7 @@ def load_pretrained(
         classes = int(getattr(model, "num_classes", 0) or _num_outputs(model, size))
         model.min_side = size if _fixed_size(model) else 1
         if _fixed_size(model):
-            model.register_forward_pre_hook(_size_guard(int(size)))
+            model.__class__ = _fixed_size_class(type(model))
         model.arch = arch
     model.class_names = _class_names(
         class_names, classes, arch if weights in ("imagenet", "none") else weights
@@ -273,19 +273,26 @@ def _class_names(given: Sequence[str] | None, classes: int, what: str) -> list[s
     return names
 
 
-def _size_guard(size: int) -> Callable[[nn.Module, tuple[Any, ...]], None]:
-    """A forward pre-hook refusing inputs other than ``size``×``size`` (fixed position embeddings) in one line."""
+class _FixedInputSize:
+    """Mixed into a model whose position embeddings fix its input size (``input_size``): another size is
+    one ConfigError at the call, in place of its own assertion (a class, so copies of the model keep it)."""
 
-    def check(_module: nn.Module, args: tuple[Any, ...]) -> None:
-        height, width = (int(s) for s in args[0].shape[-2:])
+    input_size: int
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        height, width, size = int(x.shape[-2]), int(x.shape[-1]), int(self.input_size)
         if (height, width) != (size, size):
             raise ConfigError(
                 f"the model takes {size}×{size} px inputs only (its position embeddings are fixed), not "
                 f"{height}×{width}; set image_size={size} (eval: dataset.image_size={size}), or use a timm ViT "
                 "(e.g. timm/vit_tiny_patch16_224), which interpolates them to any size"
             )
+        return super().forward(x, *args, **kwargs)  # type: ignore[misc]
 
-    return check
+
+@cache
+def _fixed_size_class(base: type) -> type:
+    return type(base.__name__, (_FixedInputSize, base), {"__module__": base.__module__})
 
 
 def _num_outputs(model: nn.Module, size: int) -> int:
