@@ -7,7 +7,12 @@ Names (``model.arch``): ``resnet50`` / ``vgg16`` / ``vgg16_bn`` / ``alexnet`` (c
 ``timm/vit_small_patch16_224``, ``timm/deit_tiny_patch16_224``). Weights (``model.weights``):
 ``imagenet`` (the published weights: torchvision's from the torch hub cache, timm's from the
 Hugging Face cache; downloaded when online), ``none`` (random: for speed, not for quality) or the
-path of a state-dict file for that architecture (``torch.load(weights_only=True)``, never runs code).
+path of a state-dict file for that architecture (``torch.load(weights_only=True)``, never runs code;
+read and fitted by :mod:`camx.models.state_file`). A file whose classifier has N ≠ 1000 outputs builds
+the torchvision/timm model for N classes, named ``class_names`` (``model.class_names``) or "0" … "N-1".
+timm models that take ``dynamic_img_size`` (ViT, DeiT) are built with it, so they classify any input
+size (position embeddings interpolated; unchanged at the native size); torchvision's ViT refuses
+another size in one ConfigError (:class:`_FixedInputSize`).
 
 A loaded model carries what camx needs of it as attributes (a small protocol the CAM library and
 the jobs read): ``class_names``, ``input_mean`` / ``input_std`` (its own normalisation),
