@@ -13,7 +13,7 @@ from typing import Any
 from camx.errors import ConfigError, check_choice, check_chunk_size
 from camx.options.cam import check_method, check_options
 from camx.options.dataset import check_auto_size, shapes_spec
-from camx.options.metrics import METRICS
+from camx.options.metrics import METRICS, unscored
 from camx.options.model import ARCHS, is_external, min_input_side, validate_model_options
 from camx.options.perturb import (
     AXES,
@@ -151,4 +151,29 @@ def _check_eval(cfg: Mapping[str, Any]) -> None:
         for level in levels_of(kind, params):
             validate_level(kind, level)
     for key in flatten_gates(cfg["fail_under"] or {}):
-        check_choice(f"--fail-under {key}: metric", key.rsplit(".", 1)[-1], METRICS)
+        _check_gate(cfg, key)
+
+
+def _check_gate(cfg: Mapping[str, Any], key: str) -> None:
+    """A ``--fail-under`` gate that names a metric (and a head) this eval will have results for: what the
+    config alone tells, before the run (what only the results tell, :func:`camx.results.check_gates`)."""
+    from camx.options.model import HEADS
+    from camx.runs import pretrained_source
+
+    *qualifiers, metric = key.split(".")
+    check_choice(f"--fail-under {key}: metric", metric, METRICS)
+    why = unscored(metric, cfg)
+    if why:
+        raise ConfigError(f"--fail-under {key}: this eval scores no {metric}: {why}, or drop the gate")
+    heads = [q for q in qualifiers if q in HEADS]
+    pretrained = pretrained_source(cfg)
+    if heads and pretrained is not None:
+        raise ConfigError(
+            f"--fail-under {key}: this eval scores the pretrained {pretrained.arch} (head 'pretrained'), "
+            f"not a camx-trained {heads[0]} head; drop {heads[0]}. from the gate"
+        )
+    wanted = cfg.get("heads")
+    if heads and wanted and heads[0] not in wanted and not cfg.get("checkpoints"):
+        raise ConfigError(
+            f"--fail-under {key}: heads=[{','.join(map(str, wanted))}] leaves out {heads[0]}; add it to heads or drop the gate"
+        )
