@@ -13,8 +13,8 @@ from typing import Any
 from camx.errors import ConfigError, check_choice, check_chunk_size
 from camx.options.cam import check_method, check_options
 from camx.options.dataset import check_auto_size, shapes_spec
-from camx.options.metrics import METRICS
-from camx.options.model import ARCHS, is_external, min_input_side, validate_model_options
+from camx.options.metrics import METRICS, unscored
+from camx.options.model import ARCHS, HEADS, is_external, min_input_side, validate_model_options
 from camx.options.perturb import (
     AXES,
     CORRUPTIONS,
@@ -29,6 +29,7 @@ from camx.options.schema import check_schema
 from camx.options.trainer import validate_trainer
 from camx.paths import check_output_root
 from camx.results import flatten_gates
+from camx.runs import pretrained_source
 
 
 def perturbation_grid(perturb: Mapping[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
@@ -84,7 +85,7 @@ def validate(cfg: Mapping[str, Any]) -> None:
     task = str(cfg.get("task"))
     check_schema(cfg, task)
     check_output_root(cfg["outputs_dir"])
-    _check_model(cfg["model"], cfg["trainer"], task)
+    _check_model(cfg["model"], cfg["trainer"], task, pretrained=pretrained_source(cfg) is not None)
     _check_dataset(cfg["dataset"], cfg["model"])
     validate_trainer(cfg["trainer"])
     if task == "sanity" and not cfg["modes"]:
@@ -95,9 +96,12 @@ def validate(cfg: Mapping[str, Any]) -> None:
         _check_eval(cfg)
 
 
-def _check_model(m: Mapping[str, Any], trainer: Mapping[str, Any], task: str) -> None:
-    """The model options together, and what camx train can train."""
-    validate_model_options(**{k: m[k] for k in m if k != "target_layer"})
+def _check_model(m: Mapping[str, Any], trainer: Mapping[str, Any], task: str, *, pretrained: bool) -> None:
+    """The model options together, and what camx train can train. A pretrained classifier is built with
+    its own output stride (32), so ``model.output_stride`` (16 from the default ``model=resnet50`` under
+    ``model.arch=vgg16_bn``) does not apply to it."""
+    options = {k: m[k] for k in m if k != "target_layer"}
+    validate_model_options(**(options | {"output_stride": 32} if pretrained else options))
     if task != "train":
         return
     if trainer["freeze_backbone"] and not m["init_backbone"] and m["weights"] == "none":
@@ -151,4 +155,26 @@ def _check_eval(cfg: Mapping[str, Any]) -> None:
         for level in levels_of(kind, params):
             validate_level(kind, level)
     for key in flatten_gates(cfg["fail_under"] or {}):
-        check_choice(f"--fail-under {key}: metric", key.rsplit(".", 1)[-1], METRICS)
+        _check_gate(cfg, key)
+
+
+def _check_gate(cfg: Mapping[str, Any], key: str) -> None:
+    """A ``--fail-under`` gate that names a metric (and a head) this eval will have results for: what the
+    config alone tells, before the run (what only the results tell, :func:`camx.results.check_gates`)."""
+    *qualifiers, metric = key.split(".")
+    check_choice(f"--fail-under {key}: metric", metric, METRICS)
+    why = unscored(metric, cfg)
+    if why:
+        raise ConfigError(f"--fail-under {key}: this eval scores no {metric}: {why}, or drop the gate")
+    heads = [q for q in qualifiers if q in HEADS]
+    pretrained = pretrained_source(cfg)
+    if heads and pretrained is not None:
+        raise ConfigError(
+            f"--fail-under {key}: this eval scores the pretrained {pretrained.arch} (head 'pretrained'), "
+            f"not a camx-trained {heads[0]} head; drop {heads[0]}. from the gate"
+        )
+    wanted = cfg.get("heads")
+    if heads and wanted and heads[0] not in wanted and not cfg.get("checkpoints"):
+        raise ConfigError(
+            f"--fail-under {key}: heads=[{','.join(map(str, wanted))}] leaves out {heads[0]}; add it to heads or drop the gate"
+        )

@@ -3,7 +3,8 @@
 Exit codes (README "Exit codes", docs/ERRORS.md): 0 success, 1 a ``--fail-under`` gate missed,
 :data:`USER_ERROR` (2) a path, config value, image or checkpoint the user can correct,
 :data:`IO_ERROR` (3) the file system refused a write or read (disk full, file-size limit, quota,
-permission, read-only folder), 130 interrupted.
+permission, read-only folder), 4 ``camx train`` stopped by the divergence guard
+(:data:`camx.jobs.guard.DIVERGED_EXIT_CODE`), 130 interrupted.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from camx.atomic import atomic_write_text
+from camx.errors import ConfigError
+from camx.options.metrics import LOCALISATION, METRICS
 from camx.options.metrics import LOWER_IS_BETTER as METRIC_LOWER_IS_BETTER
 from camx.report import markdown as md
 from camx.report.tables import ci_table, value_rows
@@ -53,15 +55,28 @@ LOWER_IS_BETTER = set(METRIC_LOWER_IS_BETTER) | {"seconds_per_image"}
 
 
 def flatten_gates(gates: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """``{"dropkey": {"confidence": 0.8}}`` → ``{"dropkey.confidence": 0.8}``."""
+    """``{"dropkey": {"confidence": 0.8}}`` → ``{"dropkey.confidence": 0.8}``; a threshold that is no finite
+    number is a ConfigError naming the gate."""
     flat: dict[str, float] = {}
     for key, value in gates.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten_gates(value, name + "."))
         else:
-            flat[name] = float(value)
+            flat[name] = _threshold(name, value)
     return flat
+
+
+def _threshold(name: str, value: Any) -> float:
+    """A gate's threshold as a float; a ConfigError naming the gate for anything but a finite number."""
+    try:
+        number = float(value) if not isinstance(value, (bool, str)) else float(str(value).strip() or "x")
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        shown = str(value).lower() if isinstance(value, bool) else value
+        raise ConfigError(f"--fail-under {name}={shown}: the threshold must be a number, e.g. {name}=0.8")
+    return number
 
 
 def _matches(record: Mapping[str, Any], qualifiers: Sequence[str]) -> bool:
@@ -91,7 +106,7 @@ def check_gates(records: Sequence[Mapping[str, Any]], gates: Mapping[str, Any]) 
         *qualifiers, metric = key.split(".")
         matched = [r for r in records if r["metric"] == metric and _matches(r, qualifiers)]
         if not matched:
-            failures.append(f"{key}: no result matches (check the metric and qualifiers)")
+            failures.append(f"{key}: no result matches: {_why_no_match(records, metric, qualifiers)}")
             continue
         lower = metric in LOWER_IS_BETTER
         for r in matched:
@@ -112,6 +127,29 @@ def check_gates(records: Sequence[Mapping[str, Any]], gates: Mapping[str, Any]) 
                 op = ">" if lower else "<"
                 failures.append(f"{key}: {where}: {v if v is None else f'{v:.4f}'} {op} {threshold:g}")
     return failures
+
+
+def _why_no_match(records: Sequence[Mapping[str, Any]], metric: str, qualifiers: Sequence[str]) -> str:
+    """What the run has instead: the metrics it scored, or the qualifiers that name none of its results."""
+    scored = {str(r["metric"]) for r in records}
+    if metric not in scored:
+        why = " (they need ground-truth masks with an object)" if metric in LOCALISATION else ""
+        listed = [m for m in METRICS if m in scored] + sorted(scored - set(METRICS))
+        return f"this run scored no {metric}{why}; it scored {', '.join(listed) or 'nothing'}"
+    of_metric = [r for r in records if r["metric"] == metric]
+    unknown = [q for q in qualifiers if not any(_matches(r, [q]) for r in of_metric)]
+    if not unknown:
+        return f"no single {metric} result has all of {', '.join(qualifiers)}"
+
+    def values(*keys: str) -> str:
+        return ", ".join(sorted({str(r.get(k)) for r in of_metric for k in keys if r.get(k) is not None}))
+
+    levels = sorted({f"{r['perturbation']}={_fmt_level(r['level'])}" for r in of_metric})
+    return (
+        f"no {metric} result has {', '.join(unknown)}; this run has models {values('model')}, "
+        f"heads/runs {values('head', 'run')}, methods {values('method') or 'none'}, "
+        f"perturbations {', '.join(levels)}"
+    )
 
 
 def _json_safe(value: Any) -> Any:

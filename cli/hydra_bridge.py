@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from camx.errors import IO_ERRNOS, CamxError, ConfigError, storage_error
+from camx.errors import IO_ERRNOS, CamxError, ConfigError, StorageError, storage_error
 from camx.options.cam import builtin_methods
 from camx.runs import discard_if_empty
 from camx.runtime import run_uid
@@ -294,13 +294,14 @@ def _run(hydra: Any, cfg: DictConfig, task_function: Callable[[DictConfig], Any]
 
     callbacks = Callbacks(cfg)
     callbacks.on_run_start(config=cfg, config_name=str(cfg.task))
-    ret = run_job(
-        hydra_context=HydraContext(config_loader=hydra.config_loader, callbacks=callbacks),
-        task_function=task_function,
-        config=cfg,
-        job_dir_key="hydra.run.dir",
-        job_subdir_key=None,
-    )
+    with _run_dir_refused(cfg.hydra.run.dir):
+        ret = run_job(
+            hydra_context=HydraContext(config_loader=hydra.config_loader, callbacks=callbacks),
+            task_function=task_function,
+            config=cfg,
+            job_dir_key="hydra.run.dir",
+            job_subdir_key=None,
+        )
     callbacks.on_run_end(config=cfg, config_name=str(cfg.task), job_return=ret)
     _ = ret.return_value  # raises what the job raised
     return [ret]
@@ -323,12 +324,31 @@ def _sweep(hydra: Any, cfg: DictConfig, task_function: Callable[[DictConfig], An
     sweep_dir = Path(str(cfg.hydra.sweep.dir)).absolute()  # the sweeper reads the same (cached) path
     new = next((p for p in [*reversed(sweep_dir.parents), sweep_dir] if not p.exists()), None)
     try:
-        returns = sweeper.sweep(arguments=OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
+        with _run_dir_refused(sweep_dir):
+            returns = sweeper.sweep(arguments=OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False))
     except BaseException:
         _discard_empty_sweep(sweep_dir, new)
         raise
     callbacks.on_multirun_end(config=cfg, config_name=str(cfg.task))
     return [r for batch in returns or [] for r in (batch if isinstance(batch, list) else [batch])]
+
+
+@contextmanager
+def _run_dir_refused(run_dir: Any) -> Iterator[None]:
+    """A folder the file system will not create although its parent exists (``outputs_dir=/proc/x``:
+    ENOENT from mkdir) as the StorageError of a refused run dir (exit 3); other errors pass."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        target, missing = Path(str(run_dir)).absolute(), Path(str(exc.filename or "")).absolute()
+        if not exc.filename or (missing != target and missing not in target.parents):
+            raise
+        raise StorageError(
+            f"{missing}: cannot create the run dir: the file system at {missing.parent} does not allow new "
+            "folders (ENOENT); set outputs_dir= to a writable folder",
+            missing,
+            exc.errno,
+        ) from None
 
 
 def _discard_empty_sweep(sweep_dir: Path, new: Path | None) -> None:

@@ -8,16 +8,13 @@ arguments and hands them to :mod:`camx.cli.tasks`, which calls the library.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import click
 import typer
+from camx.cli import args, render, tasks
 from camx.cli import hydra_bridge as hb
-from camx.cli import render, tasks
-from typer.core import TyperCommand
 
 from camx import __version__
 from camx.errors import CamxError
@@ -77,15 +74,11 @@ def _run(task: str, overrides: list[str], multirun: bool, show: str | None) -> l
         return tasks.run(task, overrides, multirun=multirun, show=show)
 
 
-def _methods(method: str) -> str:
-    """``--method a,b`` as the override ``methods=[a,b]``."""
-    return "methods=[" + ",".join(m.strip() for m in method.split(",") if m.strip()) + "]"
-
-
 GROUPS_TRAIN = ("model", "dataset", "trainer", "experiment", "hydra/launcher")
 
 
 @app.command(
+    cls=args.Command,
     context_settings=EXTRA,
     epilog=_epilog(
         "train",
@@ -115,48 +108,10 @@ def train(
 
 
 GROUPS_EXPLAIN = ("model", "cam", "dataset", "experiment")
-IMAGES_AFTER_DASHDASH = "camx_images"
-# key=value, +key=value, ++key=value, ~key; a key is dotted names (hydra/… groups may hold a slash)
-_OVERRIDE_KEY = re.compile(r"(\+{1,2}|~)?(hydra/[\w@.-]+|[A-Za-z_][\w@-]*(\.[\w@-]+)*)")
-
-
-def is_override(arg: str) -> bool:
-    """Whether an argument of ``camx explain`` is a Hydra override rather than an image: an existing path
-    is always an image (``a=b.png`` from a glob), and so is anything whose part before ``=`` is no config
-    key (``imgs/a=b.png``); the arguments after ``--`` are images whatever they look like."""
-    if os.path.lexists(arg):
-        return False
-    key, sep, _ = arg.partition("=")
-    if not sep and not arg.startswith("~"):
-        return False
-    return _OVERRIDE_KEY.fullmatch(key) is not None
-
-
-def _with_images(ctx: typer.Context, task: str, cfg: str | None) -> list[str]:
-    """The overrides among the arguments, plus ``inputs=[…]`` of the images (the other arguments and every
-    one after ``--``); no image is a usage error (exit 2) unless ``--cfg`` only prints the config."""
-    args = list(ctx.args)
-    images = [a for a in args if not is_override(a)] + list(ctx.meta.get(IMAGES_AFTER_DASHDASH, []))
-    if not images and not cfg:
-        render.error(f"no image given; usage: camx {task} IMAGE... [key=value ...] (files, folders or globs)")
-        raise typer.Exit(2)
-    inputs = ["inputs=[" + ",".join(hb.quote(i) for i in images) + "]"] if images else []
-    return [a for a in args if is_override(a)] + inputs
-
-
-class _ImagesAfterDashDash(TyperCommand):
-    """A command that keeps the arguments after ``--`` apart (in ``ctx.meta``): they are image paths."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if "--" in args:
-            cut = args.index("--")
-            ctx.meta[IMAGES_AFTER_DASHDASH] = args[cut + 1 :]
-            args = args[:cut]
-        return super().parse_args(ctx, args)
 
 
 @app.command(
-    cls=_ImagesAfterDashDash,
+    cls=args.ImagesCommand,
     context_settings=EXTRA,
     epilog=_epilog(
         "explain",
@@ -172,7 +127,9 @@ class _ImagesAfterDashDash(TyperCommand):
 )
 def explain(
     ctx: typer.Context,
-    method: str = typer.Option(None, "--method", help="Comma-separated CAM methods (default: cam.name)."),
+    method: list[str] = typer.Option(
+        None, "--method", help="CAM methods, comma-separated or repeated (default: cam.name)."
+    ),
     target: str = typer.Option(
         None, "--target", help="Class to explain: index or name (default: predicted)."
     ),
@@ -191,9 +148,9 @@ def explain(
 ) -> None:
     """Draw heatmaps for IMAGE files, folders or globs (existing paths and arguments that are not key=value
     overrides are images; every argument after -- is an image)."""
-    overrides = _with_images(ctx, "explain", cfg)
+    overrides = args.with_images(ctx, "explain", cfg)
     if method:
-        overrides.append(_methods(method))
+        overrides.append(args.methods_override(method))
     if target is not None:
         overrides.append(f"target={hb.quote(target)}")
     if checkpoint:
@@ -208,6 +165,7 @@ GROUPS_EVAL = ("model", "perturb", "cam", "dataset", "experiment", "hydra/launch
 
 @app.command(
     name="eval",
+    cls=args.Command,
     context_settings=EXTRA,
     epilog=_epilog(
         "eval",
@@ -226,7 +184,9 @@ def evaluate(
     noise: str = typer.Option(
         None, "--noise", help="Shorthand for perturb=noise perturb.noise.variance=[V,...]."
     ),
-    method: str = typer.Option(None, "--method", help="Comma-separated CAM methods to score."),
+    method: list[str] = typer.Option(
+        None, "--method", help="CAM methods to score, comma-separated or repeated."
+    ),
     checkpoint: str = typer.Option(
         None, "--checkpoint", help="Evaluate only this checkpoint file, run dir or sweep dir."
     ),
@@ -243,7 +203,7 @@ def evaluate(
     if noise is not None:
         overrides += ["perturb=noise", f"perturb.noise.variance=[{noise}]"]
     if method:
-        overrides.append(_methods(method))
+        overrides.append(args.methods_override(method))
     if checkpoint:
         overrides.append(f"checkpoints=[{hb.quote(checkpoint)}]")
     for item in fail_under or []:
@@ -260,7 +220,7 @@ GROUPS_SANITY = ("model", "cam", "dataset", "experiment", "hydra/launcher")
 
 
 @app.command(
-    cls=_ImagesAfterDashDash,
+    cls=args.ImagesCommand,
     context_settings=EXTRA,
     epilog=_epilog(
         "sanity",
@@ -274,15 +234,17 @@ GROUPS_SANITY = ("model", "cam", "dataset", "experiment", "hydra/launcher")
 )
 def sanity(
     ctx: typer.Context,
-    method: str = typer.Option(None, "--method", help="Comma-separated CAM methods (default: all)."),
+    method: list[str] = typer.Option(
+        None, "--method", help="CAM methods, comma-separated or repeated (default: all)."
+    ),
     checkpoint: str = typer.Option(None, "--checkpoint", help="A checkpoint file or run dir."),
     cfg: str = typer.Option(None, "--cfg", help="Print the composed config (job, hydra or all) and exit."),
 ) -> None:
     """Randomise the model's weights block by block and see whether each method's maps change
     (Adebayo et al., NeurIPS 2018); IMAGE files, folders or globs as for explain."""
-    overrides = _with_images(ctx, "sanity", cfg)
+    overrides = args.with_images(ctx, "sanity", cfg)
     if method:
-        overrides += [_methods(method), "baselines=[]"]
+        overrides += [args.methods_override(method), "baselines=[]"]
     if checkpoint:
         overrides.append(f"checkpoint={hb.quote(checkpoint)}")
     _run("sanity", overrides, False, cfg)
@@ -366,6 +328,7 @@ def study(
 
 
 @app.command(
+    cls=args.Command,
     context_settings=EXTRA,
     epilog="Examples:\n\n  camx samples outputs/demo/samples --count 4 experiment=quick   # then: camx explain "
     "outputs/demo/samples",

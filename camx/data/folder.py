@@ -104,6 +104,8 @@ class ImageFolderDataset(Dataset):
             else:
                 self.failures.append(ImageFailure(str(path), problem))
         if not self.samples:
+            if not self.failures and not pre_split:
+                _check_split_not_empty(class_root, class_dirs, split, ratios)
             found = (
                 f" ({len(self.failures)} unreadable, e.g. {self.failures[0].path}: {self.failures[0].reason})"
                 if self.failures
@@ -151,6 +153,29 @@ def _check_root(root: object, ratios: list[float]) -> Path:
     return base
 
 
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _check_split_not_empty(class_root: Path, class_dirs: list[Path], split: str, ratios: list[float]) -> None:
+    """A DataError saying the images are there but ``dataset.ratios`` gives ``split`` none of them (each
+    class's share is rounded, so a few images per class leave the small splits empty)."""
+    total = sum(len(_images(d)) for d in class_dirs)
+    if not total:
+        return
+    shown = "[" + ",".join(f"{float(r):g}" for r in ratios) + "]"
+    every, use = {
+        "train": ("[1,0,0]", "train on"),
+        "val": ("[0,1,0]", "validate on"),
+        "test": ("[0,0,1]", "evaluate"),
+    }[split]
+    raise DataError(
+        f"{class_root}: {total} images found in {len(class_dirs)} class folders, but the {split} split is "
+        f"empty with dataset.ratios={shown} (each class's share is rounded); to {use} every "
+        f"image, pass 'dataset.ratios={every}'"
+    )
+
+
 def _class_names(base: Path, class_root: Path, class_dirs: list[Path], pre_split: bool) -> list[str]:
     """The class folders' names (those of ``train/`` when the root is split, so labels agree across splits)."""
     if pre_split:
@@ -174,7 +199,7 @@ def _split_files(
     for d in class_dirs:
         if d.name not in classes:
             continue
-        files = sorted(p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        files = _images(d)
         if not pre_split:
             order = np.random.default_rng([seed, classes.index(d.name)]).permutation(len(files))
             lo, hi = int(round(bounds[k] * len(files))), int(round(bounds[k + 1] * len(files)))

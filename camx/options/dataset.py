@@ -14,6 +14,8 @@ from camx.errors import ConfigError
 
 DATASETS: tuple[str, ...] = ("shapes", "imagefolder", "cifar10", "imagenette", "oxford_pets")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: the datasets with ground-truth object masks: only they give the localisation metrics
+MASKED: tuple[str, ...] = ("shapes", "oxford_pets")
 
 #: The classes of ``shapes``, in label order; ``dataset.num_classes=n`` uses the first n.
 CLASS_NAMES: tuple[str, ...] = (

