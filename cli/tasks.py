@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +118,12 @@ def _job(task: str, cfg: DictConfig) -> Any:
             preflight(cfg)
         render.console.print(f"[dim]run dir:[/] {run_dir}")
         jobs = {"train": _train, "explain": _explain, "eval": _eval, "sanity": _sanity}
-        return jobs[task](cfg, run_dir)
+        with _terminate_interrupts(task):
+            return jobs[task](cfg, run_dir)
+    except (
+        KeyboardInterrupt
+    ) as exc:  # explain, eval, sanity: Ctrl-C or SIGTERM (train saves its state instead)
+        _interrupted(exc, run_dir)
     except CamxError as exc:
         _fail(exc, run_dir)
     except OSError as exc:  # the file system refused a read or write no library call anticipated
@@ -127,6 +136,33 @@ def _job(task: str, cfg: DictConfig) -> Any:
     except Interrupted as exc:
         render.error(f"{exc}; continue with the same command plus trainer.resume=true")
         sys.exit(130)
+
+
+@contextlib.contextmanager
+def _terminate_interrupts(task: str) -> Iterator[None]:
+    """SIGTERM stops explain, eval and sanity as Ctrl-C does (a KeyboardInterrupt carrying the signal's
+    number); ``camx train`` has its own handlers, which save a resumable state."""
+    if task == "train" or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(exc: KeyboardInterrupt, run_dir: Path) -> None:
+    """One line for an interrupted job, its run dir removed if it holds nothing finished; exit 130."""
+    signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else int(signal.SIGINT)
+    discard_if_empty(run_dir)
+    kept = f"the finished files stay in {run_dir}" if run_dir.exists() else "nothing was written"
+    render.error(f"interrupted by signal {signum} ({signal.Signals(signum).name}); {kept}")
+    sys.exit(130)
 
 
 def _fail(exc: CamxError, run_dir: Path) -> None:

@@ -3,6 +3,11 @@ it, the documented exit code, no traceback, and (where the config tells) nothing
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -165,3 +170,37 @@ def test_an_output_folder_the_file_system_will_not_create_is_exit_3(tmp_path: Pa
     Image.new("RGB", (64, 64), (200, 40, 40)).save(photo)
     res = camx("explain", str(photo), *_lite0(), "outputs_dir=/proc/camx-nope", cwd=tmp_path, env=ENV)
     _one_error(res, 3, "/proc")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_explain_says_so_in_one_line_exit_130(tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGTERM (a scheduler's stop) or Ctrl-C during ``camx explain``: one line naming the signal, exit 130,
+    no traceback, and no run dir left when nothing was finished (Score-CAM on Lite0 at 224 px takes
+    seconds, so the signal arrives while the first image is being explained)."""
+    photo = _photos(tmp_path / "photos") / "tabby" / "0.jpg"
+    out = tmp_path / "out"
+    args = ["explain", str(photo), *_lite0(), "--method", "scorecam", "image_size=224", f"outputs_dir={out}"]
+    exe = Path(sys.executable).with_name("camx")
+    env = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [str(exe), *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the job prints its run dir just before it starts working
+            if "run dir:" in line:
+                break
+        time.sleep(1.0)
+        assert proc.poll() is None, "explain ended before it could be interrupted"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = _lines(err)
+    assert proc.returncode == 130, err
+    assert len(lines) == 1 and lines[0].startswith(f"error: interrupted by signal {int(sig)} ({sig.name})"), (
+        err
+    )
+    assert "Traceback" not in err and "nothing was written" in lines[0]
+    assert not list(out.rglob(".hydra")), sorted(out.rglob("*"))
