@@ -156,7 +156,7 @@ def draw(
                 for m in res.maps
             }
             fig = figures.grid(original, cells, f"{title}: {mode} randomisation (image 1)".strip(": "))
-            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", dpi=60))
+            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", scale=0.4))
     for mode in results:
         for sim in ("spearman_abs", "ssim"):
             fig = similarity_figure(rows, mode, sim)
@@ -173,7 +173,7 @@ def page(out: Path, text: str, pngs: Sequence[Path], command: str, machine: str,
     body = body.replace("</table>", "</table></div>")
     sections = [
         ("Results", body),
-        ("Figures", html.figures([p for p in pngs if Path(p).suffix == ".png"])),
+        ("Figures", html.figures(pngs)),
         ("Run", html.meta(command, machine, html.config_yaml(config))),
     ]
     return html.write(out, "camx sanity — model-parameter randomisation", sections)
@@ -198,7 +198,8 @@ def write(
     atomic_write_text(md_path, text)
     doc = {"verdicts": {v["method"]: v["passes"] for v in verdicts}, "scores": verdicts, "records": rows}
     atomic_write_text(js, json.dumps(doc, indent=1))
-    pngs = draw(results, rows, out_dir, original, title)
+    with figures.settings(config):  # figure.dpi / figure.format
+        pngs = draw(results, rows, out_dir, original, title)
     page_path = page(
         out_dir / "report.html", text, pngs, command_of(out_dir, "sanity"), machine_summary(), config
     )

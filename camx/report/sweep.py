@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from camx import figures
 from camx.errors import DataError, plural
 from camx.report.figures import mask_ratio_figure, noise_figures
 from camx.results import read_metrics, run_of, write_metrics
@@ -31,6 +33,20 @@ def _overrides(job_dir: Path) -> list[str]:
     from omegaconf import OmegaConf
 
     return [str(o) for o in OmegaConf.load(path)]
+
+
+def _figure_config(job_dirs: list[Path]) -> dict[str, Any]:
+    """The ``figure`` block of the first job whose ``.hydra/config.yaml`` has one (``{}``: defaults)."""
+    from omegaconf import OmegaConf
+
+    for job in job_dirs:
+        try:
+            cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+            if isinstance(cfg, Mapping) and isinstance(cfg.get("figure"), Mapping):
+                return {"figure": OmegaConf.to_container(cfg.figure, resolve=True)}
+        except Exception:  # noqa: BLE001 - an unreadable job config only loses its figure settings
+            continue
+    return {}
 
 
 def expected_jobs(sweep_dir: Path) -> int | None:
@@ -95,8 +111,9 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
     result.written += write_metrics(
         out, result.records, {"sweep_dir": str(sweep_dir), "jobs": found, "missing": result.missing}
     )
-    result.written += noise_figures(result.records, out)
-    result.written += mask_ratio_figure(result.records, out)
+    with figures.settings(_figure_config(job_dirs)):  # the jobs' figure.dpi / figure.format
+        result.written += noise_figures(result.records, out)
+        result.written += mask_ratio_figure(result.records, out)
     result.written.append(_page(sweep_dir, out, result, [j / "gallery" for j in job_dirs]))
     return result
 
@@ -111,7 +128,7 @@ def _page(sweep_dir: Path, out: Path, result: ReportResult, gallery_dirs: list[P
         out / REPORT,
         title=f"camx report — {sweep_dir.name}",
         records=result.records,
-        figures=[p for p in result.written if p.suffix == ".png"],
+        figures=result.written,
         tiles=galleries(d for d in gallery_dirs if d.is_dir()),
         command=f"camx report {sweep_dir}",
         machine=machine_summary(),
