@@ -377,7 +377,8 @@ def _write_outputs(
         from camx.report.figures import draw_all
 
         with figures.settings(config):  # figure.dpi / figure.format
-            result.written += draw_all(result, run_dir, models, methods, class_names=class_names)
+            dataset = str(cfg["dataset"]["name"])
+            result.written += draw_all(result, run_dir, models, methods, class_names, dataset)
     from camx.report.eval_page import write_report
 
     result.written += write_report(result, run_dir, config, class_names, bool(cfg["figures"]))

@@ -63,7 +63,7 @@ def data_uri(data: bytes, mime: str = "image/png") -> str:
 
 
 def table(cols: Sequence[str], rows: Sequence[Sequence[Any]], css: str = "sortable") -> str:
-    """A table whose :class:`Cell` entries show ``mean ± half-width`` and sort by the mean."""
+    """A table whose :class:`Cell` entries show ``mean ± half-width`` (:meth:`Cell.text`) and sort by the mean."""
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
     body = []
     for row in rows:

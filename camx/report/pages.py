@@ -27,7 +27,10 @@ def command_of(run_dir: Path, task: str) -> str:
 
 def _results(records: Sequence[Mapping[str, Any]]) -> str:
     cols, rows = ci_table(records)
-    note = "<p>Mean ± half-width of the 95% CI over images; click a column to sort.</p>"
+    note = (
+        "<p>Mean ± half-width of the 95% CI over images, or mean [low, high] where the interval is not "
+        "centred (Wilson intervals of proportions, intervals at a metric's bound); click a column to sort.</p>"
+    )
     return note + html.table(cols, rows)
 
 

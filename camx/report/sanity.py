@@ -122,7 +122,7 @@ def similarity_figure(rows: Sequence[Row], mode: str, similarity: str) -> Any:
     mine = [r for r in rows if r["mode"] == mode and r["similarity"] == similarity]
     methods = list(dict.fromkeys(r["method"] for r in mine))
     labels = [b for _, b in sorted({(r["step"], r["block"]) for r in mine})]
-    fig, ax = plt.subplots(figsize=(7.2, 3.8))
+    fig, ax = plt.subplots(figsize=(7.2, 3.8), layout="constrained")
     cmap = plt.get_cmap("tab20")
     for i, m in enumerate(methods):
         pts = sorted((r["step"], r["value"], r["ci_low"], r["ci_high"]) for r in mine if r["method"] == m)
@@ -139,7 +139,6 @@ def similarity_figure(rows: Sequence[Row], mode: str, similarity: str) -> Any:
     ax.set_title(f"{mode} randomisation (mean, 95% CI over images)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
     return fig
 
 
