@@ -1,14 +1,15 @@
-"""Paper-style PNG figures (matplotlib, no display needed), written atomically.
+"""Paper-style figures (matplotlib, no display needed), written atomically.
 
 Heatmaps use the jet colormap blended at 50% over the image, as in the Grad-CAM papers'
-figures; curves show means with their 95% confidence bands.
+figures; curves show means with their 95% confidence bands. Every figure goes through :func:`save`
+(:mod:`camx.figure_style`), which writes the resolution and file format of the job's ``figure``
+config block (``configs/_common.yaml``, set with :func:`settings`).
 """
 
 from __future__ import annotations
 
-import io
+import textwrap
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -18,7 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from camx.atomic import atomic_write_bytes  # noqa: E402
+from camx.figure_style import FigureStyle, preview, save, settings, style_of  # noqa: E402
+
+__all__ = ["FigureStyle", "bars", "curves", "explain_panel", "grid", "panels", "preview", "save", "settings"]
+__all__ += ["style_of", "wrap"]
 
 _CMAP = plt.get_cmap("jet")
 # sizes chosen so a 4.8-inch curve figure pasted at a 3.5-inch column keeps ~8 pt text
@@ -42,13 +46,27 @@ def overlay(image: Any, cam: Any, alpha: float = 0.5) -> np.ndarray:
     return np.clip((1 - alpha) * to_numpy_image(image) + alpha * heat(cam), 0, 1)
 
 
-def save(fig: Figure, path: str | Path, dpi: int = 150) -> Path:
-    """Write ``fig`` as PNG through a temp file (never half-written) and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(Path(path), lambda fh: fh.write(buf.getvalue()))
-    return Path(path)
+def wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` characters: at its own line breaks, then before a
+    parenthesis, then at spaces or hyphens (inside a word only when it is longer than a line)."""
+    width = max(4, width)
+    lines = []
+    for part in str(text).split("\n"):
+        if len(part) > width and " (" in part:
+            head, _, rest = part.partition(" (")
+            lines += [*textwrap.wrap(head, width), *textwrap.wrap("(" + rest, width)]
+        else:
+            lines += textwrap.wrap(part, width) or [part]
+    return "\n".join(lines)
+
+
+def _aspect(image: Any) -> float:
+    """Height / width of a (3, H, W) or (H, W, 3) image (1 without one)."""
+    if image is None:
+        return 1.0
+    shape = tuple(image.shape)
+    h, w = (shape[1], shape[2]) if len(shape) == 3 and shape[0] == 3 else shape[:2]
+    return float(h) / float(w) if w else 1.0
 
 
 def _off(ax: Any) -> None:
@@ -57,32 +75,45 @@ def _off(ax: Any) -> None:
 
 
 def colorbar(fig: Figure, axes: Any) -> None:
-    """One colour bar for every heatmap of ``fig``: maps are normalised to [0, 1] per image."""
+    """One colour bar for every heatmap of ``fig``: maps are normalised to [0, 1] per image. Its label
+    stays on two short lines, so it never reaches above the bar into the title."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     sm = ScalarMappable(norm=Normalize(0, 1), cmap=_CMAP)
-    bar = fig.colorbar(sm, ax=np.ravel(axes).tolist(), fraction=0.025, pad=0.01, aspect=30)
-    bar.set_label("relevance (per-image normalised)")
+    bar = fig.colorbar(sm, ax=np.ravel(axes).tolist(), fraction=0.025, pad=0.01, aspect=30, shrink=0.9)
+    bar.set_label("relevance\n(per-image normalised)", fontsize=8)
+    bar.ax.tick_params(labelsize=8)
     bar.set_ticks([0, 0.5, 1])
 
 
+def _title(fig: Figure, title: str) -> None:
+    """The figure's title, wrapped to its width (≈ 9 characters per inch at 12 pt)."""
+    fig.suptitle(wrap(title, int(fig.get_size_inches()[0] * 9)), fontsize=12)
+
+
 def explain_panel(image: Any, rows: Sequence[tuple[str, Any]], title: str) -> Figure:
-    """Image | heatmap | overlay, one row per (method, map), titled with the class and probability."""
+    """Image | heatmap | overlay, one row per (method, map), titled with the class and probability.
+    Rows are as tall as the image's aspect needs (no blank bands between landscape photos)."""
     n = max(1, len(rows))
-    fig, axes = plt.subplots(n, 3, figsize=(8.0, 2.6 * n), squeeze=False, layout="constrained")
+    side = 2.4  # inches per column
+    row_h = side * min(2.0, _aspect(image)) + 0.1
+    fig, axes = plt.subplots(
+        n, 3, figsize=(3 * side + 1.3, row_h * n + 0.8), squeeze=False, layout="constrained"
+    )
+    fig.get_layout_engine().set(h_pad=0.02, w_pad=0.02, hspace=0.01, wspace=0.01)
     for i, (method, cam) in enumerate(rows):
         axes[i, 0].imshow(to_numpy_image(image))
         axes[i, 1].imshow(heat(cam))
         axes[i, 2].imshow(overlay(image, cam))
-        axes[i, 0].set_ylabel(method, fontsize=11)
+        axes[i, 0].set_ylabel(wrap(method, int(row_h * 8)), fontsize=10)
         for ax in axes[i]:
             _off(ax)
     axes[0, 0].set_title("image")
     axes[0, 1].set_title("heatmap")
     axes[0, 2].set_title("overlay")
     colorbar(fig, axes)
-    fig.suptitle(title, fontsize=12)
+    _title(fig, title)
     return fig
 
 
@@ -96,42 +127,57 @@ def grid(
     """Rows × columns of overlays: ``cells[row][col] = (map, caption)``.
 
     ``image`` is shared by every cell unless ``images[col]`` gives each column its own (e.g. a
-    perturbed copy). The first column shows the image itself when ``image`` is given.
+    perturbed copy). The first column shows the image itself when ``image`` is given. Row labels,
+    column titles and captions are wrapped to their cell, so none runs into another.
     """
     rows = list(cells)
     cols = list(dict.fromkeys(c for r in rows for c in cells[r]))
     lead = 1 if image is not None else 0
+    first = image if image is not None else next(iter((images or {}).values()), None)
+    side, captioned = 2.2, any(cap for r in rows for cam_cap in cells[r].values() for cap in cam_cap[1:])
+    row_h = side * min(2.0, _aspect(first)) + (0.55 if captioned else 0.1)
     fig, axes = plt.subplots(
         len(rows),
         len(cols) + lead,
-        figsize=(2.2 * (len(cols) + lead) + 0.8, 2.4 * len(rows)),
+        figsize=(side * (len(cols) + lead) + 1.0, row_h * len(rows) + 0.9),
         squeeze=False,
         layout="constrained",
     )
     for i, r in enumerate(rows):
-        if lead:
-            axes[i, 0].imshow(to_numpy_image(image))
-            _off(axes[i, 0])
-            axes[i, 0].set_ylabel(f"{row_label}{r}", fontsize=10)
-            if i == 0:
-                axes[i, 0].set_title("image", fontsize=10)
-        for j, c in enumerate(cols):
-            ax = axes[i, j + lead]
-            base = images[c] if images and c in images else image
-            if c in cells[r] and base is not None:
+        for j, c in enumerate(["image"] * lead + cols):
+            ax = axes[i, j]
+            if j < lead:
+                ax.imshow(to_numpy_image(image))
+            elif c in cells[r] and (base := images[c] if images and c in images else image) is not None:
                 cam, caption = cells[r][c]
                 ax.imshow(overlay(base, cam))
-                ax.set_xlabel(caption, fontsize=9)
+                ax.set_xlabel(wrap(str(caption).replace(" · ", "\n"), int(side * 11)), fontsize=8)
             else:
                 ax.axis("off")
             if i == 0:
-                ax.set_title(c, fontsize=10)
-            if j == 0 and not lead:
-                ax.set_ylabel(f"{row_label}{r}", fontsize=10)
+                ax.set_title(wrap(c, int(side * 10)), fontsize=10)
+            if j == 0:
+                ax.set_ylabel(wrap(f"{row_label}{r}", int(row_h * 9)), fontsize=9)
             _off(ax)
     colorbar(fig, axes)
-    fig.suptitle(title, fontsize=12)
+    _title(fig, title)
     return fig
+
+
+def _legend(fig: Figure, ax: Any) -> None:
+    """The axes' legend: inside when it is short (≤ 3 entries of ≤ 28 characters), else outside on the
+    right (the figure widens to hold it), every label wrapped to 40 characters."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not labels:
+        return
+    labels = [wrap(label, 40) for label in labels]
+    longest = max(len(line) for label in labels for line in label.split("\n"))
+    if len(labels) <= 3 and longest <= 28:
+        ax.legend(handles, labels, fontsize=8)
+        return
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(w + longest * 0.065 + 0.6, max(h, 0.2 * sum(1 + lb.count("\n") for lb in labels)))
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
 
 
 def curves(
@@ -149,7 +195,7 @@ def curves(
     (large crosses in the line's colour), ``marks`` (label → x: dashed vertical lines, e.g. v*), a
     dotted reference ``hline`` (y, label) and ``log_from``: a symmetric-log x axis, linear below it (a
     log grid with a clean point at 0)."""
-    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    fig, ax = plt.subplots(figsize=(4.8, 3.4), layout="constrained")
     if log_from:
         ax.set_xscale("symlog", linthresh=log_from)
     for name, pts in series.items():
@@ -187,10 +233,9 @@ def curves(
         ax.axhline(hline[0], color="0.5", ls=":", lw=1, label=hline[1])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(wrap(title, 55))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    _legend(fig, ax)
     return fig
 
 
@@ -199,7 +244,9 @@ def bars(
 ) -> Figure:
     """Grouped bars with CI whiskers: ``groups[metric][method] = (mean, lo, hi)``, one panel per metric."""
     metrics = list(groups)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(4.5 * len(metrics), 3.6), squeeze=False, layout="constrained"
+    )
     for ax, metric in zip(axes[0], metrics):
         names = list(groups[metric])
         means = [groups[metric][n][0] for n in names]
@@ -221,12 +268,11 @@ def bars(
             color=plt.get_cmap("tab10")(np.arange(len(names)) % 10),
         )
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+        ax.set_xticklabels([wrap(n, 24) for n in names], rotation=45, ha="right", fontsize=8)
         ax.set_title(metric)
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
+    _title(fig, title)
     return fig
 
 
@@ -246,7 +292,13 @@ def panels(
     colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(series)}
     nrows = -(-len(names) // ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(2.3 * ncols, 1.9 * nrows + 0.6), sharex=True, sharey=True, squeeze=False
+        nrows,
+        ncols,
+        figsize=(2.3 * ncols, 1.9 * nrows + 0.6),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
     )
     for ax in axes.flat[len(names) :]:
         ax.axis("off")
@@ -267,7 +319,7 @@ def panels(
     for ax in axes[:, 0]:
         ax.set_ylabel(ylabel, fontsize=9)
     if len(series) > 1:
-        fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower right", fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
+        seen = {lb: h for ax in axes.flat for h, lb in zip(*ax.get_legend_handles_labels())}
+        fig.legend(list(seen.values()), [wrap(lb, 40) for lb in seen], loc="outside right upper", fontsize=8)
+    _title(fig, title)
     return fig

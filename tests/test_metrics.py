@@ -15,12 +15,14 @@ from camx.metrics import (
     has_object,
     iou,
     mean_ci,
+    metric_ci,
     pearson,
     pointing_game,
     ssim,
     t_quantile,
+    wilson_ci,
 )
-from camx.options.metrics import HIGHER_IS_BETTER, METRICS
+from camx.options.metrics import HIGHER_IS_BETTER, METRICS, PROPORTIONS, RANGES
 
 
 def _mask(b: int = 2, size: int = 8) -> torch.Tensor:
@@ -242,6 +244,56 @@ def test_mean_ci_known_values():
     assert mean_ci(vals, confidence=0.99).half_width > s.half_width
     with pytest.raises(ConfigError):
         mean_ci(vals, confidence=1.0)
+
+
+def test_wilson_ci_formula_and_scipy():
+    """Wilson score interval: centre = (p̂ + z²/2n)/(1 + z²/n), half = z/(1 + z²/n)·√(p̂(1−p̂)/n + z²/4n²)."""
+    from scipy.stats import binomtest
+
+    z = 1.959964
+    for k, n in [(0, 4), (3, 4), (4, 4), (1, 1), (37, 50)]:
+        s = wilson_ci([1.0] * k + [0.0] * (n - k))
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert s.mean == pytest.approx(p) and s.n == n
+        assert (s.ci_low, s.ci_high) == pytest.approx(
+            (max(0, centre - half), min(1, centre + half)), abs=1e-6
+        )
+        assert (s.ci_low, s.ci_high) == pytest.approx((ref.low, ref.high), abs=1e-6)
+        assert 0 <= s.ci_low <= s.mean <= s.ci_high <= 1
+    scaled = wilson_ci([100.0, 0.0, 100.0, 100.0], scale=100.0)  # Increase in Confidence, in %
+    assert (scaled.mean, scaled.ci_low, scaled.ci_high) == pytest.approx((75.0, 30.0642, 95.4413), abs=1e-3)
+    with pytest.raises(ValueError):
+        wilson_ci([0.5, 1.0])
+
+
+def test_metric_ci_stays_in_each_metrics_range():
+    """Accuracy of 0/4 and 4/4, confidences near 0 and 1, one big Average Drop: the t-interval would
+    leave the range (mean ± t·s/√n); metric_ci keeps it inside and keeps the mean."""
+    assert set(RANGES) == set(METRICS) and set(PROPORTIONS) <= set(METRICS)
+    cases = {
+        "accuracy": [0.0, 0.0, 1.0, 0.0],
+        "pointing_game": [1.0, 1.0, 1.0, 0.0],
+        "confidence": [0.9, 0.99, 0.1, 0.999],
+        "average_drop": [0.0, 0.0, 0.0, 90.0],
+        "increase_in_confidence": [0.0, 0.0, 100.0, 0.0],
+        "stability_pearson": [0.99, 0.98, -0.9, 1.0],
+        "road_combined": [0.45, -0.4, 0.49, 0.5],
+        "complexity": [0.1, 0.1, 9.0, 0.1],
+    }
+    for metric, vals in cases.items():
+        s, t = metric_ci(metric, vals), mean_ci(vals)
+        low, high = RANGES[metric]
+        assert s.mean == pytest.approx(t.mean) and s.n == 4
+        assert (low is None or low <= s.ci_low) and (high is None or s.ci_high <= high), metric
+        assert (low is not None and t.ci_low < low) or (high is not None and t.ci_high > high), metric
+        assert s.ci_low <= s.mean <= s.ci_high
+    clipped = metric_ci("confidence", [0.9, 0.99, 0.1, 0.999])
+    assert clipped.ci_low == pytest.approx(mean_ci([0.9, 0.99, 0.1, 0.999]).ci_low) and clipped.ci_high == 1.0
+    assert metric_ci("accuracy", [0.0, 0.0, 1.0, 0.0]) == wilson_ci([0.0, 0.0, 1.0, 0.0])
+    assert metric_ci("unknown", [1.0, 2.0]) == mean_ci([1.0, 2.0])  # no declared range: unclipped
 
 
 def test_spearman_matches_scipy_with_ties():

@@ -42,7 +42,7 @@ def test_noise_figure_marks_vstar_of_the_plain_head(tmp_path: Path) -> None:
     vstar = plain_vstar(records)
     assert 0.1 < vstar < 0.3
     assert crossing([(0.1, 0.8), (0.3, 0.4)], PAPER_PLAIN_CONFIDENCE) == pytest.approx(vstar)
-    written = noise_figures(records, tmp_path)
+    written = noise_figures(records, tmp_path, paper=True)
     assert [p.name for p in written] == ["fig3_confidence_vs_noise.png", "fig3b_accuracy_vs_noise.png"]
     assert all(p.stat().st_size > 1000 for p in written)
     assert plain_vstar([r for r in records if r["head"] != "plain"]) is None

@@ -5,7 +5,7 @@
 per-image values}`` that returns ``{}`` when it does not apply (no masks; switched off in
 ``configs/eval.yaml``). To add a metric, write its function, add one line to a table and its name(s)
 to :data:`camx.options.metrics.METRICS`; each name it returns becomes a ``metric`` of ``metrics.json``
-(mean and 95% CI over images, see :class:`Accumulator`). See :mod:`camx.jobs.evaluate` for an example.
+(mean and 95% CI over images, :func:`camx.metrics.metric_ci`). See :mod:`camx.jobs.evaluate` for an example.
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ class Accumulator:
     def records(self, models: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for (label, method, cond, level, metric), vals in self.values.items():
-            s = M.mean_ci(vals)
+            s = M.metric_ci(metric, vals)
             if s.n == 0:
                 continue
             info = models[label]

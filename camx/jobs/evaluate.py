@@ -376,7 +376,9 @@ def _write_outputs(
     if cfg["figures"]:
         from camx.report.figures import draw_all
 
-        result.written += draw_all(result, run_dir, models, methods, class_names=class_names)
+        with figures.settings(config):  # figure.dpi / figure.format
+            dataset = str(cfg["dataset"]["name"])
+            result.written += draw_all(result, run_dir, models, methods, class_names, dataset)
     from camx.report.eval_page import write_report
 
     result.written += write_report(result, run_dir, config, class_names, bool(cfg["figures"]))

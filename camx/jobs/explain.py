@@ -137,7 +137,8 @@ def explain_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Report
         reasons = "; ".join(f"{f.path}: {f.reason}" for f in result.failures[:3])
         more = f" and {len(result.failures) - 3} more" if len(result.failures) > 3 else ""
         raise DataError(f"no readable image among the inputs ({reasons}{more})")
-    _write_figures(cfg, Path(run_dir), files, checkpoints, methods, seen, result)
+    with figures.settings(cfg):  # figure.dpi / figure.format
+        _write_figures(cfg, Path(run_dir), files, checkpoints, methods, seen, result)
     return result
 
 

@@ -1,7 +1,7 @@
 """Metrics of class activation maps: localisation, faithfulness, stability, and their summaries.
 
 Every metric function returns one value per image, (B,), so aggregates with confidence intervals
-are computed later with :func:`mean_ci`. Metric ids, in report order, are
+are computed later with :func:`metric_ci` (a Wilson or range-clipped t-interval). Metric ids, in report order, are
 :data:`camx.options.metrics.METRICS`; :data:`camx.options.metrics.HIGHER_IS_BETTER` says which way
 each one improves.
 
@@ -30,7 +30,7 @@ from camx.metrics.deletion_insertion import (
 from camx.metrics.faithfulness import average_drop_increase, average_drop_increase_many, target_probs
 from camx.metrics.localization import energy_pointing_game, has_object, iou, pointing_game
 from camx.metrics.stability import pearson, ssim
-from camx.metrics.stats import Summary, mean_ci, spearman, t_quantile
+from camx.metrics.stats import Summary, mean_ci, metric_ci, spearman, t_quantile, wilson_ci
 
 __all__ = [
     "SUBSTRATES",
@@ -44,10 +44,12 @@ __all__ = [
     "has_object",
     "iou",
     "mean_ci",
+    "metric_ci",
     "pearson",
     "pointing_game",
     "spearman",
     "ssim",
     "t_quantile",
     "target_probs",
+    "wilson_ci",
 ]

@@ -32,6 +32,7 @@ from camx.metrics.stats import Summary, mean_ci
 
 MODES: tuple[str, ...] = ("cascading", "independent")
 SIMILARITIES: tuple[str, ...] = ("spearman_abs", "spearman", "ssim")
+SIMILARITY_RANGE = (-1.0, 1.0)  #: Spearman's ρ and SSIM: every similarity's CI is clipped to it
 _CONTAINERS = (nn.Sequential, nn.ModuleList)
 
 
@@ -158,7 +159,7 @@ class SanityResult:
     values: dict[str, list[dict[str, Tensor]]] = field(default_factory=dict)
 
     def summary(self, method: str, step: int, similarity: str) -> Summary:
-        return mean_ci(self.values[method][step][similarity])
+        return mean_ci(self.values[method][step][similarity], bounds=SIMILARITY_RANGE)
 
 
 def _maps(
@@ -223,7 +224,7 @@ def cascade_score(result: SanityResult, method: str, similarity: str = "spearman
     """Mean similarity over every step of ``result`` and every image (the area under the
     similarity-vs-depth curve, divided by the number of steps), with its 95% CI over images."""
     per_image = torch.stack([v[similarity] for v in result.values[method]]).mean(dim=0)
-    return mean_ci(per_image)
+    return mean_ci(per_image, bounds=SIMILARITY_RANGE)
 
 
 def passes(

@@ -1,6 +1,10 @@
-"""Summaries of metric values: the mean with a Student-t confidence interval, and rank correlation.
+"""Summaries of metric values: the mean with a confidence interval inside the metric's range, and rank
+correlation.
 
-No SciPy: the t quantile is found by bisection on the exact t CDF, written with the regularised
+:func:`metric_ci` picks the interval of a metric id (docs/METRICS.md, "Confidence intervals"): a Wilson
+score interval (:func:`wilson_ci`) for proportions of 0/1 outcomes (accuracy, pointing game, Increase in
+Confidence), else the Student-t interval (:func:`mean_ci`) clipped to the metric's possible range
+(:data:`camx.options.metrics.RANGES`). No SciPy: the t quantile is found by bisection on the exact t CDF, written with the regularised
 incomplete beta function (continued fraction, Numerical Recipes §6.4), accurate to ~1e-10.
 """
 
@@ -9,11 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import torch
 from torch import Tensor
 
 from camx.errors import check_range
+from camx.options.metrics import PROPORTIONS, RANGES
+
+Bounds = tuple[float | None, float | None]
 
 
 @dataclass(frozen=True)
@@ -104,15 +112,29 @@ def t_quantile(p: float, df: float) -> float:
     return (lo + hi) / 2.0
 
 
-def mean_ci(values: Tensor | Sequence[float], confidence: float = 0.95) -> Summary:
+def _finite(values: Tensor | Sequence[float]) -> Tensor:
+    v = torch.as_tensor(values, dtype=torch.float64).detach().cpu().reshape(-1)
+    return v[torch.isfinite(v)]
+
+
+def _clip(x: float, bounds: Bounds | None) -> float:
+    low, high = bounds or (None, None)
+    x = x if low is None else max(low, x)
+    return x if high is None else min(high, x)
+
+
+def mean_ci(
+    values: Tensor | Sequence[float], confidence: float = 0.95, bounds: Bounds | None = None
+) -> Summary:
     """Mean and Student-t confidence interval of the finite values (NaN and ±inf are dropped).
 
-    mean ± t_{(1+confidence)/2, n−1} · s / √n, s the sample standard deviation (n − 1 denominator).
-    n = 1 gives the interval [mean, mean]; n = 0 gives NaN fields (see :class:`Summary`).
+    mean ± t_{(1+confidence)/2, n−1} · s / √n, s the sample standard deviation (n − 1 denominator),
+    then clipped to ``bounds`` = (low, high), the values' possible range (None: open on that side), so
+    a skewed metric near its edge never reports an impossible limit. n = 1 gives the interval
+    [mean, mean]; n = 0 gives NaN fields (see :class:`Summary`).
     """
     check_range("confidence", confidence, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    v = torch.as_tensor(values, dtype=torch.float64).detach().cpu().reshape(-1)
-    v = v[torch.isfinite(v)]
+    v = _finite(values)
     n = int(v.numel())
     if n == 0:
         nan = float("nan")
@@ -122,7 +144,44 @@ def mean_ci(values: Tensor | Sequence[float], confidence: float = 0.95) -> Summa
         return Summary(mean, mean, mean, 1)
     s = float(v.std(correction=1))
     half = t_quantile((1.0 + confidence) / 2.0, n - 1) * s / math.sqrt(n)
-    return Summary(mean, mean - half, mean + half, n)
+    return Summary(mean, _clip(mean - half, bounds), _clip(mean + half, bounds), n)
+
+
+def wilson_ci(values: Tensor | Sequence[float], confidence: float = 0.95, scale: float = 1.0) -> Summary:
+    """Mean of 0/``scale`` outcomes with the Wilson score interval (Wilson, JASA 1927), times ``scale``.
+
+    With p̂ = k/n the share of successes and z = Φ⁻¹((1+confidence)/2):
+    centre = (p̂ + z²/2n) / (1 + z²/n), half = z/(1 + z²/n) · √(p̂(1 − p̂)/n + z²/4n²),
+    interval [centre − half, centre + half] ⊂ [0, 1], which always holds p̂ (also for k = 0 or n, where
+    the t-interval collapses to a point or leaves [0, 1]). n = 0 gives NaN fields.
+    """
+    check_range("confidence", confidence, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    v = _finite(values) / scale
+    n = int(v.numel())
+    if n == 0:
+        nan = float("nan")
+        return Summary(nan, nan, nan, 0)
+    if bool(((v != 0) & (v != 1)).any()):
+        raise ValueError(f"wilson_ci needs 0/{scale:g} outcomes, got other values")
+    p = float(v.mean())
+    z = NormalDist().inv_cdf((1.0 + confidence) / 2.0)
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low, high = max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
+    return Summary(p * scale, low * scale, high * scale, n)
+
+
+def metric_ci(metric: str, values: Tensor | Sequence[float], confidence: float = 0.95) -> Summary:
+    """The summary of ``metric``'s per-image values: :func:`wilson_ci` for the proportions of
+    :data:`~camx.options.metrics.PROPORTIONS` (when every value is 0 or the scale), else :func:`mean_ci`
+    clipped to the metric's :data:`~camx.options.metrics.RANGES` (unknown ids: unclipped)."""
+    scale = PROPORTIONS.get(metric)
+    if scale is not None:
+        v = _finite(values)
+        if bool(((v == 0) | (v == scale)).all()):
+            return wilson_ci(v, confidence, scale)
+    return mean_ci(values, confidence, RANGES.get(metric))
 
 
 def ranks(values: Sequence[float]) -> list[float]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from camx.errors import ConfigError
 from camx.options.dataset import DATASETS, SPLITS
+from camx.options.figure import DPI_RANGE, FORMATS
 from camx.options.keys import Key, check_value, choice_key, expected, float_key, int_key
 from camx.options.model import CLASSIFIERS, HEADS
 from camx.options.trainer import OPTIMIZERS, SCHEDULES
@@ -88,6 +89,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "trainer.resume": Key("resume"),
         "trainer.noise_augment.variance": Key("range", optional=True),  # camx.data.augment
         "trainer.noise_augment.space": _choice("pixel", "normalized", "minmax"),  # as perturb.noise.space
+        "figure.dpi": _int(*DPI_RANGE),  # camx.figures.save: every figure's resolution
+        "figure.format": _choice(*FORMATS),
     },
     "explain": {
         "cam.name": TEXT,  # a built-in id or package.module:Class: camx.config checks it

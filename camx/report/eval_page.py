@@ -26,7 +26,7 @@ def write_report(
         run_dir / REPORT,
         title=f"camx eval — {run_dir.name}",
         records=result.records,
-        figures=[p for p in result.written if p.suffix == ".png"],
+        figures=result.written,  # html.figures keeps the figure files
         tiles=read_gallery(folder) if gallery else [],
         command=command_of(run_dir, "eval"),
         machine=machine_summary(),

@@ -9,6 +9,7 @@ from typing import Any
 
 from camx import figures
 from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, crossing
+from camx.options.model import HEADS
 from camx.options.perturb import CORRUPTIONS
 from camx.results import run_of
 
@@ -66,13 +67,21 @@ def log_axis(series: Mapping[str, Sequence[tuple[float, Any, Any, Any]]]) -> flo
     return levels[0] if levels and levels[-1] / levels[0] > 10**1.5 else None
 
 
-def noise_figures(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
-    """Fig. 3: confidence (with the paper's points) and accuracy against noise variance, per head,
-    with v* (where plain crosses the paper's plain confidence) marked when the curve crosses it."""
+def paper_setting(records: Sequence[Mapping[str, Any]], dataset: str | None) -> bool:
+    """Whether the Sensors 2023 reference (Fig. 3's points and plain's 0.481) applies: camx's own
+    heads trained on the shapes dataset, at least one of them a head the paper reports."""
+    heads = {r.get("head") for r in records}
+    return dataset == "shapes" and bool(heads & set(PAPER_CONFIDENCE)) and heads <= set(HEADS)
+
+
+def noise_figures(records: Sequence[Mapping[str, Any]], out_dir: Path, paper: bool = False) -> list[Path]:
+    """Fig. 3: confidence and accuracy against noise variance, per head. With ``paper`` (see
+    :func:`paper_setting`), the paper's points, its plain 0.481 and v* (where plain crosses it) too;
+    another model or dataset is not compared with numbers the paper measured on its own."""
     noise = noise_curves(records, "confidence")
     if not any(len(v) > 1 for v in noise.values()):
         return []
-    vstar = plain_vstar(records)
+    vstar = plain_vstar(records) if paper else None
     marks = {f"v* = {vstar:.3g}": vstar} if vstar is not None else {}
     log_from = log_axis(noise)
     conf = figures.curves(
@@ -80,9 +89,9 @@ def noise_figures(records: Sequence[Mapping[str, Any]], out_dir: Path) -> list[P
         xlabel="noise variance",
         ylabel="mean true-class confidence",
         title="Confidence under Gaussian noise (cf. Sensors 2023 Fig. 3)",
-        paper=PAPER_CONFIDENCE,
+        paper=PAPER_CONFIDENCE if paper else None,
         marks=marks,
-        hline=(PAPER_PLAIN_CONFIDENCE, "paper's plain 0.481"),
+        hline=(PAPER_PLAIN_CONFIDENCE, "Sensors 2023 plain, v = 0.6: 0.481") if paper else None,
         log_from=log_from,
     )
     acc = figures.curves(
@@ -181,12 +190,19 @@ Examples = Mapping[
 
 
 def draw_all(
-    result: Any, run_dir: Path, models: Mapping[str, Any], methods: Sequence[str], class_names: Sequence[str]
+    result: Any,
+    run_dir: Path,
+    models: Mapping[str, Any],
+    methods: Sequence[str],
+    class_names: Sequence[str],
+    dataset: str | None = None,
 ) -> list[Path]:
-    """Every figure the records and kept examples allow; a figure without data is skipped."""
+    """Every figure the records and kept examples allow; a figure without data is skipped. ``dataset``:
+    the evaluated dataset's name (the paper's references are drawn only on its setting)."""
     records = result.records
     heads = list(models)
-    out = [*noise_figures(records, run_dir), *mask_ratio_figure(records, run_dir)]
+    paper = paper_setting(records, dataset)
+    out = [*noise_figures(records, run_dir, paper), *mask_ratio_figure(records, run_dir)]
     out += corruption_figures(records, run_dir, methods[0] if methods else None)
     if not methods:
         return out

@@ -2,7 +2,7 @@
 
 Each eval record is already a mean over test images. Runs of one group — same architecture, head and
 mask ratio, different training seeds — are summarised by the mean over seeds with a 95% Student-t
-interval over seeds (:func:`camx.metrics.mean_ci`); a group with one seed keeps its interval over images.
+interval over seeds (:func:`camx.metrics.mean_ci`, clipped to the metric's range); a group with one seed keeps its interval over images.
 Two cells are compared by their intervals (:func:`verdict`), never by their means alone.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from camx.metrics import mean_ci
+from camx.options.metrics import RANGES
 from camx.report.tables import Cell
 
 HEAD_ORDER = ("plain", "plain+noise", "attention", "dropout", "dropkey")
@@ -34,7 +35,7 @@ def seed_cell(items: Sequence[Record]) -> Cell:
     if len(measured) == 1:
         only = measured[0]
         return Cell(float(only["value"]), only.get("ci_low"), only.get("ci_high"), 1)
-    s = mean_ci([r["value"] for r in measured])
+    s = mean_ci([r["value"] for r in measured], bounds=RANGES.get(measured[0].get("metric", "")))
     return Cell(s.mean, s.ci_low, s.ci_high, len(measured))
 
 

@@ -58,12 +58,12 @@ def esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 def table(cols: Sequence[str], rows: Sequence[Sequence[Any]], css: str = "sortable") -> str:
-    """A table whose :class:`Cell` entries show ``mean ± half-width`` and sort by the mean."""
+    """A table whose :class:`Cell` entries show ``mean ± half-width`` (:meth:`Cell.text`) and sort by the mean."""
     head = "".join(f"<th>{esc(c)}</th>" for c in cols)
     body = []
     for row in rows:
@@ -81,11 +81,22 @@ def table(cols: Sequence[str], rows: Sequence[Sequence[Any]], css: str = "sortab
     )
 
 
+#: the suffixes of the figure files :mod:`camx.figures` writes (``figure.format``)
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
 def figures(paths: Sequence[Path]) -> str:
-    """Each PNG inlined, captioned with its file name."""
+    """Each figure inlined (PNG and SVG as they are, a PDF as its PNG preview), captioned with its file
+    name; a PDF without a preview (written by another process) is named, not shown."""
+    from camx.figures import preview
+
     out = []
-    for p in paths:
-        uri = data_uri(Path(p).read_bytes())
+    for p in (Path(p) for p in paths if Path(p).suffix in FIGURE_SUFFIXES):
+        shown = preview(p)
+        if shown is None:
+            out.append(f"<p>{esc(p.name)} (PDF, not shown here: open the file)</p>")
+            continue
+        uri = data_uri(shown[1], shown[0])
         out.append(
             f'<figure><img src="{uri}" alt="{esc(p.name)}"><figcaption>{esc(p.name)}</figcaption></figure>'
         )

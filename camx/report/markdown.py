@@ -13,7 +13,7 @@ from camx.report.tables import Cell
 
 
 def text(value: Any, digits: int = 3) -> str:
-    """A cell as markdown text: :class:`Cell` as ``mean ± half-width``, ``None`` as ``—``, ``|`` escaped."""
+    """A cell as markdown text: :class:`Cell` as :meth:`Cell.text` says, ``None`` as ``—``, ``|`` escaped."""
     if isinstance(value, Cell):
         value = value.text(digits)
     elif value is None:

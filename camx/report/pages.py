@@ -27,7 +27,10 @@ def command_of(run_dir: Path, task: str) -> str:
 
 def _results(records: Sequence[Mapping[str, Any]]) -> str:
     cols, rows = ci_table(records)
-    note = "<p>Mean ± half-width of the 95% CI over images; click a column to sort.</p>"
+    note = (
+        "<p>Mean ± half-width of the 95% CI over images, or mean [low, high] where the interval is not "
+        "centred (Wilson intervals of proportions, intervals at a metric's bound); click a column to sort.</p>"
+    )
     return note + html.table(cols, rows)
 
 
@@ -46,7 +49,7 @@ def run_page(
     """An eval run's or a sweep's page: results, figures, gallery, then how it was made."""
     sections = [
         ("Results", "".join(f"<p>{html.esc(n)}</p>" for n in notes) + _results(records)),
-        ("Figures", html.figures([p for p in figures if Path(p).suffix == ".png"])),
+        ("Figures", html.figures(figures)),
         ("Maps", html.gallery(tiles)),
         ("Run", html.meta(command, machine, html.config_yaml(config))),
     ]
@@ -56,9 +59,10 @@ def run_page(
 def _inline_markdown_images(body: str, base: Path) -> str:
     def inline(match: re.Match[str]) -> str:
         path = base / match.group(1)
-        return f'src="{html.data_uri(path.read_bytes())}"' if path.is_file() else match.group(0)
+        mime = "image/svg+xml" if path.suffix == ".svg" else "image/png"
+        return f'src="{html.data_uri(path.read_bytes(), mime)}"' if path.is_file() else match.group(0)
 
-    return re.sub(r'src="([^":]+\.png)"', inline, body)
+    return re.sub(r'src="([^":]+\.(?:png|svg))"', inline, body)
 
 
 def markdown_page(markdown_file: Path, out: Path, galleries: Sequence[Path], machine: str) -> Path:

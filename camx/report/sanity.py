@@ -122,7 +122,7 @@ def similarity_figure(rows: Sequence[Row], mode: str, similarity: str) -> Any:
     mine = [r for r in rows if r["mode"] == mode and r["similarity"] == similarity]
     methods = list(dict.fromkeys(r["method"] for r in mine))
     labels = [b for _, b in sorted({(r["step"], r["block"]) for r in mine})]
-    fig, ax = plt.subplots(figsize=(7.2, 3.8))
+    fig, ax = plt.subplots(figsize=(7.2, 3.8), layout="constrained")
     cmap = plt.get_cmap("tab20")
     for i, m in enumerate(methods):
         pts = sorted((r["step"], r["value"], r["ci_low"], r["ci_high"]) for r in mine if r["method"] == m)
@@ -139,7 +139,6 @@ def similarity_figure(rows: Sequence[Row], mode: str, similarity: str) -> Any:
     ax.set_title(f"{mode} randomisation (mean, 95% CI over images)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
     return fig
 
 
@@ -156,7 +155,7 @@ def draw(
                 for m in res.maps
             }
             fig = figures.grid(original, cells, f"{title}: {mode} randomisation (image 1)".strip(": "))
-            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", dpi=60))
+            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", scale=0.4))
     for mode in results:
         for sim in ("spearman_abs", "ssim"):
             fig = similarity_figure(rows, mode, sim)
@@ -173,7 +172,7 @@ def page(out: Path, text: str, pngs: Sequence[Path], command: str, machine: str,
     body = body.replace("</table>", "</table></div>")
     sections = [
         ("Results", body),
-        ("Figures", html.figures([p for p in pngs if Path(p).suffix == ".png"])),
+        ("Figures", html.figures(pngs)),
         ("Run", html.meta(command, machine, html.config_yaml(config))),
     ]
     return html.write(out, "camx sanity — model-parameter randomisation", sections)
@@ -198,7 +197,8 @@ def write(
     atomic_write_text(md_path, text)
     doc = {"verdicts": {v["method"]: v["passes"] for v in verdicts}, "scores": verdicts, "records": rows}
     atomic_write_text(js, json.dumps(doc, indent=1))
-    pngs = draw(results, rows, out_dir, original, title)
+    with figures.settings(config):  # figure.dpi / figure.format
+        pngs = draw(results, rows, out_dir, original, title)
     page_path = page(
         out_dir / "report.html", text, pngs, command_of(out_dir, "sanity"), machine_summary(), config
     )

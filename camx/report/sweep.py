@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from camx import figures
 from camx.errors import DataError, plural
-from camx.report.figures import mask_ratio_figure, noise_figures
+from camx.report.figures import mask_ratio_figure, noise_figures, paper_setting
 from camx.results import read_metrics, run_of, write_metrics
+
+_HIDDEN = ("hydra.", "outputs_dir")  #: overrides that never name a job
 
 
 @dataclass
@@ -31,6 +35,43 @@ def _overrides(job_dir: Path) -> list[str]:
     from omegaconf import OmegaConf
 
     return [str(o) for o in OmegaConf.load(path)]
+
+
+def job_labels(overrides: Mapping[Path, list[str]]) -> dict[Path, str]:
+    """Short names of a sweep's jobs: only the overrides that differ between them, each key shortened
+    to its last part unless two differing keys share it (``image_size=96 · cam=gradcam``); ``""`` for
+    every job when none differs (hydra.* and outputs_dir overrides are never shown)."""
+    parsed = {
+        job: dict(o.lstrip("+~").partition("=")[::2] for o in ovs if not o.lstrip("+~").startswith(_HIDDEN))
+        for job, ovs in overrides.items()
+    }
+    keys = list(dict.fromkeys(k for kv in parsed.values() for k in kv))
+    differ = [k for k in keys if len({kv.get(k) for kv in parsed.values()}) > 1]
+    last = [k.rsplit(".", 1)[-1] for k in differ]
+    short = {k: s if last.count(s) == 1 else k for k, s in zip(differ, last)}
+    return {
+        job: " · ".join(f"{short[k]}={kv[k]}" if k in kv else f"~{short[k]}" for k in differ)
+        for job, kv in parsed.items()
+    }
+
+
+def _job_config(job_dirs: list[Path]) -> dict[str, Any]:
+    """What the report's figures take from the jobs' ``.hydra/config.yaml``: the first job's ``figure``
+    block (none: the defaults) and ``dataset``, the jobs' dataset name when they all share one."""
+    from omegaconf import OmegaConf
+
+    out: dict[str, Any] = {}
+    names = set()
+    for job in job_dirs:
+        try:
+            cfg = OmegaConf.load(job / ".hydra" / "config.yaml")
+            names.add(str(OmegaConf.select(cfg, "dataset.name")))
+            if "figure" not in out and isinstance(cfg.get("figure"), Mapping):
+                out["figure"] = OmegaConf.to_container(cfg.figure, resolve=True)
+        except Exception:  # noqa: BLE001 - an unreadable job config only loses its figure settings
+            names.add("")
+    out["dataset"] = names.pop() if len(names) == 1 else None
+    return out
 
 
 def expected_jobs(sweep_dir: Path) -> int | None:
@@ -58,28 +99,8 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
     out = out or sweep_dir / "report"
     result = ReportResult()
     job_dirs = sorted({p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")} - {out})
-    found = 0
-    for job in job_dirs:
-        metrics = job / "metrics.json"
-        if not metrics.is_file():
-            result.missing.append(f"{job}: no metrics.json (failed, still running, or not an eval job)")
-            continue
-        try:
-            records = read_metrics(metrics)
-        except (OSError, ValueError, KeyError) as exc:
-            result.missing.append(f"{job}: unreadable metrics.json ({type(exc).__name__})")
-            continue
-        found += 1
-        tag = " ".join(o for o in _overrides(job) if not o.startswith(("hydra.", "outputs_dir")))
-        for r in records:
-            r = dict(r)
-            if len(job_dirs) > 1 and tag:
-                r["run"] = f"{run_of(r)} [{tag}]"
-            r["job"] = job.name
-            ratio = re.search(r"model\.mask_ratio=([0-9.]+)", tag)
-            if r.get("mask_ratio") is None:  # version-1 records: the ratio only shows in the overrides
-                r["mask_ratio"] = float(ratio.group(1)) if ratio else None
-            result.records.append(r)
+    per_job = _read_jobs(job_dirs, result)
+    result.records += _labelled(per_job)
     expected = expected_jobs(sweep_dir)
     if expected is not None and expected > len(job_dirs):
         missing = expected - len(job_dirs)
@@ -93,12 +114,53 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
         )
     out.mkdir(parents=True, exist_ok=True)
     result.written += write_metrics(
-        out, result.records, {"sweep_dir": str(sweep_dir), "jobs": found, "missing": result.missing}
+        out, result.records, {"sweep_dir": str(sweep_dir), "jobs": len(per_job), "missing": result.missing}
     )
-    result.written += noise_figures(result.records, out)
-    result.written += mask_ratio_figure(result.records, out)
+    jobs_cfg = _job_config(list(per_job))
+    with figures.settings(jobs_cfg):  # the jobs' figure.dpi / figure.format
+        paper = paper_setting(result.records, jobs_cfg.get("dataset"))
+        result.written += noise_figures(result.records, out, paper)
+        result.written += mask_ratio_figure(result.records, out)
     result.written.append(_page(sweep_dir, out, result, [j / "gallery" for j in job_dirs]))
     return result
+
+
+def _read_jobs(job_dirs: list[Path], result: ReportResult) -> dict[Path, list[dict[str, Any]]]:
+    """Each job's records; a job without a readable ``metrics.json`` goes into ``result.missing``."""
+    per_job: dict[Path, list[dict[str, Any]]] = {}
+    for job in job_dirs:
+        metrics = job / "metrics.json"
+        if not metrics.is_file():
+            result.missing.append(f"{job}: no metrics.json (failed, still running, or not an eval job)")
+            continue
+        try:
+            per_job[job] = read_metrics(metrics)
+        except (OSError, ValueError, KeyError) as exc:
+            result.missing.append(f"{job}: unreadable metrics.json ({type(exc).__name__})")
+    return per_job
+
+
+def _labelled(per_job: Mapping[Path, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every job's records, each ``run`` named by :func:`job_labels` (after the checkpoint's name when
+    the jobs evaluated several) and tagged with its ``job`` folder."""
+    labels = job_labels({job: _overrides(job) for job in per_job})
+    if len(set(labels.values())) < len(labels):  # jobs alike in every shown override: add their folders
+        labels = {
+            job: " · ".join(x for x in (label, f"job {job.name}") if x) for job, label in labels.items()
+        }
+    single_run = len({run_of(r) for records in per_job.values() for r in records}) == 1
+    out = []
+    for job, records in per_job.items():
+        ratio = re.search(r"model\.mask_ratio=([0-9.]+)", " ".join(_overrides(job)))
+        for r in records:
+            r = dict(r)
+            if len(per_job) > 1 and labels[job]:
+                r["run"] = labels[job] if single_run else f"{run_of(r)} · {labels[job]}"
+            r["job"] = job.name
+            if r.get("mask_ratio") is None:  # version-1 records: the ratio only shows in the overrides
+                r["mask_ratio"] = float(ratio.group(1)) if ratio else None
+            out.append(r)
+    return out
 
 
 def _page(sweep_dir: Path, out: Path, result: ReportResult, gallery_dirs: list[Path]) -> Path:
@@ -111,7 +173,7 @@ def _page(sweep_dir: Path, out: Path, result: ReportResult, gallery_dirs: list[P
         out / REPORT,
         title=f"camx report — {sweep_dir.name}",
         records=result.records,
-        figures=[p for p in result.written if p.suffix == ".png"],
+        figures=result.written,
         tiles=galleries(d for d in gallery_dirs if d.is_dir()),
         command=f"camx report {sweep_dir}",
         machine=machine_summary(),

@@ -40,12 +40,18 @@ class Cell:
         return float("nan") if self.value is None else float(self.value)
 
     def text(self, digits: int = 3) -> str:
-        """``0.871 ± 0.021`` (``—`` when missing)."""
+        """``0.871 ± 0.021``; ``0.000 [0.000, 0.490]`` when the interval is not centred on the mean (a
+        Wilson interval, or one clipped at the metric's range); ``—`` when missing."""
         if self.value is None or not math.isfinite(self.value):
             return "—"
         half = self.half_width
         shown = half is not None and (half > 0 or self.seeds > 0)
-        return f"{self.value:.{digits}f}" + (f" ± {half:.{digits}f}" if shown else "")
+        if not shown:
+            return f"{self.value:.{digits}f}"
+        assert self.low is not None and self.high is not None
+        if abs((self.value - self.low) - (self.high - self.value)) >= 0.5 * 10**-digits:
+            return f"{self.value:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+        return f"{self.value:.{digits}f} ± {half:.{digits}f}"
 
 
 def _fmt_level(level: Any) -> str:
