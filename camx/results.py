@@ -158,8 +158,11 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_metrics(run_dir: Path, records: Sequence[Mapping[str, Any]], config: Any) -> list[Path]:
-    """Write ``metrics.json`` (schema, config, records), ``metrics.csv`` and ``metrics.md`` atomically."""
+def write_metrics(
+    run_dir: Path, records: Sequence[Mapping[str, Any]], config: Any, skipped: Mapping[str, str] | None = None
+) -> list[Path]:
+    """Write ``metrics.json`` (schema, config, records, and ``skipped_images``: the input images left out as
+    unreadable, each with its reason), ``metrics.csv`` and ``metrics.md`` atomically."""
     run_dir = Path(run_dir)
     clean = [{k: _json_safe(r.get(k)) for k in FIELDS} for r in records]
     doc = {
@@ -167,6 +170,7 @@ def write_metrics(run_dir: Path, records: Sequence[Mapping[str, Any]], config: A
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config,
         "records": clean,
+        "skipped_images": [{"path": path, "reason": why} for path, why in (skipped or {}).items()],
     }
     paths = [run_dir / "metrics.json", run_dir / "metrics.csv", run_dir / "metrics.md"]
     atomic_write_text(paths[0], json.dumps(doc, indent=1) + "\n")

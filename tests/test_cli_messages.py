@@ -204,3 +204,23 @@ def test_interrupted_explain_says_so_in_one_line_exit_130(tmp_path: Path, sig: s
     )
     assert "Traceback" not in err and "nothing was written" in lines[0]
     assert not list(out.rglob(".hydra")), sorted(out.rglob("*"))
+
+
+def test_eval_lists_unreadable_images_in_metrics_json_and_the_report(tmp_path: Path) -> None:
+    """An unreadable file in an eval folder is left out with a console note, and the machine-readable
+    results say so: ``skipped_images`` in metrics.json (path, reason), a line in report.html."""
+    import json
+
+    root = _photos(tmp_path / "photos")
+    (root / "tabby" / "broken.jpg").write_text("not an image")
+    res = camx(
+        "eval", *_lite0(), "dataset=imagefolder", f"dataset.root={root}", "dataset.ratios=[0,0,1]",
+        "dataset.image_size=64", "methods=[gradcam]", "baselines=[]", "perturb=none", "figures=false",
+        f"outputs_dir={tmp_path / 'out'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads(next((tmp_path / "out").rglob("metrics.json")).read_text())
+    (skipped,) = doc["skipped_images"]
+    assert skipped["path"].endswith("broken.jpg") and skipped["reason"]
+    page = next((tmp_path / "out").rglob("report.html")).read_text()
+    assert "1 unreadable image(s) left out: broken.jpg" in page

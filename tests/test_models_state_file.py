@@ -173,14 +173,20 @@ def _refused(res, out: Path, needle: str) -> None:
     ids=["misfit", "misfit-sweep", "whole-model", "class-count", "state-dict-checkpoint", "eval-misfit"],
 )  # fmt: skip
 def test_cli_refuses_unusable_weights_in_one_line(
-    files, tmp_path: Path, args: list[str], needle: str
+    files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], needle: str
 ) -> None:
+    """In process (the CLI's own app, as a subprocess would run it, without the 3 s start-up each)."""
+    from camx.cli.main import app
+    from typer.testing import CliRunner
+
     data = tmp_path / "data"
     for cls in ("tabby", "tiger cat"):
         (data / "test" / cls).mkdir(parents=True)
         Image.open(files["cat"]).save(data / "test" / cls / "a.png")
     paths = {**{k: str(v) for k, v in files.items()}, "data": str(data)}
-    res = camx(*[a.format(**paths) for a in args], f"outputs_dir={tmp_path / 'out'}", cwd=tmp_path, env=ENV)
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, [*[a.format(**paths) for a in args], f"outputs_dir={tmp_path / 'out'}"])
+    res.returncode = res.exit_code  # type: ignore[attr-defined]
     _refused(res, tmp_path / "out", needle)
 
 

@@ -372,7 +372,7 @@ def _write_outputs(
     from omegaconf import OmegaConf
 
     config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
-    result.written += write_metrics(run_dir, result.records, config)
+    result.written += write_metrics(run_dir, result.records, config, result.skipped)
     if cfg["figures"]:
         from camx.report.figures import draw_all
 
