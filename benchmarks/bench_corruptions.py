@@ -36,7 +36,7 @@ from bench_gradpp_real import PHOTOS, photos  # noqa: E402
 from camx.cam import explain  # noqa: E402
 from camx.corruptions import corrupt  # noqa: E402
 from camx.data.transforms import normalize  # noqa: E402
-from camx.metrics import mean_ci, pearson  # noqa: E402
+from camx.metrics import metric_ci, pearson  # noqa: E402
 from camx.options.perturb import CORRUPTIONS, SEVERITIES  # noqa: E402
 from camx.report.figures import corruption_figures  # noqa: E402
 
@@ -55,7 +55,9 @@ def cost_ms(x: torch.Tensor, name: str, severity: int, repeats: int) -> float:
 
 
 def record(metric: str, method: str | None, name: str, level: float, values: list[float]) -> dict:
-    s = mean_ci(values)
+    """One metrics record of ``values``, summarised as camx eval does (:func:`camx.metrics.metric_ci`:
+    Wilson for accuracy, the t-interval clipped to the metric's range otherwise)."""
+    s = metric_ci(metric, values)
     return {
         "run": "lite0",
         "head": "pretrained",

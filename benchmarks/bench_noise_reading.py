@@ -175,22 +175,31 @@ def main() -> None:
         figure(curves, levels).savefig(args.out.with_suffix(".png"), dpi=120, bbox_inches="tight")
 
 
-def figure(curves: dict[str, torch.Tensor], levels: list[float]) -> object:
-    """Mean confidence per reading (95% CI over photos, noise seeds averaged) on a symlog axis."""
-    from camx import figures
-    from camx.metrics.stats import mean_ci
-    from camx.report.figures import PAPER_CONFIDENCE
+def confidence_series(
+    curves: dict[str, torch.Tensor], levels: list[float]
+) -> dict[str, list[tuple[float, float, float, float]]]:
+    """Per reading, (level, mean, CI low, CI high) of the photos' confidences (noise seeds averaged per
+    photo), with the interval camx eval gives ``confidence`` (:func:`camx.metrics.metric_ci`: inside [0, 1])."""
+    from camx.metrics.stats import metric_ci
 
     series = {}
     for name, c in curves.items():
         per_photo = c.mean(dim=0)  # (images, levels)
-        pts = []
-        for j, v in enumerate(levels):
-            s = mean_ci(per_photo[:, j])
-            pts.append((v, s.mean, s.ci_low, s.ci_high))
-        series[name] = pts
+        series[name] = [
+            (v, s.mean, s.ci_low, s.ci_high)
+            for j, v in enumerate(levels)
+            for s in [metric_ci("confidence", per_photo[:, j])]
+        ]
+    return series
+
+
+def figure(curves: dict[str, torch.Tensor], levels: list[float]) -> object:
+    """Mean confidence per reading (95% CI over photos, noise seeds averaged) on a symlog axis."""
+    from camx import figures
+    from camx.report.figures import PAPER_CONFIDENCE
+
     fig = figures.curves(
-        series,
+        confidence_series(curves, levels),
         xlabel="noise variance (symlog axis)",
         ylabel="mean true-class confidence",
         title="EfficientNet-Lite0 under each noise reading",
