@@ -85,7 +85,9 @@ def validate(cfg: Mapping[str, Any]) -> None:
     task = str(cfg.get("task"))
     check_schema(cfg, task)
     check_output_root(cfg["outputs_dir"])
-    _check_model(cfg["model"], cfg["trainer"], task, pretrained=pretrained_source(cfg) is not None)
+    pretrained = pretrained_source(cfg) is not None
+    _check_model(cfg["model"], cfg["trainer"], task, pretrained=pretrained)
+    _check_class_names(cfg, task, pretrained=pretrained)
     _check_dataset(cfg["dataset"], cfg["model"])
     validate_trainer(cfg["trainer"])
     if task == "sanity" and not cfg["modes"]:
@@ -114,6 +116,23 @@ def _check_model(m: Mapping[str, Any], trainer: Mapping[str, Any], task: str, *,
             f"model.arch={m['arch']} is explained and evaluated as it is; camx train trains "
             f"{', '.join(ARCHS)} (model.weights=imagenet starts from torchvision's ImageNet weights)"
         )
+
+
+def _check_class_names(cfg: Mapping[str, Any], task: str, *, pretrained: bool) -> None:
+    """``model.class_names`` names a pretrained classifier's outputs; a camx checkpoint keeps its own
+    names and ``camx train`` takes them from the dataset, so anywhere else it would be ignored."""
+    if not cfg["model"].get("class_names") or pretrained:
+        return
+    if task == "train":
+        why = "camx train names the classes after the dataset's and keeps them in the checkpoint"
+    elif cfg.get("checkpoint") or cfg.get("checkpoints"):
+        why = "a camx checkpoint holds its own class names"
+    else:
+        why = "with model.weights=none the job uses camx checkpoints, which hold their own class names"
+    raise ConfigError(
+        f"model.class_names is set but {why}; drop model.class_names (it names the outputs of a "
+        "pretrained classifier: model.weights=PATH or another library's model.arch)"
+    )
 
 
 def _check_dataset(d: Mapping[str, Any], m: Mapping[str, Any]) -> None:

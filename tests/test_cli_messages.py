@@ -87,6 +87,18 @@ def _invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):  # noq
             "heads=[plain] leaves out dropkey",
         ),
         (["train", "model.arch=vgg16_bn"], "choose model=vgg16_bn instead"),
+        (
+            ["train", "model.class_names=[a,b]"],
+            "model.class_names is set but camx train names the classes after the dataset's",
+        ),
+        (
+            ["explain", "x.jpg", "--checkpoint", "x.pt", "model.class_names=[a,b]"],
+            "model.class_names is set but a camx checkpoint holds its own class names",
+        ),
+        (
+            ["eval", "model.class_names=[a,b]"],
+            "the job uses camx checkpoints, which hold their own class names",
+        ),
     ],
 )
 def test_mistakes_are_refused_before_any_work(
