@@ -247,11 +247,13 @@ def launch(
     multirun: bool = False,
     show: str | None = None,
     check: Callable[[DictConfig], None] | None = None,
+    check_job: Callable[[DictConfig], None] | None = None,
 ) -> Launched:
     """Run ``task_function`` as the Hydra application ``task`` with ``overrides`` (a sweep when ``multirun``).
 
     ``show`` prints instead: ``job``, ``hydra`` or ``all`` the composed config (``--cfg``), ``info``
-    Hydra's information (``--info``). ``check`` sees the composed config before anything is written.
+    Hydra's information (``--info``). ``check`` sees the composed config before anything is written, ``check_job`` each job's config of
+    a sweep (:func:`camx.cli.sweep_jobs.check_jobs`) after it.
     """
     from hydra import version
     from hydra._internal.hydra import Hydra
@@ -280,6 +282,10 @@ def launch(
             )
             if check is not None:
                 check(cfg)
+            if multirun and check_job is not None:
+                from camx.cli.sweep_jobs import check_jobs
+
+                check_jobs(cfg, hydra.config_loader, check_job)
             jobs = _sweep(hydra, cfg, task_function) if multirun else _run(hydra, cfg, task_function)
         return Launched(cfg, [Path(j.hydra_cfg.hydra.runtime.output_dir) for j in jobs if j.hydra_cfg])
     finally:

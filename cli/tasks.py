@@ -26,8 +26,8 @@ def run(task: str, overrides: list[str], *, multirun: bool = False, show: str | 
     """Run the command's job (every job of a ``-m`` sweep) through Hydra; return the ``--fail-under``
     thresholds the eval runs missed, judged from their ``metrics.json`` once all have returned.
 
-    A single run is validated before its run dir exists; the jobs of a sweep each validate their own
-    config first (their sweep values) and remove their run dir when refused.
+    A single run is validated before its run dir exists; so is every job's config of a sweep (its sweep
+    values; each job checks its files when it starts, and removes its run dir when refused).
     """
     launched = hb.launch(
         task,
@@ -36,6 +36,7 @@ def run(task: str, overrides: list[str], *, multirun: bool = False, show: str | 
         multirun=multirun,
         show=show,
         check=functools.partial(_before_launch, task, multirun),
+        check_job=functools.partial(check_values, task),
     )
     if task != "eval" or launched.config is None or not launched.config.get("fail_under"):
         return []
@@ -85,12 +86,15 @@ def check_values(task: str, cfg: DictConfig) -> None:
 
 def _judge(gates: Any, run_dirs: list[Path], multirun: bool) -> list[str]:
     """Check every eval run's records (its ``metrics.json``) against ``gates``; print and return the misses."""
+    from camx.report.sweep_labels import job_names
     from camx.results import check_gates, flatten_gates, read_metrics
 
+    names = job_names(run_dirs) if multirun else {}  # a sweep's lines name their job
     missed = []
     for run_dir in run_dirs:
         if (run_dir / "metrics.json").is_file():
-            missed += check_gates(read_metrics(run_dir / "metrics.json"), gates)
+            where = f"{names[run_dir]}: " if run_dir in names else ""
+            missed += [where + line for line in check_gates(read_metrics(run_dir / "metrics.json"), gates)]
     if multirun and missed:
         render.error(f"fail-under: {len(missed)} threshold(s) not met across the sweep:")
     for line in missed:

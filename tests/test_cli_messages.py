@@ -236,3 +236,27 @@ def test_eval_lists_unreadable_images_in_metrics_json_and_the_report(tmp_path: P
     assert skipped["path"].endswith("broken.jpg") and skipped["reason"]
     page = next((tmp_path / "out").rglob("report.html")).read_text()
     assert "1 unreadable image(s) left out: broken.jpg" in page
+
+
+def test_a_bad_value_in_any_sweep_job_is_refused_before_the_first_job_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    res = _invoke(
+        tmp_path, monkeypatch, "eval", "-m", "experiment=smoke", "dataset.image_size=64,abc", "seed=0,1"
+    )
+    line = _one_error(res, 2, "dataset.image_size='abc' is not an integer")
+    assert line.startswith("error: sweep job 2 (image_size=abc · seed=0): ")  # jobs 0 and 1 are fine
+    assert "run dir:" not in res.stdout and not (tmp_path / "outputs").exists()
+
+
+def test_each_failed_gate_of_a_sweep_names_its_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = ["dataset=imagefolder", f"dataset.root={_photos(tmp_path / 'inet')}", "dataset.ratios=[0,0,1]"]
+    args = ["eval", "-m", *_lite0(), *folder, "perturb=none", "methods=[]", "dataset.image_size=96,128"]
+    res = _invoke(tmp_path, monkeypatch, *args, "--fail-under", "confidence=1")
+    assert res.exit_code == 1, res.output
+    lines = [ln for ln in _lines(res.stderr) if ln.startswith("error: fail-under: job")]
+    assert [ln.split(": confidence: ")[0] for ln in lines] == [
+        "error: fail-under: job 0 (image_size=96)",
+        "error: fail-under: job 1 (image_size=128)",
+    ]
+    assert all(ln.endswith(" < 1") for ln in lines)

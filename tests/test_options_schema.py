@@ -193,11 +193,10 @@ def test_removed_groups_and_unresolvable_values_are_one_line(
 def test_a_refused_sweep_value_is_one_line_exit_2_and_leaves_no_sweep_dir(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Hydra's sweeper composes each job; the job checks its own values before any work and, refused,
-    removes its run dir, and the sweep dir it leaves empty goes too."""
+    """Every job's config is composed and checked before the first job runs; the refusal names the job."""
     monkeypatch.chdir(workdir)
     res = CliRunner().invoke(app, ["train", "-m", "experiment=smoke", "model.head=bogus,plain"])
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert res.exit_code == 2 and len(lines) == 1, (lines, res.exception)
-    assert lines[0].startswith("error: model.head='bogus' is not a valid choice")
+    assert lines[0].startswith("error: sweep job 0 (head=bogus): model.head='bogus' is not a valid choice")
     assert "run dir:" not in res.stdout and not (workdir / "outputs").exists()

@@ -16,9 +16,10 @@ from typing import Any
 from camx import figures
 from camx.errors import DataError, plural
 from camx.report.figures import mask_ratio_figure, noise_figures, paper_setting
+from camx.report.sweep_labels import job_labels, job_overrides
 from camx.results import read_metrics, run_of, write_metrics
 
-_HIDDEN = ("hydra.", "outputs_dir")  #: overrides that never name a job
+__all__ = ["ReportResult", "build_report", "expected_jobs", "job_labels"]
 
 
 @dataclass
@@ -26,33 +27,6 @@ class ReportResult:
     records: list[dict[str, Any]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
-
-
-def _overrides(job_dir: Path) -> list[str]:
-    path = job_dir / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return []
-    from omegaconf import OmegaConf
-
-    return [str(o) for o in OmegaConf.load(path)]
-
-
-def job_labels(overrides: Mapping[Path, list[str]]) -> dict[Path, str]:
-    """Short names of a sweep's jobs: only the overrides that differ between them, each key shortened
-    to its last part unless two differing keys share it (``image_size=96 · cam=gradcam``); ``""`` for
-    every job when none differs (hydra.* and outputs_dir overrides are never shown)."""
-    parsed = {
-        job: dict(o.lstrip("+~").partition("=")[::2] for o in ovs if not o.lstrip("+~").startswith(_HIDDEN))
-        for job, ovs in overrides.items()
-    }
-    keys = list(dict.fromkeys(k for kv in parsed.values() for k in kv))
-    differ = [k for k in keys if len({kv.get(k) for kv in parsed.values()}) > 1]
-    last = [k.rsplit(".", 1)[-1] for k in differ]
-    short = {k: s if last.count(s) == 1 else k for k, s in zip(differ, last)}
-    return {
-        job: " · ".join(f"{short[k]}={kv[k]}" if k in kv else f"~{short[k]}" for k in differ)
-        for job, kv in parsed.items()
-    }
 
 
 def _job_config(job_dirs: list[Path]) -> dict[str, Any]:
@@ -143,7 +117,7 @@ def _read_jobs(job_dirs: list[Path], result: ReportResult) -> dict[Path, list[di
 def _labelled(per_job: Mapping[Path, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Every job's records, each ``run`` named by :func:`job_labels` (after the checkpoint's name when
     the jobs evaluated several) and tagged with its ``job`` folder."""
-    labels = job_labels({job: _overrides(job) for job in per_job})
+    labels = job_labels({job: job_overrides(job) for job in per_job})
     if len(set(labels.values())) < len(labels):  # jobs alike in every shown override: add their folders
         labels = {
             job: " · ".join(x for x in (label, f"job {job.name}") if x) for job, label in labels.items()
@@ -151,7 +125,7 @@ def _labelled(per_job: Mapping[Path, list[dict[str, Any]]]) -> list[dict[str, An
     single_run = len({run_of(r) for records in per_job.values() for r in records}) == 1
     out = []
     for job, records in per_job.items():
-        ratio = re.search(r"model\.mask_ratio=([0-9.]+)", " ".join(_overrides(job)))
+        ratio = re.search(r"model\.mask_ratio=([0-9.]+)", " ".join(job_overrides(job)))
         for r in records:
             r = dict(r)
             if len(per_job) > 1 and labels[job]:
