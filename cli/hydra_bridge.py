@@ -11,7 +11,6 @@ system refused a :class:`StorageError` (exit 3).
 
 from __future__ import annotations
 
-import difflib
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from camx.cli.config_keys import unknown_key
 from omegaconf import DictConfig, OmegaConf
 
 from camx.errors import IO_ERRNOS, CamxError, ConfigError, StorageError, storage_error
@@ -136,58 +136,13 @@ def _config_error(exc: Exception, task: str, overrides: list[str]) -> ConfigErro
     msg = _one_line(exc)
     if "not in struct" in msg or "Could not override" in msg or "Key '" in msg:
         key = next((o.split("=")[0] for o in overrides if o.split("=")[0].lstrip("+~") in msg), None)
-        found = _unknown_key(task, overrides, key) if key else None
+        found = unknown_key(task, overrides, key) if key else None
         return ConfigError(
             found
             or f"unknown config key{f' ({key})' if key else ''}: {msg}; check the spelling with "
-            f"`camx {task} --cfg job`, or add a new key with +key=value"
+            f"`camx {task} --cfg job`"
         )
     return ConfigError(f"invalid configuration: {msg}")
-
-
-def _unknown_key(task: str, overrides: list[str], key: str) -> str | None:
-    """One line naming the override ``key`` that does not exist, the keys that do, and a close match."""
-    if key.startswith(("+", "~", "hydra")) or key in GROUPS:
-        return None
-    try:  # the config without the override (a sweep's first values), to list the keys that exist
-        cfg = compose(task, [_first_value(o) for o in overrides if o.split("=")[0] != key])
-    except ConfigError:
-        return None
-    parts = key.split(".")
-    node: Any = cfg
-    for depth, part in enumerate(parts):
-        where = ".".join(parts[:depth])
-        if not isinstance(node, DictConfig):
-            return f"unknown config key {key}: {where} is a value, not a group of keys; set it with {where}=VALUE"
-        if part not in node:
-            valid = [str(k) for k in node]
-            close = difflib.get_close_matches(part, valid, n=1)
-            hint = f" (did you mean {'.'.join([*parts[:depth], close[0]])}?)" if close else ""
-            group = parts[0] if depth == 1 and parts[0] in GROUPS else None
-            select = (
-                f"; {group}={part} selects it"
-                if group and part in group_choices(group)
-                else f"; add a new key with +{key}=VALUE"
-            )
-            return (
-                f"unknown config key {key}: {where or 'the config'} has no {part!r}{hint}; "
-                f"valid keys: {', '.join(valid)}{select}"
-            )
-        node = node[part]
-    return None
-
-
-def _first_value(override: str) -> str:
-    """A sweep override (``k=a,b``, ``k=range(…)``) as its first job's override; others unchanged."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        (parsed,) = OverridesParser.create().parse_overrides([override])
-    except Exception:  # noqa: BLE001 - an unparsable override is reported by the compose itself
-        return override
-    if not parsed.is_sweep_override():
-        return override
-    return f"{parsed.get_key_element()}={next(iter(parsed.sweep_string_iterator()))}"
 
 
 @contextmanager

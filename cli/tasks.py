@@ -47,6 +47,9 @@ def run(task: str, overrides: list[str], *, multirun: bool = False, show: str | 
 def _before_launch(task: str, multirun: bool, cfg: DictConfig) -> None:
     """The composed config, before Hydra writes anything: a single run's values, the folder the run (or
     the sweep) goes to, then the files the run reads (docs/ERRORS.md lists this order)."""
+    from camx.cli.config_keys import check_added_keys
+
+    check_added_keys(task, cfg)  # +key=VALUE that no job would read
     if not multirun:
         check_values(task, cfg)
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"

@@ -96,6 +96,19 @@ def _invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str):  # noq
             "model.class_names is set but a camx checkpoint holds its own class names",
         ),
         (
+            ["eval", "dpi=300"],
+            "unknown config key dpi: the config has no 'dpi' (did you mean figure.dpi=300?)",
+        ),
+        (
+            ["eval", "+dpi=300"],
+            "+dpi=300: camx eval reads no key dpi, so the value would be ignored; did you mean figure.dpi=300?",
+        ),
+        (
+            ["explain", "x.jpg", "++trainer.sed=3"],
+            "camx explain reads no key trainer.sed, so the value would be ignored; did you mean trainer.seed=3?",
+        ),
+        (["train", "+figure.colour=red"], "camx train reads no key figure.colour"),
+        (
             ["eval", "model.class_names=[a,b]"],
             "the job uses camx checkpoints, which hold their own class names",
         ),
@@ -260,3 +273,15 @@ def test_each_failed_gate_of_a_sweep_names_its_job(tmp_path: Path, monkeypatch: 
         "error: fail-under: job 1 (image_size=128)",
     ]
     assert all(ln.endswith(" < 1") for ln in lines)
+
+
+def test_added_keys_camx_reads_are_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``+`` still adds what camx reads: a perturbation, a hydra key, a gate; an existing key with ``++``."""
+    added = [
+        "+perturb.blur.sigma=[1]",
+        "+hydra.job.env_set.X=1",
+        "++fail_under.accuracy=0.1",
+        "++dataset.grain=0",
+    ]
+    res = _invoke(tmp_path, monkeypatch, "eval", "experiment=smoke", *added, "max_images=0")
+    _one_error(res, 2, "max_images=0 is out of range")  # the first refusal is a later check's
