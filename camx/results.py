@@ -13,7 +13,9 @@ checkpoints), ``seed`` its training seed and ``mask_ratio`` its Dropout/DropKey 
 attention). Tables and figures have one row or line per ``run``.
 
 ``method`` is null for metrics that involve no map (accuracy, confidence, confidence_pred);
-clean images have perturbation ``"none"`` and level 0.
+clean images have perturbation ``"none"`` and level 0. With ``compose=true`` a chained condition's
+``perturbation`` names the chain (``"noise+stretch"``), ``level`` is its first step's level and ``levels``
+each step's (``[0.01, 30.0]``); ``levels`` is null for every other record.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from camx.errors import ConfigError
 from camx.options.metrics import LOCALISATION, METRICS
 from camx.options.metrics import LOWER_IS_BETTER as METRIC_LOWER_IS_BETTER
 from camx.report import markdown as md
-from camx.report.tables import ci_table, value_rows
+from camx.report.tables import ci_table, level_text, value_rows
 
 FIELDS = (
     "model",
@@ -44,13 +46,14 @@ FIELDS = (
     "method",
     "perturbation",
     "level",
+    "levels",
     "metric",
     "value",
     "ci_low",
     "ci_high",
     "n",
 )
-SCHEMA = "camx-metrics-2"  # 2 added run, seed, mask_ratio; version-1 files still read
+SCHEMA = "camx-metrics-3"  # 2 added run, seed, mask_ratio; 3 levels (compose=true); older files still read
 LOWER_IS_BETTER = set(METRIC_LOWER_IS_BETTER) | {"seconds_per_image"}
 
 
@@ -81,17 +84,13 @@ def _threshold(name: str, value: Any) -> float:
 
 def _matches(record: Mapping[str, Any], qualifiers: Sequence[str]) -> bool:
     fields = {str(record.get(k)) for k in ("model", "head", "run", "method", "perturbation")}
-    fields.add(f"{record.get('perturbation')}={_fmt_level(record.get('level'))}")
+    fields.add(f"{record.get('perturbation')}={level_text(record)}")
     return all(q in fields for q in qualifiers)
 
 
 def run_of(record: Mapping[str, Any]) -> str:
     """The evaluated checkpoint's name: ``run`` (``head`` in version-1 files)."""
     return str(record.get("run") or record["head"])
-
-
-def _fmt_level(level: Any) -> str:
-    return f"{float(level):g}" if isinstance(level, (int, float)) else str(level)
 
 
 def check_gates(records: Sequence[Mapping[str, Any]], gates: Mapping[str, Any]) -> list[str]:
@@ -120,7 +119,7 @@ def check_gates(records: Sequence[Mapping[str, Any]], gates: Mapping[str, Any]) 
                         run_of(r),
                         r.get("method") or "",
                         r["perturbation"],
-                        _fmt_level(r["level"]),
+                        level_text(r),
                     )
                     if x != ""
                 )
@@ -144,7 +143,7 @@ def _why_no_match(records: Sequence[Mapping[str, Any]], metric: str, qualifiers:
     def values(*keys: str) -> str:
         return ", ".join(sorted({str(r.get(k)) for r in of_metric for k in keys if r.get(k) is not None}))
 
-    levels = sorted({f"{r['perturbation']}={_fmt_level(r['level'])}" for r in of_metric})
+    levels = sorted({f"{r['perturbation']}={level_text(r)}" for r in of_metric})
     return (
         f"no {metric} result has {', '.join(unknown)}; this run has models {values('model')}, "
         f"heads/runs {values('head', 'run')}, methods {values('method') or 'none'}, "
@@ -191,6 +190,13 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
         r.setdefault("run", r.get("head"))
         r.setdefault("seed", None)
         r.setdefault("mask_ratio", None)
+        r.setdefault("levels", None)
+        if isinstance(r.get("level"), str):  # version 2's compose=true level "0.01+30": numbers, as now
+            try:
+                r["levels"] = [float(v) for v in r["level"].split("+")]
+                r["level"] = r["levels"][0]
+            except ValueError:
+                pass
     return records
 
 

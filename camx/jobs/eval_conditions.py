@@ -25,6 +25,16 @@ class Condition:
     noise_space: str = DEFAULT_NOISE_SPACE  #: perturb.noise.space: the units of the noise variance
 
     @property
+    def first_level(self) -> float:
+        """The record's ``level``: the level, a composed chain's first step's (``compose=true``)."""
+        return float(self.steps[0][1]) if len(self.steps) > 1 else float(self.level)
+
+    @property
+    def levels(self) -> list[float] | None:
+        """The record's ``levels``: each step's level of a composed chain; None for one perturbation."""
+        return [float(v) for _, v in self.steps] if len(self.steps) > 1 else None
+
+    @property
     def geometric(self) -> bool:
         return any(kind in P.GEOMETRIC for kind, _ in self.steps)
 

@@ -252,10 +252,10 @@ class Accumulator:
     """Per-image values per (checkpoint, method, condition, metric), summarised into records."""
 
     def __init__(self) -> None:
-        self.values: dict[tuple[str, str | None, str, Any, str], list[float]] = defaultdict(list)
+        self.values: dict[tuple[str, str | None, Condition, str], list[float]] = defaultdict(list)
 
     def add(self, label: str, method: str | None, cond: Condition, metric: str, values: torch.Tensor) -> None:
-        self.values[(label, method, cond.name, cond.level, metric)] += values.detach().float().cpu().tolist()
+        self.values[(label, method, cond, metric)] += values.detach().float().cpu().tolist()
 
     def score(
         self, table: Mapping[str, Callable[[Scoring], Scores]], s: Scoring, label: str, method: str | None
@@ -267,7 +267,7 @@ class Accumulator:
 
     def records(self, models: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
         out = []
-        for (label, method, cond, level, metric), vals in self.values.items():
+        for (label, method, cond, metric), vals in self.values.items():
             s = M.metric_ci(metric, vals)
             if s.n == 0:
                 continue
@@ -281,8 +281,9 @@ class Accumulator:
                     "mask_ratio": info.get("mask_ratio"),
                     "checkpoint": info["path"],
                     "method": method,
-                    "perturbation": cond,
-                    "level": level,
+                    "perturbation": cond.name,
+                    "level": cond.first_level,
+                    "levels": cond.levels,
                     "metric": metric,
                     "value": s.mean,
                     "ci_low": s.ci_low,

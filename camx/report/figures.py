@@ -11,6 +11,7 @@ from camx import figures
 from camx.metrics.severity import PAPER_PLAIN_CONFIDENCE, crossing
 from camx.options.model import HEADS
 from camx.options.perturb import CORRUPTIONS
+from camx.report.tables import level_text
 from camx.results import run_of
 
 # Sensors 2023 §3.1, Fig. 3: true-class confidence of ResNet50 under noise (the only numbers the paper gives)
@@ -118,7 +119,7 @@ def mask_ratio_figure(records: Sequence[Mapping[str, Any]], out_dir: Path) -> li
             or r["metric"] not in ("accuracy", "confidence", "pointing_game")
         ):
             continue
-        cond = "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {r['level']}"
+        cond = "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {level_text(r)}"
         name = f"{r['metric']} ({cond})" + (f" {r['method']}" if r.get("method") else "")
         series.setdefault(name, []).append((float(r["mask_ratio"]), r["value"], r["ci_low"], r["ci_high"]))
     if not any(len({x for x, *_ in v}) > 1 for v in series.values()):

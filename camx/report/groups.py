@@ -14,7 +14,7 @@ from typing import Any
 
 from camx.metrics import mean_ci
 from camx.options.metrics import RANGES
-from camx.report.tables import Cell
+from camx.report.tables import Cell, level_text
 
 HEAD_ORDER = ("plain", "plain+noise", "attention", "dropout", "dropkey")
 BASELINES = ("random", "center", "sobel")  #: the registry's baselines (tests/test_cam_explain.py checks)
@@ -63,7 +63,7 @@ def level(r: Record) -> float:
 
 def cond(r: Record) -> str:
     """``clean`` or ``noise 0.5``."""
-    return "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {r['level']:g}"
+    return "clean" if r["perturbation"] == "none" else f"{r['perturbation']} {level_text(r)}"
 
 
 def cond_order(records: Iterable[Record]) -> list[str]:

@@ -54,13 +54,18 @@ class Cell:
         return f"{self.value:.{digits}f} ± {half:.{digits}f}"
 
 
-def _fmt_level(level: Any) -> str:
+def level_text(r: Mapping[str, Any]) -> str:
+    """A record's level as shown and matched: ``0.6``; a composed chain's (``levels``) ``0.01+30``."""
+    levels = r.get("levels")
+    if levels:
+        return "+".join(f"{float(v):g}" for v in levels)
+    level = r.get("level")
     return f"{float(level):g}" if isinstance(level, (int, float)) else str(level)
 
 
 def _key(r: Mapping[str, Any]) -> tuple[str, ...]:
     run = str(r.get("run") or r["head"])
-    return (str(r["model"]), run, r.get("method") or "—", str(r["perturbation"]), _fmt_level(r["level"]))
+    return (str(r["model"]), run, r.get("method") or "—", str(r["perturbation"]), level_text(r))
 
 
 def ci_table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
