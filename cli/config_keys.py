@@ -88,6 +88,12 @@ def first_value(override: str) -> str:
     return f"{parsed.get_key_element()}={next(iter(parsed.sweep_string_iterator()))}"
 
 
+def task_overrides(cfg: DictConfig) -> list[str]:
+    """The command's overrides (``hydra.overrides.task``) as typed: ``model.arch=${x}`` is not resolved."""
+    node = OmegaConf.select(cfg, "hydra.overrides.task", default=None)
+    return [str(o) for o in OmegaConf.to_container(node, resolve=False)] if node is not None else []
+
+
 def check_added_keys(task: str, cfg: DictConfig) -> None:
     """Refuse a ``+key=VALUE`` / ``++key=VALUE`` override (in ``hydra.overrides.task``) whose key no
     camx ``task`` job reads, naming the key of that name it reads when there is one."""
@@ -97,7 +103,7 @@ def check_added_keys(task: str, cfg: DictConfig) -> None:
 
     dataset = OmegaConf.select(cfg, "dataset.name", default=None)
     known = list(keys_for(task, None if dataset is None else str(dataset)))
-    for override in OmegaConf.select(cfg, "hydra.overrides.task", default=None) or []:
+    for override in task_overrides(cfg):
         item = str(override)
         if not item.startswith("+"):
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from camx.cli.config_keys import task_overrides
 from omegaconf import DictConfig, OmegaConf
 
 from camx.errors import ConfigError
@@ -30,7 +31,7 @@ def job_overrides(cfg: DictConfig, config_loader: Any) -> list[list[str]] | None
         return None
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()]
-    arguments += [str(o) for o in cfg.hydra.overrides.task]
+    arguments += task_overrides(cfg)
     parsed = OverridesParser.create(config_loader=config_loader).parse_overrides(arguments)
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
