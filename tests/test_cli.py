@@ -75,6 +75,7 @@ def test_eval_noise_writes_long_format_metrics(trained: Path) -> None:
         "method",
         "perturbation",
         "level",
+        "levels",
         "metric",
         "value",
         "ci_low",
@@ -82,6 +83,7 @@ def test_eval_noise_writes_long_format_metrics(trained: Path) -> None:
         "n",
     }
     assert all(set(r) == keys for r in records)
+    assert all(r["levels"] is None for r in records)  # set only on compose=true chains
     heads = {r["head"] for r in records}
     assert heads == {"plain", "dropkey"}
     assert all(r["run"] == r["head"] and r["seed"] == 0 for r in records)  # latest checkpoint of each head
