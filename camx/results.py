@@ -158,10 +158,14 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_metrics(
-    run_dir: Path, records: Sequence[Mapping[str, Any]], config: Any, skipped: Mapping[str, str] | None = None
+    run_dir: Path,
+    records: Sequence[Mapping[str, Any]],
+    config: Any,
+    skipped: Mapping[str, str] | Sequence[Mapping[str, Any]] | None = None,
 ) -> list[Path]:
     """Write ``metrics.json`` (schema, config, records, and ``skipped_images``: the input images left out as
-    unreadable, each with its reason), ``metrics.csv`` and ``metrics.md`` atomically."""
+    unreadable, each with its reason; given as path → reason, or as entries such as a sweep report's
+    ``{path, reason, jobs}``), ``metrics.csv`` and ``metrics.md`` atomically."""
     run_dir = Path(run_dir)
     clean = [{k: _json_safe(r.get(k)) for k in FIELDS} for r in records]
     doc = {
@@ -169,7 +173,11 @@ def write_metrics(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config,
         "records": clean,
-        "skipped_images": [{"path": path, "reason": why} for path, why in (skipped or {}).items()],
+        "skipped_images": (
+            [{"path": path, "reason": why} for path, why in skipped.items()]
+            if isinstance(skipped, Mapping)
+            else [dict(s) for s in skipped or []]
+        ),
     }
     paths = [run_dir / "metrics.json", run_dir / "metrics.csv", run_dir / "metrics.md"]
     atomic_write_text(paths[0], json.dumps(doc, indent=1) + "\n")

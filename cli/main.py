@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from camx.cli import args, render, tasks
@@ -282,6 +283,14 @@ def report(
     ),
 ) -> None:
     """Aggregate the eval runs of a sweep into one table (metrics.md/json/csv), the figures and report.html."""
+    overrides = [d for d in dirs if "=" in d and not Path(d).exists()]
+    if overrides:
+        render.error(
+            f"camx report takes no config overrides (got {', '.join(overrides)}): it draws the figures with "
+            "the sweep jobs' own figure settings (.hydra/config.yaml of each job); set them on the sweep, "
+            "e.g. camx eval -m ... figure.format=pdf"
+        )
+        raise typer.Exit(2)
     if len(dirs) > 1 and not results:
         render.error(f"got {len(dirs)} dirs; pass one sweep dir (several only with --results)")
         raise typer.Exit(2)

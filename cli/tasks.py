@@ -286,7 +286,12 @@ def report(sweep_dir: str, out: str | None) -> None:
     from camx.report.sweep import build_report
     from camx.results import summary_rows
 
-    result = build_report(Path(sweep_dir), Path(out) if out else None)
+    try:
+        result = build_report(Path(sweep_dir), Path(out) if out else None)
+    except OSError as exc:  # the file system refused a write (disk full, quota, read-only)
+        if exc.errno not in IO_ERRNOS:
+            raise
+        raise storage_error(exc, exc.filename, "cannot write the report") from None
     cols, rows = summary_rows(result.records)
     render.table(f"report of {sweep_dir}", cols, rows)
     for path in result.written:

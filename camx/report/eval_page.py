@@ -31,14 +31,14 @@ def write_report(
         command=command_of(run_dir, "eval"),
         machine=machine_summary(),
         config=config,
-        notes=[f"{len(result.skipped)} unreadable image(s) left out: {_listed(result.skipped)}"]
+        notes=[f"{len(result.skipped)} unreadable image(s) left out: {listed_skipped(result.skipped)}"]
         if result.skipped
         else [],
     )
     return [page]
 
 
-def _listed(skipped: Mapping[str, str], most: int = 5) -> str:
+def listed_skipped(skipped: Mapping[str, str], most: int = 5) -> str:
     """The first ``most`` skipped images with their reasons, and how many more."""
     shown = [f"{Path(p).name} ({why})" for p, why in list(skipped.items())[:most]]
     more = len(skipped) - len(shown)

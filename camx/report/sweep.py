@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from camx import figures
-from camx.errors import DataError, plural
+from camx.errors import ConfigError, DataError, plural, storage_error
+from camx.paths import check_output_root, check_writable
 from camx.report.figures import mask_ratio_figure, noise_figures, paper_setting
 from camx.report.sweep_labels import job_labels, job_overrides
 from camx.results import read_metrics, run_of, write_metrics
@@ -27,6 +28,8 @@ class ReportResult:
     records: list[dict[str, Any]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    #: the jobs' unreadable images, one entry per path: ``{path, reason, jobs}``
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _job_config(job_dirs: list[Path]) -> dict[str, Any]:
@@ -71,6 +74,7 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
     if not sweep_dir.is_dir():
         raise DataError(f"{sweep_dir}: no such folder; pass a multirun dir such as outputs/multirun/<date>")
     out = out or sweep_dir / "report"
+    _check_out(out)
     result = ReportResult()
     job_dirs = sorted({p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")} - {out})
     per_job = _read_jobs(job_dirs, result)
@@ -86,9 +90,16 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
             f"{sweep_dir}: no metrics.json found below it; `camx report` aggregates `camx eval` runs "
             "(e.g. camx eval -m model.arch=resnet50,vgg16)"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # /proc/x: the parent exists, but the file system makes no folder there
+        raise storage_error(exc, out, "cannot create the report folder") from None
+    result.skipped = _skipped_images(list(per_job))
     result.written += write_metrics(
-        out, result.records, {"sweep_dir": str(sweep_dir), "jobs": len(per_job), "missing": result.missing}
+        out,
+        result.records,
+        {"sweep_dir": str(sweep_dir), "jobs": len(per_job), "missing": result.missing},
+        result.skipped,
     )
     jobs_cfg = _job_config(list(per_job))
     with figures.settings(jobs_cfg):  # the jobs' figure.dpi / figure.format
@@ -97,6 +108,20 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
         result.written += mask_ratio_figure(result.records, out)
     result.written.append(_page(sweep_dir, out, result, [j / "gallery" for j in job_dirs]))
     return result
+
+
+def _check_out(out: Path) -> None:
+    """Refuse ``--out`` before any work, as explain/eval refuse their ``outputs_dir``: the file-system
+    root (exit 2), a file on the way (exit 2), a folder that cannot be written (exit 3)."""
+    try:
+        check_output_root(out, "--out")
+    except ConfigError:
+        raise ConfigError(
+            f"--out {out} is the file-system root (or no usable path): the report would write metrics.json, "
+            "metrics.csv, metrics.md, figures and report.html there; pass a folder below the root, "
+            "or leave --out out for SWEEP_DIR/report"
+        ) from None
+    check_writable(out, "--out")
 
 
 def _read_jobs(job_dirs: list[Path], result: ReportResult) -> dict[Path, list[dict[str, Any]]]:
@@ -112,6 +137,24 @@ def _read_jobs(job_dirs: list[Path], result: ReportResult) -> dict[Path, list[di
         except (OSError, ValueError, KeyError) as exc:
             result.missing.append(f"{job}: unreadable metrics.json ({type(exc).__name__})")
     return per_job
+
+
+def _skipped_images(job_dirs: list[Path]) -> list[dict[str, Any]]:
+    """The ``skipped_images`` of every job's ``metrics.json``, one entry per image path with the jobs
+    that left it out (the jobs of a sweep usually read the same folder)."""
+    import json
+
+    by_path: dict[str, dict[str, Any]] = {}
+    for job in job_dirs:
+        try:
+            entries = json.loads((job / "metrics.json").read_text()).get("skipped_images") or []
+        except (OSError, ValueError, AttributeError):
+            continue
+        for entry in entries:
+            path = str(entry.get("path"))
+            item = by_path.setdefault(path, {"path": path, "reason": entry.get("reason"), "jobs": []})
+            item["jobs"].append(job.name)
+    return list(by_path.values())
 
 
 def _labelled(per_job: Mapping[Path, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -151,5 +194,16 @@ def _page(sweep_dir: Path, out: Path, result: ReportResult, gallery_dirs: list[P
         tiles=galleries(d for d in gallery_dirs if d.is_dir()),
         command=f"camx report {sweep_dir}",
         machine=machine_summary(),
-        notes=[f"missing: {m}" for m in result.missing],
+        notes=[f"missing: {m}" for m in result.missing] + _skipped_note(result.skipped),
     )
+
+
+def _skipped_note(skipped: list[dict[str, Any]]) -> list[str]:
+    """report.html's line on the unreadable images the jobs left out (none: no line)."""
+    from camx.report.eval_page import listed_skipped
+
+    if not skipped:
+        return []
+    jobs = sorted({j for s in skipped for j in s["jobs"]}, key=lambda j: (len(j), j))
+    listed = listed_skipped({s["path"]: str(s["reason"]) for s in skipped})
+    return [f"{len(skipped)} unreadable image(s) left out (jobs {', '.join(jobs)}): {listed}"]
