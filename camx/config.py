@@ -6,6 +6,7 @@ importing torch or torchvision (``tests/test_cli.py`` checks that).
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from collections.abc import Mapping
 from typing import Any
@@ -185,6 +186,7 @@ def _check_gate(cfg: Mapping[str, Any], key: str) -> None:
     why = unscored(metric, cfg)
     if why:
         raise ConfigError(f"--fail-under {key}: this eval scores no {metric}: {why}, or drop the gate")
+    _check_qualifiers(cfg, key, [q for q in qualifiers if q not in HEADS], metric)
     heads = [q for q in qualifiers if q in HEADS]
     pretrained = pretrained_source(cfg)
     if heads and pretrained is not None:
@@ -197,3 +199,52 @@ def _check_gate(cfg: Mapping[str, Any], key: str) -> None:
         raise ConfigError(
             f"--fail-under {key}: heads=[{','.join(map(str, wanted))}] leaves out {heads[0]}; add it to heads or drop the gate"
         )
+
+
+def _run_conditions(cfg: Mapping[str, Any]) -> list[str]:
+    """The perturbation names of an eval's records: ``none`` (clean), then each kind (``a+b`` composed)."""
+    kinds = [kind for kind, _ in perturbation_grid(cfg.get("perturb")) if kind != "none"]
+    return ["none", *(["+".join(kinds)] if cfg.get("compose") and len(kinds) > 1 else kinds)]
+
+
+def _check_qualifiers(cfg: Mapping[str, Any], key: str, qualifiers: list[str], metric: str) -> None:
+    """Refuse a gate's method or perturbation qualifier the config already rules out: a method not among
+    ``methods``/``baselines``, a perturbation not among the run's conditions, a wrong case or a near typo
+    of either, a method on a metric scored per model (accuracy, confidence: their records have no method)."""
+    from camx.options.cam import builtin_methods
+    from camx.options.metrics import PREDICTION
+
+    methods = methods_of(cfg) + [str(b) for b in cfg.get("baselines") or []]
+    conds = _run_conditions(cfg)
+    arch = str((cfg.get("model") or {}).get("arch", ""))
+    gate = f"--fail-under {key}"
+    for q in qualifiers:
+        name = q.split("=", 1)[0]
+        if name in conds or q == arch:
+            continue
+        if q in methods and metric in PREDICTION:
+            raise ConfigError(
+                f"{gate}: {metric} is scored once per model and condition, not per CAM method (its "
+                f"records have method null); drop {q}. from the gate"
+            )
+        if q in methods:
+            continue
+        if q in builtin_methods():
+            raise ConfigError(
+                f"{gate}: methods=[{','.join(methods_of(cfg))}] and baselines leave out {q}; "
+                "add it to methods or drop the gate"
+            )
+        if name in KINDS:
+            raise ConfigError(
+                f"{gate}: {name} is not among this run's conditions ({', '.join(conds)}); "
+                f"add it to perturb or drop the gate"
+            )
+        names = [*methods, *conds, *builtin_methods(), *KINDS]
+        close = [n for n in names if n.casefold() == name.casefold()]
+        close = close or difflib.get_close_matches(name, [*methods, *conds], n=1, cutoff=0.75)
+        close = close or difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+        if close:
+            raise ConfigError(
+                f"{gate}: {q} is no method or perturbation of this run (methods {', '.join(methods)}; "
+                f"conditions {', '.join(conds)}); did you mean {close[0]}?"
+            )

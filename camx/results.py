@@ -31,7 +31,7 @@ from typing import Any
 
 from camx.atomic import atomic_write_text
 from camx.errors import ConfigError
-from camx.options.metrics import LOCALISATION, METRICS
+from camx.options.metrics import LOCALISATION, METRICS, PREDICTION
 from camx.options.metrics import LOWER_IS_BETTER as METRIC_LOWER_IS_BETTER
 from camx.report import markdown as md
 from camx.report.tables import ci_table, level_text, value_rows
@@ -144,10 +144,13 @@ def _why_no_match(records: Sequence[Mapping[str, Any]], metric: str, qualifiers:
         return ", ".join(sorted({str(r.get(k)) for r in of_metric for k in keys if r.get(k) is not None}))
 
     levels = sorted({f"{r['perturbation']}={level_text(r)}" for r in of_metric})
+    methods = f"methods {values('method') or 'none'}"
+    if metric in PREDICTION:  # scored per model and condition: these records have method null by design
+        scored = sorted({str(r["method"]) for r in records if r.get("method")})
+        methods = f"no method ({metric} records are per model, method null; the run's CAM methods: {', '.join(scored) or 'none'})"
     return (
         f"no {metric} result has {', '.join(unknown)}; this run has models {values('model')}, "
-        f"heads/runs {values('head', 'run')}, methods {values('method') or 'none'}, "
-        f"perturbations {', '.join(levels)}"
+        f"heads/runs {values('head', 'run')}, {methods}, perturbations {', '.join(levels)}"
     )
 
 

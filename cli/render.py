@@ -89,3 +89,46 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     for r in rows:
         t.add_row(*[f"{v:.3f}" if isinstance(v, float) else ("—" if v is None else str(v)) for v in r])
     console.print(t)
+
+
+#: shorter console headers for the long metric ids (metrics.json/csv/md keep the ids)
+_SHORT = {
+    "confidence_pred": "conf_pred",
+    "average_drop": "avg_drop",
+    "increase_in_confidence": "incr_conf",
+    "deletion_auc": "del_auc",
+    "insertion_auc": "ins_auc",
+    "pointing_game": "pointing",
+    "energy_pointing_game": "energy_pg",
+    "stability_pearson": "stab_r",
+    "stability_ssim": "stab_ssim",
+    "max_sensitivity": "max_sens",
+    "avg_sensitivity": "avg_sens",
+}
+#: the row keys shown once in the title when every row has the same one
+_SHARED = ("model", "head", "perturbation", "level")
+
+
+def metrics_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """The metric pivot (:func:`camx.results.summary_rows`) readable at 200 columns: a row key every row
+    shares (model, head, perturbation, level) goes into the title, long metric ids get short headers
+    (a key line under the table names them), and no cell is cut: long names fold onto a second line."""
+    cols = list(columns)
+    shared = [c for c in _SHARED if c in cols and rows and len({str(r[cols.index(c)]) for r in rows}) == 1]
+    keep = [i for i, c in enumerate(cols) if c not in shared]
+    said = " · ".join(f"{c} {rows[0][cols.index(c)]}" for c in shared)
+    t = Table(title=f"{title}: {said}" if said else title, title_justify="left")
+    for i in keep:
+        left = cols[i] in ("model", "head", "method", "perturbation")
+        t.add_column(_SHORT.get(cols[i], cols[i]), justify="left" if left else "right", overflow="fold")
+    for r in rows:
+        t.add_row(
+            *[
+                f"{r[i]:.3f}" if isinstance(r[i], float) else ("—" if r[i] is None else str(r[i]))
+                for i in keep
+            ]
+        )
+    console.print(t)
+    short = [f"{_SHORT[cols[i]]} = {cols[i]}" for i in keep if cols[i] in _SHORT]
+    if short:
+        console.print(f"[dim]{' · '.join(short)}[/]")

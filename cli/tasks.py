@@ -246,7 +246,7 @@ def _eval(cfg: DictConfig, run_dir: Path) -> None:
 
     result = evaluate(cfg, run_dir, render.RichReporter())
     cols, rows = summary_rows(result.records)
-    render.table("evaluation (mean, 95% CI in metrics.json)", cols, rows)
+    render.metrics_table("evaluation (mean, 95% CI in metrics.json)", cols, rows)
     for path in result.written:
         render.console.print(f"wrote {path}")
     render.console.print(
@@ -293,7 +293,7 @@ def report(sweep_dir: str, out: str | None) -> None:
             raise
         raise storage_error(exc, exc.filename, "cannot write the report") from None
     cols, rows = summary_rows(result.records)
-    render.table(f"report of {sweep_dir}", cols, rows)
+    render.metrics_table(f"report of {sweep_dir}", cols, rows)
     for path in result.written:
         render.console.print(f"wrote {path}")
     for line in result.missing:

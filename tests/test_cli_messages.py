@@ -181,11 +181,9 @@ def test_eval_on_a_small_folder_says_the_split_is_empty_then_gates_say_what_the_
     line = _one_error(res, 2, "3 images found in 2 class folders, but the test split is empty")
     assert "dataset.ratios=[0.8,0.1,0.1]" in line and "pass 'dataset.ratios=[0,0,1]'" in line
     every = [*args, "dataset.ratios=[0,0,1]", "perturb=none", "figures=false", "average_drop=false"]
-    res = camx(*every, "faithfulness_steps=0", "--fail-under", "scorecam.complexity=1", cwd=tmp_path, env=ENV)
-    line = _one_error(
-        res, 1, "error: fail-under: scorecam.complexity: no result matches: no complexity result"
-    )
-    assert "has scorecam; this run has models timm/tf_efficientnet_lite0" in line
+    res = camx(*every, "faithfulness_steps=0", "--fail-under", "other.complexity=1", cwd=tmp_path, env=ENV)
+    line = _one_error(res, 1, "error: fail-under: other.complexity: no result matches: no complexity result")
+    assert "has other; this run has models timm/tf_efficientnet_lite0" in line
     assert "methods center, gradcam, random" in line
 
 

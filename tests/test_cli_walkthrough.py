@@ -63,3 +63,36 @@ def test_report_keeps_the_jobs_skipped_images(
     (skipped,) = json.loads((out / "metrics.json").read_text())["skipped_images"]
     assert skipped["path"].endswith("tabby/broken.jpg") and skipped["jobs"] == ["0", "1"]
     assert "1 unreadable image(s) left out (jobs 0, 1): broken.jpg" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("gate", "needle"),
+    [
+        ("layercam.stability_pearson=0.5", "methods=[gradcam] and baselines leave out layercam"),
+        ("fogg.accuracy=0.5", "fogg is no method or perturbation of this run"),
+        ("Gradcam.complexity=1", "did you mean gradcam?"),
+        ("blur.accuracy=0.5", "blur is not among this run's conditions (none)"),
+        ("gradcam.accuracy=0.5", "accuracy is scored once per model and condition, not per CAM method"),
+    ],
+)
+def test_gate_qualifiers_the_config_rules_out_are_refused_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gate: str, needle: str
+) -> None:
+    args = ["eval", *_lite0(), *EVAL, f"dataset.root={tmp_path / 'none'}", "--fail-under", gate]
+    res = _invoke(tmp_path, monkeypatch, *args)
+    _one_error(res, 2, needle)
+    assert "run dir:" not in res.stdout and not (tmp_path / "outputs").exists()
+
+
+def test_a_gate_no_record_matches_says_accuracy_has_no_method_and_the_table_is_whole(
+    sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Post-run, ``accuracy`` records carry no method by design: the line says so, and names the run's
+    CAM methods instead of "methods none"."""
+    args = ["eval", *_lite0(), *EVAL, f"dataset.root={sweep.parent / 'photos'}", "dataset.image_size=64"]
+    res = _invoke(tmp_path, monkeypatch, *args, "figures=false", "--fail-under", "other.accuracy=0.5")
+    line = _one_error(res, 1, "no accuracy result has other")
+    assert "no method (accuracy records are per model, method null; the run's CAM methods: gradcam)" in line
+    # the console table at 200 columns: the shared model in its title, no name cut to "…"
+    assert "evaluation (mean, 95% CI in metrics.json): model timm/tf_efficientnet_lite0" in res.stdout
+    assert "…" not in res.stdout and "incr_conf = increase_in_confidence" in res.stdout
