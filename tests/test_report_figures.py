@@ -46,3 +46,20 @@ def test_noise_figure_marks_vstar_of_the_plain_head(tmp_path: Path) -> None:
     assert [p.name for p in written] == ["fig3_confidence_vs_noise.png", "fig3b_accuracy_vs_noise.png"]
     assert all(p.stat().st_size > 1000 for p in written)
     assert plain_vstar([r for r in records if r["head"] != "plain"]) is None
+
+
+def test_faithfulness_bars_title_wraps_before_the_citation_only() -> None:
+    """The Table 1 title keeps "Average Drop, lower is better, and Increase in Confidence" on one line."""
+    import matplotlib.pyplot as plt
+
+    from camx.report.figures import faithfulness_bars
+
+    base = {"perturbation": "none", "level": 0.0, "model": "m", "head": "plain", "run": "plain"}
+    records = [
+        {**base, "metric": m, "method": "gradcam", "value": v, "ci_low": None, "ci_high": None}
+        for m, v in (("average_drop", 30.0), ("increase_in_confidence", 20.0))
+    ]
+    fig = faithfulness_bars(records, ["plain"])
+    lines = fig._suptitle.get_text().split("\n")
+    plt.close(fig)
+    assert lines[0] == "Average Drop, lower is better, and Increase in Confidence", lines

@@ -281,5 +281,5 @@ def faithfulness_bars(records: Sequence[Mapping[str, Any]], heads: Sequence[str]
     return figures.bars(
         groups,
         ylabel="%",
-        title="Average Drop (lower is better) and Increase in Confidence (cf. IEEE Access 2024 Table 1)",
+        title="Average Drop, lower is better, and Increase in Confidence (cf. IEEE Access 2024 Table 1)",
     )
