@@ -96,3 +96,11 @@ def test_a_gate_no_record_matches_says_accuracy_has_no_method_and_the_table_is_w
     # the console table at 200 columns: the shared model in its title, no name cut to "…"
     assert "evaluation (mean, 95% CI in metrics.json): model timm/tf_efficientnet_lite0" in res.stdout
     assert "…" not in res.stdout and "incr_conf = increase_in_confidence" in res.stdout
+
+
+def test_the_map_gallery_names_its_rows_by_file_and_spreads_over_the_classes(sweep: Path) -> None:
+    from camx.jobs.eval_examples import spread
+
+    assert spread([0, 0, 0, 1, 2, 1], 3) == [0, 3, 4] and spread([5, 5], 4) == [0, 1]
+    page = (sweep / "0" / "report.html").read_text()
+    assert "· espresso/0.jpg</td>" in page and "· tabby/0.jpg</td>" in page and " · #0</td>" not in page

@@ -60,6 +60,7 @@ from camx.data.datasets import build_dataset, resolve_image_size
 from camx.data.transforms import normalize, stats_of
 from camx.data.unreadable import SkipLog, drop_unreadable
 from camx.jobs.eval_conditions import Condition, Perturbed, conditions, perturb_all
+from camx.jobs.eval_examples import image_names, keep_examples
 from camx.jobs.eval_metrics import MAP_METRICS, PREDICTION_METRICS, Accumulator, Scoring, method_explainer
 from camx.jobs.explain import check_finite_logits, explain_checked
 from camx.jobs.models import class_index_map, load_for_job
@@ -70,8 +71,6 @@ from camx.results import write_metrics
 from camx.runs import resolve_checkpoints
 from camx.runtime import seed_everything, select_device
 
-EXAMPLES = 4  # images per condition kept for the heatmap figures
-
 
 @dataclass
 class EvalResult:
@@ -80,6 +79,7 @@ class EvalResult:
     examples: dict[tuple[str, str, str, Any], list[Any]] = field(default_factory=dict)
     seconds: float = 0.0
     skipped: dict[str, str] = field(default_factory=dict)  #: unreadable image path → reason (imagefolder)
+    names: dict[int, str] = field(default_factory=dict)  #: image number in the split → its file (imagefolder)
 
 
 # --- what is evaluated, and with which checkpoint --------------------------------------------------
@@ -194,7 +194,7 @@ def evaluate(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporter = S
     plan = _plan(cfg)
     dataset, subset = _eval_split(cfg)
     result, acc, log = EvalResult(), Accumulator(), SkipLog(reporter.note)
-    result.skipped = log.items
+    result.skipped, result.names = log.items, image_names(dataset)
     log.add_failures([dataset])
     models: dict[str, dict[str, Any]] = {}
     class_names = list(getattr(dataset, "classes", []))
@@ -336,28 +336,8 @@ def _score_batch(
             if not cond.steps:
                 clean[method] = maps
         if examples is not None:
-            _keep_examples(examples, ck.label, s, maps_of)
+            keep_examples(examples, ck.label, s, maps_of)
         reporter.advance(n, model=ck.label, condition=f"{cond.name} {cond.level}")
-
-
-def _keep_examples(
-    examples: dict[tuple[str, str, str, Any], list[Any]],
-    label: str,
-    s: Scoring,
-    maps_of: Mapping[str, torch.Tensor],
-) -> None:
-    """The first :data:`EXAMPLES` images of a condition, with each method's maps, for the figures."""
-    k = min(EXAMPLES, len(s.labels))
-    cond = s.cond
-    for method, maps in maps_of.items():
-        examples[(label, method, cond.name, cond.level)] = [
-            s.images[:k].cpu(),
-            maps[:k].cpu(),
-            s.probs[:k].cpu(),
-            s.labels[:k].cpu(),
-            None if s.masks is None else s.masks[:k].cpu(),
-        ]
-    examples.setdefault(("", "", cond.name, cond.level), [s.images[:k].cpu()])
 
 
 def _write_outputs(

@@ -21,7 +21,8 @@ def write_report(
 
     folder = run_dir / "gallery"
     if gallery:
-        write_gallery(result.examples, folder, lambda probs, label: caption(probs, label, class_names))
+        labelled = lambda probs, label: caption(probs, label, class_names)  # noqa: E731
+        write_gallery(result.examples, folder, labelled, names=result.names)
     page = run_page(
         run_dir / REPORT,
         title=f"camx eval — {run_dir.name}",

@@ -33,6 +33,7 @@ class Tile:
     image: int
     caption: str
     file: str  #: relative to the gallery folder
+    name: str = ""  #: the image's file (``class_folder/file``) where the eval knows it, else ""
 
 
 def mask_outline(mask: Any) -> np.ndarray:
@@ -74,21 +75,25 @@ def write_gallery(
     folder: Path,
     caption: Any,
     per_cell: int = IMAGES_PER_CELL,
+    names: Mapping[int, str] | None = None,
 ) -> list[Tile]:
-    """Write the tiles of ``examples[(run, method, condition, level)] = [x, maps, probs, labels, masks]``
-    into ``folder`` with ``index.json``; ``caption(probs_row, label)`` titles each tile."""
+    """Write the tiles of ``examples[(run, method, condition, level)] = [x, maps, probs, labels, masks,
+    keys]`` into ``folder`` with ``index.json``; ``caption(probs_row, label)`` titles each tile, ``names``
+    (image number in the split → file) names its row."""
     tiles: list[Tile] = []
     for (run, method, cond, level), item in examples.items():
         if not method:  # the images-only entries
             continue
         x, maps, probs, labels = item[:4]
         masks = item[4] if len(item) > 4 else None
+        keys = item[5] if len(item) > 5 else list(range(len(x)))
         for i in range(min(per_cell, len(x))):
             name = f"{len(tiles):04d}.png"
             png = tile_png(x[i], maps[i], None if masks is None else masks[i])
             atomic_write_bytes(folder / name, lambda fh, data=png: fh.write(data))
             text = caption(probs[i], int(labels[i]))
-            tiles.append(Tile(run, method, condition_name(cond, level), i, text, name))
+            file = (names or {}).get(int(keys[i]), "")
+            tiles.append(Tile(run, method, condition_name(cond, level), int(keys[i]), text, name, file))
     atomic_write_text(folder / "index.json", json.dumps([asdict(t) for t in tiles], indent=1) + "\n")
     return tiles
 

@@ -111,19 +111,19 @@ def gallery(tiles: Sequence[tuple[Tile, Path]]) -> str:
     for method in dict.fromkeys(t.method for t, _ in tiles):
         mine = [(t, p) for t, p in tiles if t.method == method]
         conds = list(dict.fromkeys(t.condition for t, _ in mine))
-        rows: dict[tuple[str, int], dict[str, tuple[Tile, Path]]] = {}
-        for t, p in mine:
-            rows.setdefault((t.run, t.image), {})[t.condition] = (t, p)
+        rows: dict[tuple[str, str], dict[str, tuple[Tile, Path]]] = {}
+        for t, p in mine:  # a row per image: its file where the eval knows it, else its number
+            rows.setdefault((t.run, t.name or f"#{t.image}"), {})[t.condition] = (t, p)
         head = "<th>run · image</th>" + "".join(f"<th>{esc(c)}</th>" for c in conds)
         body = []
         for (run, image), cells in rows.items():
-            tds = [f"<td>{esc(run)} · #{image}</td>"]
+            tds = [f"<td>{esc(run)} · {esc(image)}</td>"]
             for c in conds:
                 if c not in cells:
                     tds.append("<td></td>")
                     continue
                 t, p = cells[c]
-                alt = f"{method} {run} {c} #{image}"
+                alt = f"{method} {run} {c} {image}"
                 tds.append(
                     f'<td><img src="{data_uri(p.read_bytes())}" alt="{esc(alt)}"><small>{esc(t.caption)}</small></td>'
                 )
