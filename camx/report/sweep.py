@@ -6,6 +6,7 @@ missing jobs are listed (expected jobs come from the sweep's ``multirun.yaml``).
 
 from __future__ import annotations
 
+import errno
 import itertools
 import re
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from camx import figures
-from camx.errors import ConfigError, DataError, plural, storage_error
+from camx.errors import ConfigError, DataError, StorageError, plural, storage_error
 from camx.paths import check_output_root, check_writable
 from camx.report.figures import mask_ratio_figure, noise_figures, paper_setting
 from camx.report.sweep_labels import job_labels, job_overrides
@@ -93,7 +94,7 @@ def build_report(sweep_dir: Path, out: Path | None = None) -> ReportResult:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # /proc/x: the parent exists, but the file system makes no folder there
-        raise storage_error(exc, out, "cannot create the report folder") from None
+        raise _for_out(storage_error(exc, out, "cannot create the report folder")) from None
     result.skipped = _skipped_images(list(per_job))
     result.written += write_metrics(
         out,
@@ -121,7 +122,20 @@ def _check_out(out: Path) -> None:
             "metrics.csv, metrics.md, figures and report.html there; pass a folder below the root, "
             "or leave --out out for SWEEP_DIR/report"
         ) from None
-    check_writable(out, "--out")
+    try:
+        check_writable(out, "--out")
+    except StorageError as exc:
+        raise _for_out(exc) from None
+
+
+def _for_out(exc: StorageError) -> StorageError:
+    """A storage error's hint for ``--out`` rather than ``outputs_dir=``; ENOENT from mkdir below an
+    existing folder (``/proc/x``) said as such."""
+    text = str(exc).replace("set outputs_dir= to", "set --out to")
+    if exc.errno == errno.ENOENT:
+        text = text.replace("; check the disk and the folder's permissions", "")
+        text += "; the file system there allows no new folders: set --out to a writable folder"
+    return StorageError(text, exc.path, exc.errno)
 
 
 def _read_jobs(job_dirs: list[Path], result: ReportResult) -> dict[Path, list[dict[str, Any]]]:
