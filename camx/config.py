@@ -240,11 +240,11 @@ def _check_qualifiers(cfg: Mapping[str, Any], key: str, qualifiers: list[str], m
                 f"add it to perturb or drop the gate"
             )
         names = [*methods, *conds, *builtin_methods(), *KINDS]
-        close = [n for n in names if n.casefold() == name.casefold()]
+        close = [n for n in [*names, *HEADS] if n.casefold() == name.casefold()]
         close = close or difflib.get_close_matches(name, [*methods, *conds], n=1, cutoff=0.75)
         close = close or difflib.get_close_matches(name, names, n=1, cutoff=0.75)
         if close:
             raise ConfigError(
-                f"{gate}: {q} is no method or perturbation of this run (methods {', '.join(methods)}; "
+                f"{gate}: {q} is no method, head or perturbation of this run (methods {', '.join(methods)}; "
                 f"conditions {', '.join(conds)}); did you mean {close[0]}?"
             )

@@ -69,8 +69,9 @@ def test_report_keeps_the_jobs_skipped_images(
     ("gate", "needle"),
     [
         ("layercam.stability_pearson=0.5", "methods=[gradcam] and baselines leave out layercam"),
-        ("fogg.accuracy=0.5", "fogg is no method or perturbation of this run"),
+        ("fogg.accuracy=0.5", "fogg is no method, head or perturbation of this run"),
         ("Gradcam.complexity=1", "did you mean gradcam?"),
+        ("Dropkey.confidence=0.5", "did you mean dropkey?"),
         ("blur.accuracy=0.5", "blur is not among this run's conditions (none)"),
         ("gradcam.accuracy=0.5", "accuracy is scored once per model and condition, not per CAM method"),
     ],
