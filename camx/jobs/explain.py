@@ -14,7 +14,6 @@ raises a :class:`~camx.errors.CheckpointError` naming the checkpoint instead of 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from camx import figures
+from camx.cam.targets import class_index
 from camx.config import methods_of
 from camx.data.images import load_image_tensor, load_images
 from camx.data.inputs import ImageFailure, require_images
@@ -48,41 +48,13 @@ class ExplainResult:
     )  # (file, head, method) → (H, W)
 
 
-def resolve_target(target: Any, classes: Sequence[str]) -> int | None:
+def resolve_target(target: Any, classes: Sequence[str], key: str = "--target") -> int | None:
     """Unset (:func:`~camx.options.is_unset`) → None, the predicted class; an index or a class name → its
-    index, the name matched case-insensitively (else a ConfigError naming close classes)."""
+    index (:func:`camx.cam.targets.class_index`: exact case first, else the one case-insensitive match);
+    errors name ``key`` as the user gave it (``--target`` for explain, ``target`` for sanity)."""
     if is_unset(target):
         return None
-    text = str(target)
-    if text.lstrip("-").isdigit():
-        index = int(text)
-        if not 0 <= index < len(classes):
-            raise ConfigError(
-                f"--target {index} is out of range; the model has classes 0..{len(classes) - 1}"
-            )
-        return index
-    if text in classes:
-        return list(classes).index(text)
-    folded = [c.casefold() for c in classes]
-    if text.casefold() in folded:  # `Tabby` for tabby
-        return folded.index(text.casefold())
-    raise ConfigError(_not_a_class(text, classes))
-
-
-def _not_a_class(text: str, classes: Sequence[str]) -> str:
-    """One line for a ``--target`` name the model lacks: every class when there are few, else the close
-    names (case-insensitive) and the index range."""
-    head = f"--target {text!r} is not a class of this model"
-    if len(classes) <= 20:
-        return f"{head}; choose one of: {', '.join(classes)}"
-    folded = {c.casefold(): c for c in reversed(classes)}
-    close = [folded[c] for c in difflib.get_close_matches(text.casefold(), list(folded), n=3, cutoff=0.75)]
-    if close:
-        return f"{head}; did you mean {', '.join(close)}? (or give a class index 0..{len(classes) - 1})"
-    return (
-        f"{head} and no class name is close; give one of its {len(classes)} class names "
-        f"(e.g. {', '.join(classes[:3])}) or a class index 0..{len(classes) - 1}"
-    )
+    return class_index(str(target), classes, key)
 
 
 def explain_checked(

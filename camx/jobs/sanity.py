@@ -120,7 +120,7 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
         model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})"
     )
     classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
-    target = resolve_target(cfg.get("target"), classes)
+    target = resolve_target(cfg.get("target"), classes, "target")
     size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
     images = load_images(files, size, max_pixels=int(cfg["max_pixels"]))[1] if files else None
     if n_data:
