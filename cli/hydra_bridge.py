@@ -70,7 +70,7 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("camx_uid", run_uid, use_cache=True)
     if not OmegaConf.has_resolver("camx_slug"):  # a value as one path component: timm/vit_b → timm-vit_b
         OmegaConf.register_new_resolver("camx_slug", lambda v: str(v).replace("/", "-").replace(":", "-"))
-    if not OmegaConf.has_resolver("camx_head"):  # the run dir's head: "pretrained" for another library's model
+    if not OmegaConf.has_resolver("camx_head"):  # run dirs: "pretrained" for another library's model
         OmegaConf.register_new_resolver("camx_head", _run_head)
 
 

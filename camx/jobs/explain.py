@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from camx import figures
 from camx.cam.targets import class_index
 from camx.config import methods_of
+from camx.data.fit import crop_box
 from camx.data.images import load_image_tensor, load_images
 from camx.data.inputs import ImageFailure, require_images
 from camx.data.transforms import normalize
@@ -176,7 +177,9 @@ def _explain_chunk(
     decoded: dict[int, tuple[list[Path], torch.Tensor | None, list[Any]]] = {}
     for job in models:
         if job.size not in decoded:
-            decoded[job.size] = load_images(chunk, job.size, max_pixels=int(cfg["max_pixels"]))
+            decoded[job.size] = load_images(
+                chunk, job.size, max_pixels=int(cfg["max_pixels"]), resize=resize_mode(cfg)
+            )
         ok, images, failed = decoded[job.size]
         if job is models[0]:  # the primary model's decoding failures are the run's
             result.failures += failed
@@ -201,13 +204,29 @@ def _explain_chunk(
             reporter.advance(len(ok), model=job.label, method=method)
 
 
+def resize_mode(cfg: Mapping[str, Any]) -> str:
+    """``dataset.resize``: how explain/sanity bring a photo to the input size (:mod:`camx.data.fit`)."""
+    return str((cfg.get("dataset") or {}).get("resize") or "stretch")
+
+
 def photo_view(
-    path: str | Path, maps: Sequence[torch.Tensor], *, max_side: int, max_pixels: int
+    path: str | Path,
+    maps: Sequence[torch.Tensor],
+    *,
+    max_side: int,
+    max_pixels: int,
+    resize: str = "stretch",
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The photo at its own resolution (downscaled to at most ``max_side`` px on its long side) and the
-    maps, computed at the model's input size, upsampled onto it (bilinear). The model saw the photo
-    resized to its input size without cropping, so every map pixel lands on the pixels it explains."""
+    maps, computed at the model's input size, upsampled onto it (bilinear). The photo is the region the
+    model saw (``resize=crop``: its centre crop, :func:`camx.data.fit.crop_box`), so every map pixel
+    lands on the pixels it explains."""
     photo = load_image_tensor(path, None, max_pixels=max_pixels)
+    if maps:
+        top, left, ch, cw = crop_box(
+            int(photo.shape[-2]), int(photo.shape[-1]), tuple(maps[0].shape[-2:]), resize
+        )
+        photo = photo[:, top : top + ch, left : left + cw]
     h, w = (int(v) for v in photo.shape[-2:])
     scale = min(1.0, max_side / max(h, w))
     hw = (max(1, round(h * scale)), max(1, round(w * scale)))
@@ -248,7 +267,9 @@ def _write_figures(
         used.add(stem)
         image, maps = originals[key], [result.maps[(key, label, m)] for label in checkpoints for m in methods]
         if view == "photo":
-            image, maps = photo_view(f, maps, max_side=max_side, max_pixels=int(cfg["max_pixels"]))
+            image, maps = photo_view(
+                f, maps, max_side=max_side, max_pixels=int(cfg["max_pixels"]), resize=resize_mode(cfg)
+            )
         shown = dict(zip([(label, m) for label in checkpoints for m in methods], maps))
         grid_cells: dict[str, dict[str, tuple[torch.Tensor, str]]] = {m: {} for m in methods}
         for label in checkpoints:
