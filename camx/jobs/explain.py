@@ -239,6 +239,12 @@ def photo_view(
     return photo.clamp(0, 1), resized
 
 
+def _smoothing(cfg: Mapping[str, Any]) -> str:
+    """`` · cam.eigen_smooth=true, cam.aug_smooth=true`` (those on) for the figure's title, else empty."""
+    on = [f"cam.{k}=true" for k in ("eigen_smooth", "aug_smooth") if (cfg.get("cam") or {}).get(k)]
+    return f" · {', '.join(on)}" if on else ""
+
+
 def _caption(cfg: Mapping[str, Any], probs: torch.Tensor, classes: Sequence[str]) -> str:
     target = resolve_target(cfg["target"], classes)
     explained = int(probs.argmax()) if target is None else target
@@ -282,7 +288,7 @@ def _write_figures(
                 grid_cells[m][label] = (shown[(label, m)], caption)
             if label == primary:
                 rows = [(m, shown[(label, m)]) for m in methods]
-                fig = figures.explain_panel(image, rows, f"{f.name} — {label}: {caption}")
+                fig = figures.explain_panel(image, rows, f"{f.name} — {label}: {caption}{_smoothing(cfg)}")
                 result.written.append(figures.save(fig, run_dir / f"{stem}_{label}.png"))
         if len(checkpoints) > 1:
             fig = figures.grid(image, grid_cells, f"{f.name}: methods × heads")
