@@ -34,3 +34,7 @@ def __getattr__(name: str):  # lazy: keep `import camx` (and `camx --help`) free
 
         return load_checkpoint
     raise AttributeError(name)
+
+
+def __dir__() -> list[str]:  # the lazy names too, so dir(camx) and tab completion list them
+    return sorted({*globals(), *__all__})

@@ -74,7 +74,7 @@ def _off(ax: Any) -> None:
     ax.set_yticks([])
 
 
-def colorbar(fig: Figure, axes: Any) -> None:
+def colorbar(fig: Figure, axes: Any, font_scale: float = 1.0) -> None:
     """One colour bar for every heatmap of ``fig``: maps are normalised to [0, 1] per image. Its label
     stays on two short lines, so it never reaches above the bar into the title."""
     from matplotlib.cm import ScalarMappable
@@ -82,37 +82,40 @@ def colorbar(fig: Figure, axes: Any) -> None:
 
     sm = ScalarMappable(norm=Normalize(0, 1), cmap=_CMAP)
     bar = fig.colorbar(sm, ax=np.ravel(axes).tolist(), fraction=0.025, pad=0.01, aspect=30, shrink=0.9)
-    bar.set_label("relevance\n(per-image normalised)", fontsize=8)
-    bar.ax.tick_params(labelsize=8)
+    bar.set_label("relevance\n(per-image normalised)", fontsize=8 * font_scale)
+    bar.ax.tick_params(labelsize=8 * font_scale)
     bar.set_ticks([0, 0.5, 1])
 
 
-def _title(fig: Figure, title: str) -> None:
+def _title(fig: Figure, title: str, font_scale: float = 1.0) -> None:
     """The figure's title, wrapped to its width (≈ 9 characters per inch at 12 pt)."""
-    fig.suptitle(wrap(title, int(fig.get_size_inches()[0] * 9)), fontsize=12)
+    fig.suptitle(wrap(title, int(fig.get_size_inches()[0] * 9 / font_scale)), fontsize=12 * font_scale)
 
 
 def explain_panel(image: Any, rows: Sequence[tuple[str, Any]], title: str) -> Figure:
-    """Image | heatmap | overlay, one row per (method, map), titled with the class and probability.
-    Rows are as tall as the image's aspect needs (no blank bands between landscape photos)."""
+    """The image once (first row, spanning both columns), then heatmap | overlay per (method, map),
+    titled with the class and probability. Rows are as tall as the image's aspect needs."""
     n = max(1, len(rows))
     side = 2.4  # inches per column
     row_h = side * min(2.0, _aspect(image)) + 0.1
-    fig, axes = plt.subplots(
-        n, 3, figsize=(3 * side + 1.3, row_h * n + 0.8), squeeze=False, layout="constrained"
-    )
+    fig = plt.figure(figsize=(2 * side + 1.3, row_h * (n + 1) + 0.8), layout="constrained")
     fig.get_layout_engine().set(h_pad=0.02, w_pad=0.02, hspace=0.01, wspace=0.01)
+    spec = fig.add_gridspec(n + 1, 2)
+    top = fig.add_subplot(spec[0, :])
+    top.imshow(to_numpy_image(image))
+    top.set_ylabel("image", fontsize=10)
+    _off(top)
+    axes = np.array([[fig.add_subplot(spec[i + 1, j]) for j in range(2)] for i in range(len(rows))])
     for i, (method, cam) in enumerate(rows):
-        axes[i, 0].imshow(to_numpy_image(image))
-        axes[i, 1].imshow(heat(cam))
-        axes[i, 2].imshow(overlay(image, cam))
+        axes[i, 0].imshow(heat(cam))
+        axes[i, 1].imshow(overlay(image, cam))
         axes[i, 0].set_ylabel(wrap(method, int(row_h * 8)), fontsize=10)
         for ax in axes[i]:
             _off(ax)
-    axes[0, 0].set_title("image")
-    axes[0, 1].set_title("heatmap")
-    axes[0, 2].set_title("overlay")
-    colorbar(fig, axes)
+    if len(rows):
+        axes[0, 0].set_title("heatmap")
+        axes[0, 1].set_title("overlay")
+        colorbar(fig, axes)
     _title(fig, title)
     return fig
 
@@ -123,14 +126,16 @@ def grid(
     title: str,
     row_label: str = "",
     images: Mapping[str, Any] | None = None,
+    font_scale: float = 1.0,
 ) -> Figure:
     """Rows × columns of overlays: ``cells[row][col] = (map, caption)``.
 
     ``image`` is shared by every cell unless ``images[col]`` gives each column its own (e.g. a
     perturbed copy). The first column shows the image itself when ``image`` is given. Row labels,
-    column titles and captions are wrapped to their cell, so none runs into another.
+    column titles and captions are wrapped to their cell, so none runs into another; ``font_scale``
+    enlarges every label (and wraps it shorter) for a figure saved at a fraction of the style's dpi.
     """
-    rows = list(cells)
+    rows, fs = list(cells), float(font_scale)
     cols = list(dict.fromkeys(c for r in rows for c in cells[r]))
     lead = 1 if image is not None else 0
     first = image if image is not None else next(iter((images or {}).values()), None)
@@ -151,16 +156,16 @@ def grid(
             elif c in cells[r] and (base := images[c] if images and c in images else image) is not None:
                 cam, caption = cells[r][c]
                 ax.imshow(overlay(base, cam))
-                ax.set_xlabel(wrap(str(caption).replace(" · ", "\n"), int(side * 11)), fontsize=8)
+                ax.set_xlabel(wrap(str(caption).replace(" · ", "\n"), int(side * 11 / fs)), fontsize=8 * fs)
             else:
                 ax.axis("off")
             if i == 0:
-                ax.set_title(wrap(c, int(side * 10)), fontsize=10)
+                ax.set_title(wrap(c, int(side * 10 / fs)), fontsize=10 * fs)
             if j == 0:
-                ax.set_ylabel(wrap(f"{row_label}{r}", int(row_h * 9)), fontsize=9)
+                ax.set_ylabel(wrap(f"{row_label}{r}", int(row_h * 9 / fs)), fontsize=9 * fs)
             _off(ax)
-    colorbar(fig, axes)
-    _title(fig, title)
+    colorbar(fig, axes, fs)
+    _title(fig, title, fs)
     return fig
 
 

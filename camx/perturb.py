@@ -57,7 +57,7 @@ from PIL import Image
 from torch import Tensor
 
 from camx.data.transforms import IMAGENET_STD
-from camx.errors import check_choice, plural
+from camx.errors import ConfigError, check_choice, plural
 from camx.options.perturb import AXES, CORRUPTIONS, NOISE_SPACES, validate
 
 #: Kinds that move pixels: masks and maps are warped with the image.
@@ -320,6 +320,11 @@ def apply(
     Returns:
         The perturbed images (same shape and dtype, in [0, 1]) and the masks (None if none given).
     """
+    if not isinstance(kind, str) or not isinstance(images, Tensor):
+        raise ConfigError(
+            f"apply(kind, images, level) got a {type(kind).__name__} and a {type(images).__name__}; "
+            "pass the perturbation's name first, e.g. apply('rotation', x, 15)"
+        )
     level = validate(kind, level)
     check_choice("stretch axis", axis, AXES)
     check_choice("noise space", noise_space, NOISE_SPACES)

@@ -70,6 +70,16 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("camx_uid", run_uid, use_cache=True)
     if not OmegaConf.has_resolver("camx_slug"):  # a value as one path component: timm/vit_b → timm-vit_b
         OmegaConf.register_new_resolver("camx_slug", lambda v: str(v).replace("/", "-").replace(":", "-"))
+    if not OmegaConf.has_resolver("camx_head"):  # run dirs: "pretrained" for another library's model
+        OmegaConf.register_new_resolver("camx_head", _run_head)
+
+
+def _run_head(*, _root_: Any) -> str:
+    """``pretrained`` when the job uses a pretrained classifier (:func:`camx.runs.pretrained_source`),
+    else ``model.head`` (a camx-trained model's head)."""
+    from camx.runs import pretrained_source
+
+    return "pretrained" if pretrained_source(_root_) else str(_root_.model.head)
 
 
 def _register_cam_presets() -> None:

@@ -229,7 +229,7 @@ GROUPS_SANITY = ("model", "cam", "dataset", "experiment", "hydra/launcher")
         [
             "camx sanity cat.jpg                          # every method and baseline, the latest resnet50",
             "camx sanity photos/ model.arch=timm/tf_efficientnet_lite0 model.weights=W.pth image_size=128",
-            "camx sanity cat.jpg --method gradcam,center modes=[cascading]",
+            "camx sanity cat.jpg --method gradcam modes=[cascading]   # + the baselines (baselines=[] drops them)",
         ],
     ),
 )
@@ -245,7 +245,7 @@ def sanity(
     (Adebayo et al., NeurIPS 2018); IMAGE files, folders or globs as for explain."""
     overrides = args.with_images(ctx, "sanity", cfg)
     if method:
-        overrides += [args.methods_override(method), "baselines=[]"]
+        overrides.append(args.methods_override(method))  # the baselines stay, as with methods=[…]
     if checkpoint:
         overrides.append(f"checkpoint={hb.quote(checkpoint)}")
     _run("sanity", overrides, False, cfg)

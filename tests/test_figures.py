@@ -218,12 +218,14 @@ def test_grid_text_does_not_overlap() -> None:
     figures.plt.close(fig)
 
 
-def test_explain_panel_of_a_landscape_photo_has_no_blank_rows() -> None:
+def test_explain_panel_shows_a_landscape_photo_once_and_has_no_blank_rows() -> None:
     photo = np.asarray(skimage_data.chelsea(), dtype=np.float32).transpose(2, 0, 1) / 255  # 300 × 451
     cam = np.random.default_rng(0).random(photo.shape[1:])
     fig = figures.explain_panel(photo, [("gradcam", cam), ("layercam", cam), ("eigencam", cam)], "chelsea")
     fig.canvas.draw()
-    rows = [fig.axes[3 * i].get_window_extent() for i in range(3)]
-    gaps = [(rows[i].y0 - rows[i + 1].y1) / fig.dpi for i in range(2)]  # inches between image rows
-    assert all(0 <= g < 0.25 for g in gaps), gaps
+    images = [ax for ax in fig.axes if ax.get_images()]
+    assert len(images) == 1 + 2 * 3  # the photo once, then heatmap | overlay per method
+    rows = [images[0].get_window_extent()] + [images[1 + 2 * i].get_window_extent() for i in range(3)]
+    gaps = [(rows[i].y0 - rows[i + 1].y1) / fig.dpi for i in range(3)]  # inches between image rows
+    assert 0 <= gaps[0] < 0.5 and all(0 <= g < 0.25 for g in gaps[1:]), gaps  # column titles under the photo
     figures.plt.close(fig)

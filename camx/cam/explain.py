@@ -19,10 +19,11 @@ from camx.cam.protocol import default_reshape, default_target_layer, resolve_lay
 from camx.cam.registry import display_name, method_key, resolve_method
 from camx.cam.reshape import Reshape, resolve_reshape
 from camx.cam.smoothing import augmented, check_flags, eigen_smoothed
+from camx.cam.targets import names_to_indices
 from camx.errors import ConfigError, DataError, check_chunk_size, plural
 
 Size = str | tuple[int, int] | None
-Targets = int | Sequence[int] | Tensor | None
+Targets = int | str | Sequence[int | str] | Tensor | None  #: indices, or class names (model.class_names)
 MethodSpec = str | type[CamMethod]  #: an id, "package.module:Class", or a CamMethod subclass
 Layer = str | nn.Module
 Layers = Layer | Sequence[Layer] | None  #: one layer, several (fused, :mod:`camx.cam.fusion`) or the default
@@ -137,7 +138,8 @@ def explain(
       spatial position (found by hooks during the forward pass). A list of layers: the map of each
       layer, fused by ``fuse`` (``"mean"``, pytorch-grad-cam's; ``"layercam"``, Layer-CAM's tanh
       scaling and maximum; :mod:`camx.cam.fusion`), one forward pass per layer.
-    - ``targets``: None (each image's predicted class), an int, or B ints.
+    - ``targets``: None (each image's predicted class), an int, or B ints; class names (a str or B strs)
+      when the model has ``class_names`` (:func:`camx.cam.targets.names_to_indices`).
     - ``size``: ``"input"`` (bilinear, align_corners=False, to H×W), None (feature-map resolution)
       or (h, w).
     - ``mc_samples`` > 1: Monte-Carlo sampling with the model's Dropout and DropKey modules in
@@ -206,6 +208,7 @@ def explain_many(
     """
     check_fuse(fuse)
     check_flags(eigen_smooth=eigen_smooth, aug_smooth=aug_smooth)
+    targets = names_to_indices(targets, getattr(model, "class_names", None))
     common: dict[str, Any] = dict(mc_samples=mc_samples, chunk_size=chunk_size, options=options)
     common.update(reshape=reshape, eigen_smooth=eigen_smooth)
     if aug_smooth:

@@ -19,22 +19,27 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
 
+from camx.data.fit import RESIZE_MODES, fit_pil
 from camx.data.shapes import ShapesDataset
-from camx.errors import ConfigError, DataError, check_range
+from camx.errors import ConfigError, DataError, check_choice, check_range
 from camx.options.dataset import DATASETS, SPLITS, is_auto_size, shapes_spec
 from camx.options.model import min_input_side
 
 
-def _resize(img: Image.Image, size: int) -> torch.Tensor:
-    img = img.convert("RGB").resize((size, size), Image.BILINEAR)
+def _resize(img: Image.Image, size: int, mode: str = "stretch") -> torch.Tensor:
+    img = fit_pil(img.convert("RGB"), size, mode)
     return torch.from_numpy(np.asarray(img, np.float32) / 255.0).permute(2, 0, 1).contiguous()
 
 
 class _Wrapped(Dataset):
-    """Adapts a dataset of (PIL image, target) pairs to camx's sample dicts at a fixed square size."""
+    """Adapts a dataset of (PIL image, target) pairs to camx's sample dicts at a fixed square size
+    (``resize``: :mod:`camx.data.fit`; masks get the same geometry, nearest-neighbour)."""
 
-    def __init__(self, base: Any, size: int, classes: list[str], with_masks: bool = False) -> None:
+    def __init__(
+        self, base: Any, size: int, classes: list[str], with_masks: bool = False, resize: str = "stretch"
+    ) -> None:
         self.base, self.size, self.classes, self.has_masks = base, size, classes, with_masks
+        self.resize = resize
 
     def __len__(self) -> int:
         return len(self.base)
@@ -43,12 +48,12 @@ class _Wrapped(Dataset):
         img, target = self.base[index]
         if self.has_masks:  # oxford_pets: (category, trimap) with trimap 1 = pet, 2 = background, 3 = border
             label, trimap = target
-            tri = np.asarray(trimap.resize((self.size, self.size), Image.NEAREST))
+            tri = np.asarray(fit_pil(trimap, self.size, self.resize, Image.NEAREST))
             mask = torch.from_numpy(((tri == 1) | (tri == 3)).astype(np.float32))[None]
         else:
             label = target
             mask = torch.zeros(1, self.size, self.size)
-        return {"image": _resize(img, self.size), "label": int(label), "mask": mask}
+        return {"image": _resize(img, self.size, self.resize), "label": int(label), "mask": mask}
 
 
 class _Split(Dataset):
@@ -109,7 +114,7 @@ def _torchvision(name: str, cfg: Mapping[str, Any], split: str) -> Dataset:
             f"dataset {name} is not available under {root} ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
             f"it downloads on first use, which needs the network — or copy it there and set dataset.root"
         ) from None
-    wrapped = _Wrapped(base, size, classes, masks)
+    wrapped = _Wrapped(base, size, classes, masks, str(cfg["resize"]))
     if not train_like:
         return wrapped
     train_idx, val_idx = _holdout(len(wrapped), float(cfg["val_fraction"]), int(cfg["seed"]))
@@ -181,6 +186,7 @@ def build_dataset(cfg: Mapping[str, Any], split: str | None = None) -> Dataset:
     if is_auto_size(cfg.get("image_size")):
         cfg = resolve_image_size(cfg)[0]
     size = int(check_range("dataset.image_size", cfg["image_size"], 8, 4096))
+    check_choice("dataset.resize", cfg.get("resize", "stretch"), RESIZE_MODES)
     if name == "shapes":
         spec = shapes_spec(cfg)
         length = int(cfg[f"{split}_size"])
@@ -203,6 +209,7 @@ def build_dataset(cfg: Mapping[str, Any], split: str | None = None) -> Dataset:
             ratios=list(cfg["ratios"]),
             seed=int(cfg["seed"]),
             max_pixels=int(cfg["max_pixels"]),
+            resize=str(cfg["resize"]),
         )
     return _torchvision(name, cfg, split)
 

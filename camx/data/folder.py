@@ -73,7 +73,7 @@ class ImageFolderDataset(Dataset):
 
     If ``root`` has ``train``/``val``/``test`` sub-folders they are the splits; otherwise each class's
     files are shuffled with ``seed`` and cut by ``ratios`` (train, val, test), so splits are disjoint
-    and the same for every run.
+    and the same for every run. Images are brought to ``size`` by ``resize`` (:mod:`camx.data.fit`).
     """
 
     has_masks = False
@@ -87,13 +87,14 @@ class ImageFolderDataset(Dataset):
         ratios: list[float],
         seed: int = 0,
         max_pixels: int = 64_000_000,
+        resize: str = "stretch",
     ) -> None:
         base = _check_root(root, ratios)
         pre_split = (base / split).is_dir()
         class_root = base / split if pre_split else base
         class_dirs = sorted(d for d in class_root.iterdir() if d.is_dir() and not d.name.startswith("."))
         self.classes = _class_names(base, class_root, class_dirs, pre_split)
-        self.size, self.max_pixels = int(size), int(max_pixels)
+        self.size, self.max_pixels, self.resize = int(size), int(max_pixels), str(resize)
         listed = _split_files(class_dirs, self.classes, split, ratios, seed, pre_split)
         self.samples: list[tuple[Path, int]] = []
         self.failures: list[ImageFailure] = []
@@ -122,7 +123,7 @@ class ImageFolderDataset(Dataset):
         path, label = self.samples[index]
         error = ""
         try:
-            image = load_image_tensor(path, self.size, max_pixels=self.max_pixels)
+            image = load_image_tensor(path, self.size, max_pixels=self.max_pixels, resize=self.resize)
         except (
             ImageReadError
         ) as exc:  # keep batches whole: a blank image flagged invalid, reported by the job

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from camx.data.fit import fit_tensor
 from camx.data.inputs import ImageFailure
 from camx.errors import ConfigError, DataError
 
@@ -256,20 +257,12 @@ def _pil_to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous().to(torch.float32).div_(255.0)
 
 
-def _resize(t: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-    if tuple(t.shape[-2:]) == hw:
-        return t
-    out = torch.nn.functional.interpolate(
-        t.unsqueeze(0), size=hw, mode="bilinear", align_corners=False, antialias=True
-    )
-    return out.squeeze(0).clamp_(0.0, 1.0)
-
-
 def load_image_tensor(
     path: str | Path,
     size: int | tuple[int, int] | None = None,
     *,
     max_pixels: int = MAX_PIXELS,
+    resize: str = "stretch",
 ) -> torch.Tensor:
     """Read an image as a float32 ``(3, H, W)`` tensor in [0, 1].
 
@@ -278,6 +271,8 @@ def load_image_tensor(
         size: resize to this size with antialiased bilinear interpolation; an int gives a
             square, a pair is ``(height, width)``; ``None`` keeps the file's size.
         max_pixels: decompression-bomb guard, see :func:`load_image`.
+        resize: ``stretch`` or ``crop`` (the centre region of the size's aspect ratio,
+            :mod:`camx.data.fit`).
 
     Raises:
         ImageReadError: see :func:`load_image`.
@@ -285,7 +280,7 @@ def load_image_tensor(
     """
     hw = _normalize_size(size)
     t = _pil_to_tensor(load_image(path, max_pixels=max_pixels))
-    return t if hw is None else _resize(t, hw)
+    return t if hw is None else fit_tensor(t, hw, resize)
 
 
 def load_images(
@@ -293,6 +288,7 @@ def load_images(
     size: int | tuple[int, int] | None,
     *,
     max_pixels: int = MAX_PIXELS,
+    resize: str = "stretch",
 ) -> tuple[list[Path], torch.Tensor | None, list[ImageFailure]]:
     """Read many images, keeping the readable ones.
 
@@ -301,6 +297,7 @@ def load_images(
         size: as in :func:`load_image_tensor`. With ``None`` every image must have the
             size of the first readable one; the others are reported as failures.
         max_pixels: decompression-bomb guard, see :func:`load_image`.
+        resize: as in :func:`load_image_tensor`.
 
     Returns:
         ``(loaded_paths, batch, failures)``: the paths that loaded, their images stacked
@@ -316,7 +313,7 @@ def load_images(
     failures: list[ImageFailure] = []
     for p in paths:
         try:
-            t = load_image_tensor(p, hw, max_pixels=max_pixels)
+            t = load_image_tensor(p, hw, max_pixels=max_pixels, resize=resize)
         except ImageReadError as exc:
             failures.append(ImageFailure(str(p), exc.reason))
             continue

@@ -14,7 +14,6 @@ raises a :class:`~camx.errors.CheckpointError` naming the checkpoint instead of 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from camx import figures
+from camx.cam.targets import class_index
 from camx.config import methods_of
+from camx.data.fit import crop_box
 from camx.data.images import load_image_tensor, load_images
 from camx.data.inputs import ImageFailure, require_images
 from camx.data.transforms import normalize
@@ -48,41 +49,13 @@ class ExplainResult:
     )  # (file, head, method) → (H, W)
 
 
-def resolve_target(target: Any, classes: Sequence[str]) -> int | None:
+def resolve_target(target: Any, classes: Sequence[str], key: str = "--target") -> int | None:
     """Unset (:func:`~camx.options.is_unset`) → None, the predicted class; an index or a class name → its
-    index, the name matched case-insensitively (else a ConfigError naming close classes)."""
+    index (:func:`camx.cam.targets.class_index`: exact case first, else the one case-insensitive match);
+    errors name ``key`` as the user gave it (``--target`` for explain, ``target`` for sanity)."""
     if is_unset(target):
         return None
-    text = str(target)
-    if text.lstrip("-").isdigit():
-        index = int(text)
-        if not 0 <= index < len(classes):
-            raise ConfigError(
-                f"--target {index} is out of range; the model has classes 0..{len(classes) - 1}"
-            )
-        return index
-    if text in classes:
-        return list(classes).index(text)
-    folded = [c.casefold() for c in classes]
-    if text.casefold() in folded:  # `Tabby` for tabby
-        return folded.index(text.casefold())
-    raise ConfigError(_not_a_class(text, classes))
-
-
-def _not_a_class(text: str, classes: Sequence[str]) -> str:
-    """One line for a ``--target`` name the model lacks: every class when there are few, else the close
-    names (case-insensitive) and the index range."""
-    head = f"--target {text!r} is not a class of this model"
-    if len(classes) <= 20:
-        return f"{head}; choose one of: {', '.join(classes)}"
-    folded = {c.casefold(): c for c in reversed(classes)}
-    close = [folded[c] for c in difflib.get_close_matches(text.casefold(), list(folded), n=3, cutoff=0.75)]
-    if close:
-        return f"{head}; did you mean {', '.join(close)}? (or give a class index 0..{len(classes) - 1})"
-    return (
-        f"{head} and no class name is close; give one of its {len(classes)} class names "
-        f"(e.g. {', '.join(classes[:3])}) or a class index 0..{len(classes) - 1}"
-    )
+    return class_index(str(target), classes, key)
 
 
 def explain_checked(
@@ -204,7 +177,9 @@ def _explain_chunk(
     decoded: dict[int, tuple[list[Path], torch.Tensor | None, list[Any]]] = {}
     for job in models:
         if job.size not in decoded:
-            decoded[job.size] = load_images(chunk, job.size, max_pixels=int(cfg["max_pixels"]))
+            decoded[job.size] = load_images(
+                chunk, job.size, max_pixels=int(cfg["max_pixels"]), resize=resize_mode(cfg)
+            )
         ok, images, failed = decoded[job.size]
         if job is models[0]:  # the primary model's decoding failures are the run's
             result.failures += failed
@@ -229,13 +204,29 @@ def _explain_chunk(
             reporter.advance(len(ok), model=job.label, method=method)
 
 
+def resize_mode(cfg: Mapping[str, Any]) -> str:
+    """``dataset.resize``: how explain/sanity bring a photo to the input size (:mod:`camx.data.fit`)."""
+    return str((cfg.get("dataset") or {}).get("resize") or "stretch")
+
+
 def photo_view(
-    path: str | Path, maps: Sequence[torch.Tensor], *, max_side: int, max_pixels: int
+    path: str | Path,
+    maps: Sequence[torch.Tensor],
+    *,
+    max_side: int,
+    max_pixels: int,
+    resize: str = "stretch",
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The photo at its own resolution (downscaled to at most ``max_side`` px on its long side) and the
-    maps, computed at the model's input size, upsampled onto it (bilinear). The model saw the photo
-    resized to its input size without cropping, so every map pixel lands on the pixels it explains."""
+    maps, computed at the model's input size, upsampled onto it (bilinear). The photo is the region the
+    model saw (``resize=crop``: its centre crop, :func:`camx.data.fit.crop_box`), so every map pixel
+    lands on the pixels it explains."""
     photo = load_image_tensor(path, None, max_pixels=max_pixels)
+    if maps:
+        top, left, ch, cw = crop_box(
+            int(photo.shape[-2]), int(photo.shape[-1]), tuple(maps[0].shape[-2:]), resize
+        )
+        photo = photo[:, top : top + ch, left : left + cw]
     h, w = (int(v) for v in photo.shape[-2:])
     scale = min(1.0, max_side / max(h, w))
     hw = (max(1, round(h * scale)), max(1, round(w * scale)))
@@ -246,6 +237,12 @@ def photo_view(
         for m in maps
     ]
     return photo.clamp(0, 1), resized
+
+
+def _smoothing(cfg: Mapping[str, Any]) -> str:
+    """`` · cam.eigen_smooth=true, cam.aug_smooth=true`` (those on) for the figure's title, else empty."""
+    on = [f"cam.{k}=true" for k in ("eigen_smooth", "aug_smooth") if (cfg.get("cam") or {}).get(k)]
+    return f" · {', '.join(on)}" if on else ""
 
 
 def _caption(cfg: Mapping[str, Any], probs: torch.Tensor, classes: Sequence[str]) -> str:
@@ -276,7 +273,9 @@ def _write_figures(
         used.add(stem)
         image, maps = originals[key], [result.maps[(key, label, m)] for label in checkpoints for m in methods]
         if view == "photo":
-            image, maps = photo_view(f, maps, max_side=max_side, max_pixels=int(cfg["max_pixels"]))
+            image, maps = photo_view(
+                f, maps, max_side=max_side, max_pixels=int(cfg["max_pixels"]), resize=resize_mode(cfg)
+            )
         shown = dict(zip([(label, m) for label in checkpoints for m in methods], maps))
         grid_cells: dict[str, dict[str, tuple[torch.Tensor, str]]] = {m: {} for m in methods}
         for label in checkpoints:
@@ -289,7 +288,7 @@ def _write_figures(
                 grid_cells[m][label] = (shown[(label, m)], caption)
             if label == primary:
                 rows = [(m, shown[(label, m)]) for m in methods]
-                fig = figures.explain_panel(image, rows, f"{f.name} — {label}: {caption}")
+                fig = figures.explain_panel(image, rows, f"{f.name} — {label}: {caption}{_smoothing(cfg)}")
                 result.written.append(figures.save(fig, run_dir / f"{stem}_{label}.png"))
         if len(checkpoints) > 1:
             fig = figures.grid(image, grid_cells, f"{f.name}: methods × heads")

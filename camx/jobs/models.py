@@ -49,9 +49,12 @@ def class_index_map(dataset_classes: Sequence[str], model_classes: Sequence[str]
     index = {_key(c): i for i, c in enumerate(model_classes)}
     missing = [c for c in dataset_classes if _key(c) not in index]
     if missing:
+        names = ",".join(dataset_classes) if len(dataset_classes) <= 12 else "<the folder names, sorted>"
         raise ConfigError(
             f"dataset class {missing[0]!r} is not a class of {what} ({len(missing)} of {len(dataset_classes)} "
-            f"classes missing); name the class folders as the model's classes (e.g. {model_classes[0]!r})"
+            f"classes missing); if the model was trained on these folders, pass "
+            f"'model.class_names=[{names}]', else name the class folders as the "
+            f"model's classes (e.g. {model_classes[0]!r})"
         )
     return torch.tensor([index[_key(c)] for c in dataset_classes], dtype=torch.long)
 

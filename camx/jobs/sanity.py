@@ -101,7 +101,7 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
     from camx.data.inputs import require_images
     from camx.data.transforms import normalize
     from camx.errors import DataError
-    from camx.jobs.explain import resolve_target
+    from camx.jobs.explain import resize_mode, resolve_target
     from camx.jobs.models import load_for_job
     from camx.models.target_layer import check_target_layer
     from camx.options.cam import explain_settings, method_options
@@ -120,9 +120,10 @@ def sanity_images(cfg: Mapping[str, Any], run_dir: str | Path, reporter: Reporte
         model, cfg["model"].get("target_layer"), f"{path} ({meta['arch']}/{meta['head']})"
     )
     classes = list(meta.get("class_names") or [str(i) for i in range(int(meta["num_classes"]))])
-    target = resolve_target(cfg.get("target"), classes)
+    target = resolve_target(cfg.get("target"), classes, "target")
     size = int(cfg.get("image_size") or meta.get("image_size") or cfg["dataset"]["image_size"])
-    images = load_images(files, size, max_pixels=int(cfg["max_pixels"]))[1] if files else None
+    resize = resize_mode(cfg)
+    images = load_images(files, size, max_pixels=int(cfg["max_pixels"]), resize=resize)[1] if files else None
     if n_data:
         drawn = dataset_images(cfg["dataset"], size, n_data)
         images = drawn if images is None else torch.cat([images, drawn])

@@ -14,6 +14,7 @@ from camx.errors import ConfigError
 
 DATASETS: tuple[str, ...] = ("shapes", "imagefolder", "cifar10", "imagenette", "oxford_pets")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+RESIZE_MODES = ("stretch", "crop")  #: dataset.resize: how an image meets image_size (camx.data.fit)
 #: the datasets with ground-truth object masks: only they give the localisation metrics
 MASKED: tuple[str, ...] = ("shapes", "oxford_pets")
 

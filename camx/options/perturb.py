@@ -102,12 +102,29 @@ def corruption_grid(names: Any, severities: Any) -> list[tuple[str, dict[str, An
     if not names or not levels:
         empty = "perturb.names" if not names else "perturb.severities"
         raise ConfigError(f"{empty} is empty; give at least one (e.g. {empty}=[...])")
+    bad = [v for v in levels if isinstance(v, bool) or not _is_severity(v)]
+    if bad:
+        raise ConfigError(
+            f"perturb.severities={_shown(levels)} has {bad[0]!r}; ImageNet-C severities are the integers "
+            f"1 to 5 (e.g. perturb.severities=[1,3,5])"
+        )
     kinds = []
     for name in names:
         kind = "contrast_c" if str(name) == "contrast" else str(name)
         check_choice("perturb.names: corruption", kind, CORRUPTIONS)
         kinds.append(kind)
     return [(kind, {"severity": levels}) for kind in dict.fromkeys(kinds)]
+
+
+def _is_severity(value: Any) -> bool:
+    try:
+        return float(value) in SEVERITIES
+    except (TypeError, ValueError):
+        return False
+
+
+def _shown(values: list[Any]) -> str:
+    return "[" + ",".join(str(v) for v in values) + "]"
 
 
 def _is_list(value: Any) -> bool:

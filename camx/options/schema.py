@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from camx.errors import ConfigError
-from camx.options.dataset import DATASETS, SPLITS
+from camx.options.dataset import DATASETS, RESIZE_MODES, SPLITS
 from camx.options.figure import DPI_RANGE, FORMATS
 from camx.options.keys import Key, check_value, choice_key, expected, float_key, int_key
 from camx.options.model import CLASSIFIERS, HEADS
@@ -65,6 +65,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dataset.name": _choice(*DATASETS),
         "dataset.split": _choice(*SPLITS),
         "dataset.image_size": Key("int", 8, 4096, auto=True),
+        "dataset.resize": _choice(*RESIZE_MODES),
         "trainer.epochs": _int(1, 100_000),
         "trainer.batch_size": _int(1, BATCH_MAX),
         "trainer.optimizer": _choice(*OPTIMIZERS),

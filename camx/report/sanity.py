@@ -142,6 +142,10 @@ def similarity_figure(rows: Sequence[Row], mode: str, similarity: str) -> Any:
     return fig
 
 
+_MAPS_SCALE = 0.4  # the maps grid is wide (one column per block): saved at 0.4 × the style's dpi …
+_MAPS_FONT = 2.0  # … with labels twice the usual size, so they read like 8 pt at full resolution
+
+
 def draw(
     results: Mapping[str, SanityResult], rows: Sequence[Row], out_dir: Path, original: Any, title: str
 ) -> list[Path]:
@@ -154,8 +158,9 @@ def draw(
                 m: {col: (res.maps[m][k, 0], "") for k, col in enumerate(["trained", *res.labels])}
                 for m in res.maps
             }
-            fig = figures.grid(original, cells, f"{title}: {mode} randomisation (image 1)".strip(": "))
-            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", scale=0.4))
+            name = f"{title}: {mode} randomisation (image 1)".strip(": ")
+            fig = figures.grid(original, cells, name, font_scale=_MAPS_FONT)  # readable at the small dpi
+            written.append(figures.save(fig, out_dir / f"sanity_{mode}_maps.png", scale=_MAPS_SCALE))
     for mode in results:
         for sim in ("spearman_abs", "ssim"):
             fig = similarity_figure(rows, mode, sim)
