@@ -19,8 +19,8 @@ from camx.cam.protocol import default_reshape, default_target_layer, resolve_lay
 from camx.cam.registry import display_name, method_key, resolve_method
 from camx.cam.reshape import Reshape, resolve_reshape
 from camx.cam.smoothing import augmented, check_flags, eigen_smoothed
-from camx.cam.targets import names_to_indices
-from camx.errors import ConfigError, DataError, check_chunk_size, plural
+from camx.cam.targets import names_to_indices, resolve_targets
+from camx.errors import ConfigError, DataError, check_chunk_size
 
 Size = str | tuple[int, int] | None
 Targets = int | str | Sequence[int | str] | Tensor | None  #: indices, or class names (model.class_names)
@@ -76,34 +76,6 @@ def _target_module(model: nn.Module, target_layer: str | nn.Module | None) -> nn
     return resolve_layer(model, target_layer)
 
 
-def _resolve_targets(targets: Targets, probs: Tensor) -> Tensor:
-    b, k = probs.shape
-    if targets is None:
-        return probs.argmax(dim=1)
-    if isinstance(targets, bool) or (isinstance(targets, Tensor) and targets.dtype == torch.bool):
-        raise ConfigError(f"targets={targets!r} must be class indices, not booleans")
-    try:
-        t = torch.as_tensor(targets)
-    except (TypeError, ValueError, RuntimeError):
-        raise ConfigError(
-            f"targets={targets!r} must be None, an int or a sequence of {plural(b, 'int')}"
-        ) from None
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise ConfigError(f"targets={targets!r} must be integer class indices")
-    if t.ndim == 0:
-        t = t.expand(b)
-    if t.ndim != 1 or t.shape[0] != b:
-        raise ConfigError(
-            f"targets has {plural(t.numel(), 'entry', 'entries')} for a batch of {plural(b, 'image')}; "
-            "give one per image or a single int"
-        )
-    if bool(((t < 0) | (t >= k)).any()):
-        raise ConfigError(
-            f"targets={t.tolist()} out of range; the model has {plural(k, 'class', 'classes')} (0..{k - 1})"
-        )
-    return t.to(device=probs.device, dtype=torch.long)
-
-
 def _raw_map(impl: CamMethod, run: CamRun, eigen_smooth: bool = False) -> Tensor:
     with nullcontext() if impl.needs_gradients else torch.inference_mode():
         raw = eigen_smoothed(impl, run) if eigen_smooth else None
@@ -140,8 +112,7 @@ def explain(
       scaling and maximum; :mod:`camx.cam.fusion`), one forward pass per layer.
     - ``targets``: None (each image's predicted class), an int, or B ints; class names (a str or B strs)
       when the model has ``class_names`` (:func:`camx.cam.targets.names_to_indices`).
-    - ``size``: ``"input"`` (bilinear, align_corners=False, to H×W), None (feature-map resolution)
-      or (h, w).
+    - ``size``: ``"input"`` (bilinear, align_corners=False, to H×W), None (feature-map resolution) or (h, w).
     - ``mc_samples`` > 1: Monte-Carlo sampling with the model's Dropout and DropKey modules in
       training mode (everything else, BatchNorm included, in eval mode): the raw maps (after the
       method's ReLU, before resizing and min–max) and the softmax probabilities are averaged over
@@ -152,14 +123,12 @@ def explain(
     - ``reshape``: how the target layer's output becomes a (B, C, h, w) map — ``"auto"``, ``"tokens"``
       (ViT/DeiT), ``"nhwc"`` (Swin) or a callable like pytorch-grad-cam's ``reshape_transform``
       (:mod:`camx.cam.reshape`); None → the model's ``cam_reshape`` attribute, else ``"auto"``.
-    - ``eigen_smooth``, ``aug_smooth``: pytorch-grad-cam's options of the same names — the first principal
-      component of the method's per-channel maps instead of their sum, and the mean map over six
-      mirrored and rescaled copies of the input (:mod:`camx.cam.smoothing`).
+    - ``eigen_smooth``, ``aug_smooth``: pytorch-grad-cam's options (:mod:`camx.cam.smoothing`): the principal
+      component of the per-channel maps, and the mean map over six mirrored and rescaled input copies.
 
-    One forward pass of the B images (plus one backward pass, down to the target layer only, for
-    gradient methods) per sample. The model is left exactly as found: train/eval flags,
-    ``requires_grad`` flags, hooks and parameter ``.grad`` buffers. Several methods on the same
-    images: :func:`explain_many` shares that pass between them.
+    One forward pass of the B images (plus one backward pass, down to the target layer only, for gradient
+    methods) per sample. The model is left exactly as found: train/eval flags, ``requires_grad`` flags,
+    hooks and parameter ``.grad`` buffers. :func:`explain_many` shares that pass between several methods.
     """
     key = method_key(method)
     return explain_many(
@@ -217,8 +186,26 @@ def explain_many(
         )
         return augmented(lambda x, t: copies(x, targets=t, **common), _check_images(images), targets)
     if is_layer_list(target_layer):
-        common["targets"] = targets
-        return _explain_layers(model, images, methods, check_layer_list(target_layer), fuse, size, common)
+        layers = check_layer_list(target_layer)
+        return _explain_layers(model, images, methods, layers, fuse, size, {**common, "targets": targets})
+    return _explain_layer(model, images, methods, target_layer, targets, size, **common)
+
+
+def _explain_layer(
+    model: nn.Module,
+    images: Tensor,
+    methods: Sequence[MethodSpec],
+    target_layer: Layer | None,
+    targets: Targets,
+    size: Size,
+    *,
+    mc_samples: int,
+    chunk_size: int | str,
+    options: Mapping[str, Mapping[str, Any]] | None,
+    reshape: Reshape | None,
+    eigen_smooth: bool,
+) -> dict[str, CamResult]:
+    """:func:`explain_many` at one target layer: one pass per Monte-Carlo sample shared by every method."""
     impls = build_methods(methods, options)
     images = _check_images(images)
     mc = _positive_int("mc_samples", mc_samples)
@@ -360,14 +347,14 @@ def _sample(
         logits_sum = logits if logits_sum is None else logits_sum + logits
         probs_sum = probs if probs_sum is None else probs_sum + probs
         if targets is not None:
-            tgt = _resolve_targets(targets, probs) if tgt is None else tgt
+            tgt = resolve_targets(targets, probs) if tgt is None else tgt
             add_maps(p, tgt)
         else:
             pending.append(p)
     assert logits_sum is not None and probs_sum is not None
     mean_probs = probs_sum / mc
     if tgt is None:
-        tgt = _resolve_targets(targets, mean_probs)
+        tgt = resolve_targets(targets, mean_probs)
     while pending:
         add_maps(pending.pop(0), tgt)
     return _Sampled(logits=logits_sum / mc, probs=mean_probs, targets=tgt)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
-from camx.errors import ConfigError
+import torch
+from torch import Tensor
+
+from camx.errors import ConfigError, plural
 
 
 def _shown(key: str, value: object) -> str:
@@ -71,3 +74,33 @@ def names_to_indices(targets: object, classes: Sequence[str] | None) -> object:
         )
     out = [class_index(t, classes, "targets") if isinstance(t, str) else t for t in names]
     return out[0] if isinstance(targets, str) else out
+
+
+def resolve_targets(targets: object, probs: Tensor) -> Tensor:
+    """The (B,) long class indices the maps explain: ``targets`` checked against the (B, K) probabilities —
+    None → each image's argmax; an int for all; B ints. Anything else is a one-line ConfigError."""
+    b, k = probs.shape
+    if targets is None:
+        return probs.argmax(dim=1)
+    if isinstance(targets, bool) or (isinstance(targets, Tensor) and targets.dtype == torch.bool):
+        raise ConfigError(f"targets={targets!r} must be class indices, not booleans")
+    try:
+        t = torch.as_tensor(targets)
+    except (TypeError, ValueError, RuntimeError):
+        raise ConfigError(
+            f"targets={targets!r} must be None, an int or a sequence of {plural(b, 'int')}"
+        ) from None
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise ConfigError(f"targets={targets!r} must be integer class indices")
+    if t.ndim == 0:
+        t = t.expand(b)
+    if t.ndim != 1 or t.shape[0] != b:
+        raise ConfigError(
+            f"targets has {plural(t.numel(), 'entry', 'entries')} for a batch of {plural(b, 'image')}; "
+            "give one per image or a single int"
+        )
+    if bool(((t < 0) | (t >= k)).any()):
+        raise ConfigError(
+            f"targets={t.tolist()} out of range; the model has {plural(k, 'class', 'classes')} (0..{k - 1})"
+        )
+    return t.to(device=probs.device, dtype=torch.long)
